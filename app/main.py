@@ -1,0 +1,79 @@
+"""Start the app: a window when there is a display, else browser mode on loopback."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+import threading
+from typing import Any
+
+from app.bridge import Api
+from app.browser_server import LOOPBACK, BrowserModeConfig, create_browser_app, free_port
+from app.events import EventChannel
+from backend.config import DataLayout
+from backend.jobs import JobRegistry
+from backend.logging_setup import configure_logging
+
+log = logging.getLogger("orch_mind.app")
+
+
+def build_api(mode: str, layout: DataLayout | None = None) -> tuple[Api, EventChannel]:
+    layout = layout or DataLayout.current()
+    events = EventChannel()
+    api = Api(layout, JobRegistry(), events, mode)
+    return api, events
+
+
+def has_display() -> bool:
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class BrowserModeServer:
+    """uvicorn on 127.0.0.1, startable in a thread (tests) or in the foreground (``make run``)."""
+
+    def __init__(self, api: Api, events: EventChannel, port: int | None = None) -> None:
+        import uvicorn
+
+        self.config = BrowserModeConfig(port=port or free_port(), token=secrets.token_urlsafe(32),
+                                        uploads_dir=api._layout.uploads_dir)
+        asgi = create_browser_app(api, events, self.config)
+        self._server = uvicorn.Server(uvicorn.Config(asgi, host=LOOPBACK, port=self.config.port,
+                                                     log_level="warning", access_log=False))
+        self._thread: threading.Thread | None = None
+
+    def start_in_thread(self) -> "BrowserModeServer":
+        self._thread = threading.Thread(target=self._server.run, daemon=True, name="browser-mode")
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("The browser-mode server failed to start.")
+            threading.Event().wait(0.02)
+        return self
+
+    def run_forever(self) -> None:
+        self._server.run()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+
+
+def run_app(*, force_browser: bool = False, port: int | None = None, on_started: Any = None) -> None:
+    configure_logging()
+    if force_browser or not has_display():
+        api, events = build_api("browser")
+        server = BrowserModeServer(api, events, port)
+        print("No display found: Orch-Mind is serving its UI in browser mode." if not force_browser
+              else "Orch-Mind browser mode.", flush=True)
+        print(f"Open this URL in a browser on this machine: {server.config.url}", flush=True)
+        server.run_forever()
+        return
+    from app.window import run_window
+
+    api, _events = build_api("window")
+    run_window(api, on_started=on_started)

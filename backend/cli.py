@@ -1,0 +1,71 @@
+"""The ``orch-mind`` command: one subcommand per capability, thin like the bridge.
+
+Domain errors are rendered here (and only here for the CLI) as a message and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from backend import __version__
+from backend.config import DataLayout
+from backend.errors import OrchMindError
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+class OrchGroup(click.Group):
+    """Turns OrchMindError into a clear message and exit code 1, anywhere in the CLI."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OrchMindError as exc:
+            err_console.print(f"[bold red]Error[/] ({exc.code}): {exc.message}")
+            sys.exit(1)
+
+
+@click.group(cls=OrchGroup)
+@click.version_option(__version__, prog_name="orch-mind")
+def main() -> None:
+    """Orch-Mind: your private AI, on your computer."""
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def doctor(as_json: bool) -> None:
+    """Report what is installed, which engines are reachable, and where data lives."""
+    from backend.doctor import report_dict, run_checks
+
+    layout = DataLayout.current()
+    checks = run_checks(layout)
+    report = report_dict(checks, layout)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        table = Table(title=f"Orch-Mind {__version__} — data in {layout.root}")
+        table.add_column("check")
+        table.add_column("status")
+        table.add_column("detail", overflow="fold")
+        for check in checks:
+            mark = "[green]ok[/]" if check.ok else ("[red]missing[/]" if check.required else "[yellow]no[/]")
+            table.add_row(check.name, mark, check.detail)
+        console.print(table)
+        console.print("[green]Ready.[/]" if report["ready"] else "[red]Not ready: see the missing items above.[/]")
+    sys.exit(0 if report["ready"] else 1)
+
+
+def register(command: click.Command) -> None:
+    """Let other packages add subcommands (app/ adds ``app``) without backend importing them."""
+    main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

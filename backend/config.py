@@ -1,0 +1,183 @@
+"""Settings and the data-dir layout: the one place that knows where things live.
+
+The data dir is the platform's user-data dir (platformdirs), or ``ORCH_MIND_HOME`` when set, so
+tests and portable installs can move everything with one variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
+
+from backend.errors import SettingsError
+
+APP_NAME = "orch-mind"
+HOME_ENV = "ORCH_MIND_HOME"
+
+Language = Literal["en", "pt-BR"]
+
+
+def data_dir() -> Path:
+    """The root of all user data; created on first use."""
+    override = os.environ.get(HOME_ENV)
+    root = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME))
+    root.mkdir(parents=True, exist_ok=True)
+    return root.resolve()
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Paths inside the data dir. Nothing else in the code base joins data-dir paths by hand."""
+
+    root: Path
+
+    @classmethod
+    def current(cls) -> "DataLayout":
+        return cls(data_dir())
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / "settings.json"
+
+    @property
+    def memory_db(self) -> Path:
+        return self.root / "memory.duckdb"
+
+    @property
+    def models_dir(self) -> Path:
+        return self._dir("models")
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self._dir("adapters")
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self._dir("jobs")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self._dir("logs")
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self._dir("uploads")
+
+    @property
+    def identity_dir(self) -> Path:
+        return self._dir("identity")
+
+    def _dir(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class Settings(BaseModel):
+    """User settings, validated on load and on every change."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    language: Language = Field("en", description="UI language.")
+    ollama_host: str = Field(
+        "http://127.0.0.1:11434",
+        description="Where to look for a running Ollama daemon before starting the embedded engine.",
+        max_length=200,
+    )
+    chat_model: str = Field("smollm2", description="Model used for chat.", min_length=1, max_length=200)
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model for memory; a change re-embeds memory.",
+        min_length=1,
+        max_length=300,
+    )
+    memory_enabled: bool = Field(True, description="Use memory in chat answers by default.")
+    memory_top_k: int = Field(5, ge=1, le=50, description="How many memory chunks a chat answer may use.")
+    @field_validator("ollama_host")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?/?", value.strip()):
+            raise ValueError("must be an http(s) address like http://127.0.0.1:11434")
+        return value.strip()
+
+    system_prompt: str = Field(
+        "You are Orch-Mind, a helpful assistant running privately on the user's computer.",
+        max_length=4000,
+    )
+
+
+SETTINGS_FIELDS = tuple(Settings.model_fields)
+
+
+def _format_pydantic_error(error: PydanticValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "settings"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def load_settings(layout: DataLayout | None = None) -> Settings:
+    """Read settings; a missing file gives defaults, a broken one a clear error (never silent reset)."""
+    layout = layout or DataLayout.current()
+    path = layout.settings_file
+    if not path.exists():
+        return Settings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SettingsError(
+            f"The settings file {path} is not valid JSON ({exc}). Fix it or delete it to get defaults."
+        ) from exc
+    if not isinstance(raw, dict):
+        raise SettingsError(f"The settings file {path} must hold a JSON object.")
+    try:
+        return Settings.model_validate(raw)
+    except PydanticValidationError as exc:
+        raise SettingsError(
+            f"The settings file {path} has invalid values: {_format_pydantic_error(exc)}. "
+            "Fix them or delete the file to get defaults."
+        ) from exc
+
+
+def update_settings(changes: dict[str, Any], layout: DataLayout | None = None) -> Settings:
+    """Validate ``changes`` against the current settings and save atomically."""
+    layout = layout or DataLayout.current()
+    unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise SettingsError(f"Unknown setting(s): {', '.join(unknown)}.")
+    current = load_settings(layout)
+    try:
+        updated = Settings.model_validate({**current.model_dump(), **changes})
+    except PydanticValidationError as exc:
+        raise SettingsError(f"Invalid settings: {_format_pydantic_error(exc)}.") from exc
+    save_settings(updated, layout)
+    return updated
+
+
+def save_settings(settings: Settings, layout: DataLayout | None = None) -> None:
+    layout = layout or DataLayout.current()
+    atomic_write_text(layout.settings_file, settings.model_dump_json(indent=2))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file + rename so a crash never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,1 @@
+"""Inference: the Ollama client side and the embedded Ollama-compatible engine."""

@@ -1,0 +1,1 @@
+"""The memory store: DuckDB schema and migrations, embeddings, keyword/semantic/hybrid search."""

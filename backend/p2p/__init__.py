@@ -1,0 +1,1 @@
+"""Peer-to-peer: the Hyperswarm sidecar (node/) and its Python side."""

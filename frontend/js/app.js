@@ -1,0 +1,60 @@
+// The app shell: connects the bridge, routes between screens, shows errors as toasts.
+
+import { connectBridge } from "./bridge.js";
+import { clear } from "./dom.js";
+import { setLanguage, t } from "./i18n.js";
+import { SCREENS } from "../screens/index.js";
+
+const state = { bridge: null, current: null, listeners: new Set() };
+
+export function showError(error) {
+  const toast = document.getElementById("toast");
+  toast.textContent = error && error.message ? error.message : String(error);
+  toast.hidden = false;
+  clearTimeout(showError.timer);
+  showError.timer = setTimeout(() => { toast.hidden = true; }, 6000);
+}
+
+function onEvent(event) { state.listeners.forEach((listener) => listener(event)); }
+
+async function show(name) {
+  const screen = SCREENS[name] || SCREENS.chat;
+  document.querySelectorAll("#nav button").forEach((b) => b.classList.toggle("active", b.dataset.screen === name));
+  if (state.current && state.current.leave) state.current.leave();
+  const root = clear(document.getElementById("screen"));
+  root.dataset.screen = name;
+  const context = {
+    bridge: state.bridge, t, showError, root,
+    onEvent: (listener) => { state.listeners.add(listener); return () => state.listeners.delete(listener); },
+    relabel: () => setLanguage(document.documentElement.lang),
+  };
+  state.current = { name, leave: null };
+  try {
+    state.current.leave = (await screen.render(context)) || null;
+  } catch (error) { showError(error); }
+}
+
+async function start() {
+  const status = document.getElementById("bridge-status");
+  try {
+    state.bridge = await connectBridge();
+    await state.bridge.call("ping", "ui");
+    const settings = await state.bridge.call("get_settings");
+    setLanguage(settings.values.language);
+    status.dataset.state = "ok";
+    status.textContent = `${t("bridge.ok")} · ${state.bridge.mode}`;
+    state.bridge.subscribe(onEvent);
+  } catch (error) {
+    status.dataset.state = "error";
+    status.textContent = t("bridge.error");
+    showError(error);
+  }
+  document.querySelectorAll("#nav button").forEach((button) => {
+    button.addEventListener("click", () => { location.hash = button.dataset.screen; });
+  });
+  window.addEventListener("hashchange", () => show(location.hash.slice(1)));
+  await show(location.hash.slice(1) || "chat");
+  document.body.dataset.ready = "true";
+}
+
+start();

@@ -1,0 +1,52 @@
+// UI text in English and Brazilian Portuguese (the app's origin). Keys missing in a language fall back to English.
+
+const MESSAGES = {
+  en: {
+    "nav.chat": "Chat", "nav.memory": "Memory", "nav.training": "Training", "nav.models": "Models",
+    "nav.network": "Network", "nav.settings": "Settings",
+    "common.not_built": "This screen is not built yet.", "common.save": "Save", "common.saved": "Saved.",
+    "common.cancel": "Cancel", "common.delete": "Delete", "common.refresh": "Refresh",
+    "bridge.ok": "Connected", "bridge.error": "Bridge unavailable",
+    "training.title": "Training", "training.what": "Fine-tuning your own model with LoRA will appear here.",
+    "network.title": "Network", "network.what": "Sharing and downloading adapters peer-to-peer will appear here.",
+    "models.title": "Models", "models.what": "The inference engine and your models will appear here.",
+    "chat.title": "Chat", "chat.what": "Chatting with a local model will appear here.",
+    "memory.title": "Memory", "memory.what": "Importing and searching your memory will appear here.",
+    "settings.title": "Settings", "settings.language": "Language", "settings.ollama_host": "Ollama address",
+    "settings.chat_model": "Chat model", "settings.embedding_model": "Embedding model",
+    "settings.memory_enabled": "Use memory in chat", "settings.memory_top_k": "Memory chunks per answer",
+    "settings.system_prompt": "System prompt", "settings.data_dir": "Data folder",
+  },
+  "pt-BR": {
+    "nav.chat": "Conversa", "nav.memory": "Memória", "nav.training": "Treinamento", "nav.models": "Modelos",
+    "nav.network": "Rede", "nav.settings": "Configurações",
+    "common.not_built": "Esta tela ainda não foi construída.", "common.save": "Salvar", "common.saved": "Salvo.",
+    "common.cancel": "Cancelar", "common.delete": "Excluir", "common.refresh": "Atualizar",
+    "bridge.ok": "Conectado", "bridge.error": "Ponte indisponível",
+    "training.title": "Treinamento", "training.what": "O ajuste fino do seu próprio modelo com LoRA aparecerá aqui.",
+    "network.title": "Rede", "network.what": "Compartilhar e baixar adaptadores ponto a ponto aparecerá aqui.",
+    "models.title": "Modelos", "models.what": "O motor de inferência e seus modelos aparecerão aqui.",
+    "chat.title": "Conversa", "chat.what": "Conversar com um modelo local aparecerá aqui.",
+    "memory.title": "Memória", "memory.what": "Importar e pesquisar sua memória aparecerá aqui.",
+    "settings.title": "Configurações", "settings.language": "Idioma", "settings.ollama_host": "Endereço do Ollama",
+    "settings.chat_model": "Modelo de conversa", "settings.embedding_model": "Modelo de embeddings",
+    "settings.memory_enabled": "Usar memória na conversa", "settings.memory_top_k": "Trechos de memória por resposta",
+    "settings.system_prompt": "Prompt de sistema", "settings.data_dir": "Pasta de dados",
+  },
+};
+
+let language = "en";
+
+export function setLanguage(lang) {
+  language = MESSAGES[lang] ? lang : "en";
+  document.documentElement.lang = language;
+  document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
+}
+
+export function t(key, vars = {}) {
+  const text = (MESSAGES[language] && MESSAGES[language][key]) || MESSAGES.en[key] || key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+export function extend(lang, messages) { Object.assign(MESSAGES[lang], messages); }
+export const LANGUAGES = { en: "English", "pt-BR": "Português (Brasil)" };

@@ -1,0 +1,92 @@
+"""Browser mode in real headless Chromium (Debian's), driven by Playwright, against the real server."""
+
+import json
+
+import httpx
+import pytest
+from playwright.sync_api import sync_playwright
+
+from app.main import BrowserModeServer, build_api
+from tests.conftest import CHROMIUM_ARGS
+
+
+@pytest.fixture
+def server(layout):
+    api, events = build_api("browser", layout)
+    server = BrowserModeServer(api, events).start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(server, chromium_path, artifacts_dir):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        errors = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(server.config.url)
+        page.wait_for_selector("body[data-ready=true]", timeout=15000)
+        yield page
+        page.screenshot(path=str(artifacts_dir / "browser-mode.png"))
+        browser.close()
+        assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_navigation_and_bridge_round_trip(page, layout):
+    assert "browser" in page.inner_text("#bridge-status")
+    assert page.get_attribute("#bridge-status", "data-state") == "ok"
+    assert "token" not in page.url, "the token must not stay in the address bar"
+    for screen in ("memory", "training", "models", "network", "chat"):
+        page.click(f"#nav button[data-screen={screen}]")
+        page.wait_for_selector(f"#screen[data-screen={screen}]")
+        assert page.is_visible(f"#nav button.active[data-screen={screen}]")
+    page.click("#nav button[data-screen=settings]")
+    page.wait_for_selector("[data-testid=data-dir]")
+    assert str(layout.root) in page.inner_text("[data-testid=data-dir]")
+
+
+def test_settings_switch_language_to_portuguese(page, layout):
+    page.click("#nav button[data-screen=settings]")
+    page.wait_for_selector("#s-language")
+    page.select_option("#s-language", "pt-BR")
+    page.click("[data-testid=settings-save]")
+    page.wait_for_selector("[data-testid=settings-status].ok")
+    assert page.inner_text("#nav button[data-screen=settings]") == "Configurações"
+    assert json.loads(layout.settings_file.read_text())["language"] == "pt-BR"
+
+
+def test_invalid_setting_shows_the_error(page, layout):
+    page.click("#nav button[data-screen=settings]")
+    page.wait_for_selector("#s-ollama_host")
+    page.fill("#s-ollama_host", "not a url")
+    page.click("[data-testid=settings-save]")
+    page.wait_for_selector("[data-testid=settings-status].error")
+    assert "ollama_host" in page.inner_text("[data-testid=settings-status]")
+    assert not layout.settings_file.exists()
+
+
+def test_requests_without_token_or_with_foreign_host_are_refused(server):
+    base = f"http://127.0.0.1:{server.config.port}"
+    token = {"X-Orch-Token": server.config.token}
+    ok = httpx.post(f"{base}/api/ping", json={"args": ["x"]}, headers=token)
+    assert ok.status_code == 200 and ok.json()["data"]["reply"] == "pong: x"
+    assert "script-src 'self'" in ok.headers["content-security-policy"]
+
+    assert httpx.post(f"{base}/api/ping", json={"args": ["x"]}).status_code == 401
+    assert httpx.post(f"{base}/api/ping", json={"args": ["x"]}, headers={"X-Orch-Token": "wrong"}).status_code == 401
+    foreign = httpx.post(f"{base}/api/ping", json={"args": ["x"]}, headers={**token, "Host": "evil.example:80"})
+    assert foreign.status_code == 403
+    assert httpx.get(f"{base}/", headers={"Host": "attacker.test"}).status_code == 403
+    assert httpx.get(f"{base}/events").status_code == 401
+    assert httpx.post(f"{base}/upload?name=x", content=b"data").status_code == 401
+    unknown = httpx.post(f"{base}/api/_attach_window", json={"args": []}, headers=token)
+    assert unknown.status_code == 404
+
+
+def test_upload_lands_in_the_uploads_dir_with_a_safe_name(server, layout):
+    base = f"http://127.0.0.1:{server.config.port}"
+    answer = httpx.post(f"{base}/upload?name=../../evil.json", content=b"{}", headers={"X-Orch-Token": server.config.token}).json()
+    stored = answer["data"]["upload"]
+    assert stored.endswith("-evil.json") and "/" not in stored
+    assert (layout.uploads_dir / stored).read_bytes() == b"{}"

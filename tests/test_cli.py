@@ -1,0 +1,38 @@
+import json
+import subprocess
+import sys
+
+from backend import __version__
+
+CLI = [sys.executable, "-m", "app.cli"]
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_version():
+    completed = run_cli("--version")
+    assert completed.returncode == 0
+    assert completed.stdout.strip() == f"orch-mind, version {__version__}"
+
+
+def test_doctor_reports_the_truth(orch_home):
+    completed = run_cli("doctor", "--json")
+    report = json.loads(completed.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert report["data_dir"] == str(orch_home.resolve())
+    for name in ("data_dir", "settings", "duckdb_extensions", "embedding_model", "default_chat_model", "python:torch", "python:llama_cpp_python", "p2p_sidecar"):
+        assert checks[name]["ok"], checks[name]
+    assert "fts, vss" in checks["duckdb_extensions"]["detail"]
+    assert checks["default_chat_model"]["detail"].endswith("(98 MB)") or "MB" in checks["default_chat_model"]["detail"]
+    assert report["ready"] is True and completed.returncode == 0
+
+
+def test_doctor_flags_a_broken_settings_file(orch_home):
+    (orch_home / "settings.json").write_text("[1, 2")
+    completed = run_cli("doctor", "--json")
+    report = json.loads(completed.stdout)
+    settings = next(c for c in report["checks"] if c["name"] == "settings")
+    assert settings["ok"] is False and "not valid JSON" in settings["detail"]
+    assert completed.returncode == 1

@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from backend.config import DataLayout, Settings, data_dir, load_settings, update_settings
+from backend.errors import SettingsError
+
+
+def test_data_dir_follows_orch_mind_home(orch_home):
+    assert data_dir() == orch_home.resolve()
+    assert DataLayout.current().memory_db == orch_home.resolve() / "memory.duckdb"
+
+
+def test_defaults_when_no_file(layout):
+    assert load_settings(layout) == Settings()
+
+
+def test_update_persists_and_validates(layout):
+    saved = update_settings({"language": "pt-BR", "memory_top_k": 7}, layout)
+    assert saved.language == "pt-BR"
+    assert json.loads(layout.settings_file.read_text())["memory_top_k"] == 7
+    assert load_settings(layout).language == "pt-BR"
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        ({"language": "fr"}, "language"),
+        ({"memory_top_k": 0}, "memory_top_k"),
+        ({"ollama_host": "file:///etc/passwd"}, "ollama_host"),
+        ({"no_such_setting": 1}, "Unknown setting"),
+    ],
+)
+def test_invalid_changes_are_refused_and_nothing_is_written(layout, changes, fragment):
+    with pytest.raises(SettingsError) as info:
+        update_settings(changes, layout)
+    assert fragment in info.value.message
+    assert not layout.settings_file.exists()
+
+
+def test_broken_file_gives_actionable_error(layout):
+    layout.settings_file.write_text("{not json")
+    with pytest.raises(SettingsError) as info:
+        load_settings(layout)
+    assert "not valid JSON" in info.value.message and "delete it" in info.value.message
