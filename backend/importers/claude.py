@@ -1,0 +1,71 @@
+"""Claude data export: ``conversations.json`` (bare or in the export .zip) with ``chat_messages``.
+
+Text blocks are memory and training data; ``thinking`` blocks (the model's reasoning) and tool
+use/results are neither, matching the ChatGPT rules. Attachment text the user pasted is searchable
+but not trainable (it is usually someone else's document).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import ijson
+
+from backend.importers.model import ImportedConversation, ImportedMessage, ImportFormatError, timestamp
+from backend.importers.source_files import ByteProgress, open_export_json
+
+SOURCE_KIND = "claude"
+FILE_NAME = "conversations.json"
+ROLES = {"human": "user", "assistant": "assistant"}
+
+
+def detect(path: Path) -> bool:
+    try:
+        with open_export_json(path, FILE_NAME) as stream:
+            head = stream.read(4096)
+    except ImportFormatError:
+        return False
+    return head.lstrip().startswith(b"[") and b'"chat_messages"' in head
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    blocks = message.get("content")
+    if isinstance(blocks, list) and blocks:
+        texts = [b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        return "\n".join(t for t in texts if isinstance(t, str) and t).strip()
+    return str(message.get("text") or "").strip()
+
+
+def parse_conversation(raw: Any, index: int) -> ImportedConversation:
+    if not isinstance(raw, dict) or not isinstance(raw.get("chat_messages"), list):
+        raise ImportFormatError(f"Conversation #{index + 1} has no 'chat_messages'; this does not look like a Claude export.")
+    messages: list[ImportedMessage] = []
+    for position, message in enumerate(raw["chat_messages"]):
+        if not isinstance(message, dict):
+            continue
+        role = ROLES.get(str(message.get("sender")), "unknown")
+        created = timestamp(message.get("created_at"))
+        message_id = str(message.get("uuid") or f"{index}-{position}")
+        text = _message_text(message)
+        if text:
+            messages.append(ImportedMessage(message_id, role, text, "text", created, None, True, role in ROLES.values()))
+        for number, attachment in enumerate(message.get("attachments") or []):
+            content = (attachment or {}).get("extracted_content") if isinstance(attachment, dict) else None
+            if isinstance(content, str) and content.strip():
+                name = attachment.get("file_name") or "attachment"
+                messages.append(ImportedMessage(f"{message_id}-att{number}", role, f"[{name}]\n{content.strip()}",
+                                                "attachment", created, None, True, False))
+    return ImportedConversation(
+        source_kind=SOURCE_KIND, external_id=str(raw.get("uuid") or f"index-{index}"),
+        title=str(raw.get("name") or "Untitled"), created_at=timestamp(raw.get("created_at")),
+        updated_at=timestamp(raw.get("updated_at")), messages=messages,
+    )
+
+
+def iter_conversations(path: Path, *, on_progress: ByteProgress | None = None) -> Iterator[ImportedConversation]:
+    with open_export_json(path, FILE_NAME) as stream:
+        for index, raw in enumerate(ijson.items(stream, "item", use_float=True)):
+            yield parse_conversation(raw, index)
+            if on_progress:
+                on_progress(stream.bytes_read, stream.total_bytes)

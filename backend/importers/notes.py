@@ -1,0 +1,57 @@
+"""A folder of notes (Markdown or text, e.g. an Obsidian vault): each file is one "conversation".
+
+Notes are the user's own writing, so they are memory and may be training data ("my own messages").
+Symlinks are not followed (a vault must not pull in files from elsewhere), hidden folders such as
+``.obsidian`` and ``.git`` are skipped, and files over 5 MB are skipped as not being notes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from backend.importers.model import ImportedConversation, ImportedMessage, ImportFormatError
+
+SOURCE_KIND = "notes"
+EXTENSIONS = {".md", ".markdown", ".txt"}
+MAX_NOTE_BYTES = 5 * 1024 * 1024
+
+
+def detect(path: Path) -> bool:
+    return path.is_dir()
+
+
+def _title(relative: Path, text: str) -> str:
+    for line in text.splitlines()[:20]:
+        if line.startswith("# "):
+            return line[2:].strip() or relative.stem
+    return relative.stem
+
+
+def iter_note_files(root: Path) -> Iterator[Path]:
+    for directory, subdirs, files in os.walk(root, followlinks=False):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(directory) / name
+            if path.suffix.lower() in EXTENSIONS and not path.is_symlink() and path.stat().st_size <= MAX_NOTE_BYTES:
+                yield path
+
+
+def iter_conversations(root: Path) -> Iterator[ImportedConversation]:
+    if not root.is_dir():
+        raise ImportFormatError(f"{root} is not a folder of notes.")
+    for path in iter_note_files(root):
+        relative = path.relative_to(root)
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+        if not text:
+            continue
+        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(tzinfo=None)
+        note_id = hashlib.sha1(relative.as_posix().encode()).hexdigest()[:16]
+        yield ImportedConversation(
+            source_kind=SOURCE_KIND, external_id=relative.as_posix(), title=_title(relative, text),
+            created_at=modified, updated_at=modified,
+            messages=[ImportedMessage(note_id, "user", text, "note", modified, None, True, True)],
+        )

@@ -1,0 +1,101 @@
+"""Open an export's JSON as a byte stream, from a bare file or from inside a .zip, defensively.
+
+Nothing is extracted to disk: a zip member is streamed straight from the archive, so a hostile
+member name cannot write anywhere. We still refuse archives with traversal names (they are not real
+exports) and cap the uncompressed size and compression ratio (zip bombs), counting the bytes we
+actually read rather than trusting the sizes the archive declares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Callable, Iterator
+
+from backend.importers.model import ImportFormatError
+
+MAX_UNCOMPRESSED_BYTES = 32 * 1024**3
+MAX_COMPRESSION_RATIO = 200
+MAX_MEMBERS = 200_000
+
+ByteProgress = Callable[[int, int], None]
+
+
+class CountingReader(io.RawIOBase):
+    """Reads from ``inner``, counts bytes (for progress), and fails past ``limit`` bytes."""
+
+    def __init__(self, inner: BinaryIO, total: int, limit: int, what: str) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._read = 0
+        self._what = what
+        self.total_bytes = total
+
+    @property
+    def bytes_read(self) -> int:
+        return self._read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        data = self._inner.read(len(buffer))
+        self._read += len(data)
+        if self._read > self._limit:
+            raise ImportFormatError(f"{self._what} expands beyond {self._limit:,} bytes; refusing a possible zip bomb.")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _check_member_names(archive: zipfile.ZipFile, path: Path) -> None:
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise ImportFormatError(f"{path.name} has {len(infos):,} entries; that is not a chat export.")
+    for info in infos:
+        name = info.filename
+        pure = PurePosixPath(name.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":"):
+            raise ImportFormatError(f"{path.name} contains an unsafe entry name {name!r}; refusing the archive.")
+
+
+def find_member(archive: zipfile.ZipFile, file_name: str) -> zipfile.ZipInfo | None:
+    """The shallowest member called ``file_name`` (exports put it at the root or one folder down)."""
+    matches = [i for i in archive.infolist() if PurePosixPath(i.filename).name == file_name and not i.is_dir()]
+    return min(matches, key=lambda i: i.filename.count("/")) if matches else None
+
+
+@contextlib.contextmanager
+def open_export_json(path: Path, file_name: str) -> Iterator[CountingReader]:
+    """Yield a byte stream of ``file_name``: ``path`` itself, or that member of the zip at ``path``.
+
+    The stream's ``bytes_read``/``total_bytes`` give import progress without a counting pass."""
+    if not path.exists():
+        raise ImportFormatError(f"{path} does not exist.", code="not_found")
+    if path.is_dir():
+        raise ImportFormatError(f"{path} is a folder; give the export .zip or its {file_name}.")
+    if zipfile.is_zipfile(path):
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as exc:
+            raise ImportFormatError(f"{path.name} is a damaged zip file ({exc}).") from exc
+        with archive:
+            _check_member_names(archive, path)
+            info = find_member(archive, file_name)
+            if info is None:
+                raise ImportFormatError(f"{path.name} has no {file_name}; is this the right export?")
+            if info.file_size > MAX_UNCOMPRESSED_BYTES or (
+                info.compress_size and info.file_size / max(info.compress_size, 1) > MAX_COMPRESSION_RATIO
+            ):
+                raise ImportFormatError(f"{info.filename} in {path.name} declares an implausible size; refusing a possible zip bomb.")
+            limit = min(MAX_UNCOMPRESSED_BYTES, max(info.file_size, 1) + 1024)
+            try:
+                with archive.open(info) as member:
+                    yield CountingReader(member, info.file_size, limit, f"{info.filename} in {path.name}")  # type: ignore[misc]
+            except zipfile.BadZipFile as exc:
+                raise ImportFormatError(f"{path.name} is damaged: {exc}.") from exc
+        return
+    with path.open("rb") as handle:
+        size = path.stat().st_size
+        yield CountingReader(handle, size, size + 1, path.name)  # type: ignore[misc]

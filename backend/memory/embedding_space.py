@@ -1,0 +1,78 @@
+"""Which model's vectors the store holds, and the content-addressed ``embeddings`` table.
+
+Vectors are keyed by the hash of the chunk text, not by chunk: identical text is embedded once,
+re-imports find their vectors already there, and an import killed half-way keeps the vectors it
+paid for (the next run resumes from them). Switching the model drops the vectors and re-embeds
+every chunk, so two models' spaces are never mixed.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from backend.memory.embeddings import Embedder
+from backend.memory.store import MemoryStore
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def current_space(db: duckdb.DuckDBPyConnection) -> tuple[str, int] | None:
+    row = db.execute("SELECT model, dimension FROM embedding_space").fetchone()
+    return (row[0], int(row[1])) if row else None
+
+
+def ensure_space(store: MemoryStore, embedder: Embedder, progress: ProgressCallback | None = None) -> bool:
+    """Make the store's space match ``embedder``; returns True when everything was re-embedded."""
+    db = store.cursor()
+    space = current_space(db)
+    if space == (embedder.name, embedder.dimension):
+        return False
+    with store.write_lock:
+        db.execute("BEGIN TRANSACTION")
+        db.execute("DROP TABLE IF EXISTS embeddings")
+        db.execute(f"CREATE TABLE embeddings (text_hash VARCHAR PRIMARY KEY, vector FLOAT[{embedder.dimension}] NOT NULL)")
+        db.execute("DELETE FROM embedding_space")
+        db.execute("INSERT INTO embedding_space VALUES (?, ?)", [embedder.name, embedder.dimension])
+        db.execute("COMMIT")
+    store.set_flag("vectors_generation", str(int(store.get_flag("vectors_generation") or 0) + 1))
+    if space is None:
+        return False
+    texts = db.execute("SELECT text_hash, any_value(text) FROM chunks GROUP BY text_hash").fetchall()
+    embed_missing(store, embedder, dict(texts), progress)
+    return True
+
+
+def missing_hashes(db: duckdb.DuckDBPyConnection, hashes: Iterable[str]) -> set[str]:
+    wanted = list(set(hashes))
+    if not wanted:
+        return set()
+    wanted_table = pa.table({"text_hash": wanted})  # noqa: F841 - scanned by DuckDB below
+    present = db.execute("SELECT w.text_hash FROM wanted_table w JOIN embeddings e USING (text_hash)").fetchall()
+    return set(wanted) - {row[0] for row in present}
+
+
+def embed_missing(store: MemoryStore, embedder: Embedder, texts_by_hash: dict[str, str],
+                  progress: ProgressCallback | None = None, batch: int = 512) -> int:
+    """Embed and store the texts whose hash has no vector yet; each batch commits on its own."""
+    db = store.cursor()
+    todo = sorted(missing_hashes(db, texts_by_hash))
+    for start in range(0, len(todo), batch):
+        hashes = todo[start:start + batch]
+        vectors = embedder.embed([texts_by_hash[h] for h in hashes])
+        insert_vectors(db, hashes, vectors)
+        if progress:
+            progress(min(start + batch, len(todo)), len(todo))
+    return len(todo)
+
+
+def insert_vectors(db: duckdb.DuckDBPyConnection, hashes: list[str], vectors: np.ndarray) -> None:
+    dimension = vectors.shape[1]
+    incoming = pa.table({  # noqa: F841 - scanned by DuckDB below
+        "text_hash": hashes,
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.astype(np.float32).ravel()), dimension),
+    })
+    db.execute("INSERT INTO embeddings SELECT text_hash, vector FROM incoming ON CONFLICT DO NOTHING")

@@ -1,0 +1,276 @@
+"""Import an export into the memory store: incremental, idempotent, all-or-nothing.
+
+Two passes over the (streamed) input:
+
+1. **Embed**: parse every conversation, skip the unchanged ones (same content hash), chunk the rest
+   and embed the chunk texts that have no vector yet. Vectors are content-addressed and commit in
+   batches, so an interrupted import keeps what it paid for. Bad input fails here, before anything
+   else is written.
+2. **Write**: in one transaction, insert new conversations and replace changed ones (messages,
+   chunks). A crash rolls it back entirely; the next run redoes it in seconds, as its vectors exist.
+
+Then the keyword index is rebuilt and orphaned vectors are dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Literal
+
+import duckdb
+import ijson
+import pyarrow as pa
+
+from backend.importers import chatgpt, claude, notes
+from backend.importers.model import ImportedConversation, ImportFormatError
+from backend.memory.chunking import chunk_text, text_hash
+from backend.memory.embedding_space import embed_missing, ensure_space
+from backend.memory.embeddings import Embedder
+from backend.memory.keyword_index import rebuild_keyword_index
+from backend.memory.store import MemoryStore
+
+ImportMode = Literal["increment", "overwrite"]
+Progress = Callable[[str, int, int], None]  # (status, completed, total)
+EMBED_BATCH_TEXTS = 512
+WRITE_BATCH_ROWS = 5_000
+
+
+@dataclass
+class ImportStats:
+    source_id: str
+    source_kind: str
+    conversations: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    messages: int = 0
+    chunks: int = 0
+    vectors_embedded: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def detect_source(path: Path) -> str:
+    if notes.detect(path):
+        return notes.SOURCE_KIND
+    if chatgpt.detect(path):
+        return chatgpt.SOURCE_KIND
+    if claude.detect(path):
+        return claude.SOURCE_KIND
+    raise ImportFormatError(
+        f"{path.name} is not a ChatGPT export (.zip or conversations.json with 'mapping'), a Claude export "
+        "(conversations.json with 'chat_messages') or a folder of notes."
+    )
+
+
+def source_id_for(kind: str, path: Path) -> str:
+    """One source per service account kind; one per notes folder (its resolved path, hashed)."""
+    if kind == notes.SOURCE_KIND:
+        return f"notes:{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}"
+    return kind
+
+
+def conversation_key(source_id: str, external_id: str) -> str:
+    return hashlib.sha1(f"{source_id}\x00{external_id}".encode()).hexdigest()[:20]
+
+
+def _stream(kind: str, path: Path, all_branches: bool, on_progress: Callable[[int, int], None] | None) -> Iterator[ImportedConversation]:
+    try:
+        if kind == chatgpt.SOURCE_KIND:
+            yield from chatgpt.iter_conversations(path, all_branches=all_branches, on_progress=on_progress)
+        elif kind == claude.SOURCE_KIND:
+            yield from claude.iter_conversations(path, on_progress=on_progress)
+        else:
+            yield from notes.iter_conversations(path)
+    except ijson.IncompleteJSONError as exc:
+        raise ImportFormatError(f"{path.name} ends before its JSON is complete (a truncated download?): {exc}") from exc
+    except ijson.JSONError as exc:
+        raise ImportFormatError(f"{path.name} is not valid JSON: {exc}") from exc
+    except (zlib.error, EOFError) as exc:
+        raise ImportFormatError(f"{path.name} is damaged and cannot be decompressed: {exc}") from exc
+
+
+def _chunks_of(conversation: ImportedConversation) -> list[tuple[int, int, str]]:
+    """(message position, chunk position, text) for the searchable messages."""
+    out = []
+    for position, message in enumerate(conversation.messages):
+        if message.searchable:
+            for chunk_position, text in enumerate(chunk_text(message.text)):
+                out.append((position, chunk_position, text))
+    return out
+
+
+class _Writer:
+    """Buffers rows and appends them through Arrow (fast bulk insert) inside the open transaction."""
+
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+        self.db = db
+        self.messages: dict[str, list] = {k: [] for k in ("id", "conversation_id", "position", "external_id", "role", "content_type", "model", "created_at", "text", "searchable", "trainable", "on_active_branch")}
+        self.chunks: dict[str, list] = {k: [] for k in ("id", "conversation_id", "message_id", "source_id", "position", "role", "created_at", "text", "text_hash")}
+
+    def add(self, source_id: str, key: str, conversation: ImportedConversation) -> int:
+        for position, message in enumerate(conversation.messages):
+            message_id = f"{key}:{position}"
+            for column, value in zip(self.messages, (message_id, key, position, message.external_id, message.role, message.content_type, message.model, message.created_at, message.text, message.searchable, message.trainable, message.on_active_branch)):
+                self.messages[column].append(value)
+        count = 0
+        for position, chunk_position, text in _chunks_of(conversation):
+            message = conversation.messages[position]
+            values = (f"{key}:{position}:{chunk_position}", key, f"{key}:{position}", source_id, chunk_position, message.role, message.created_at or conversation.created_at, text, text_hash(text))
+            for column, value in zip(self.chunks, values):
+                self.chunks[column].append(value)
+            count += 1
+        if len(self.messages["id"]) >= WRITE_BATCH_ROWS:
+            self.flush()
+        return count
+
+    def flush(self) -> None:
+        if self.messages["id"]:
+            message_rows = pa.table(self.messages)  # noqa: F841 - scanned by DuckDB
+            self.db.execute("INSERT INTO messages SELECT * FROM message_rows")
+        if self.chunks["id"]:
+            chunk_rows = pa.table(self.chunks)  # noqa: F841 - scanned by DuckDB
+            self.db.execute("INSERT INTO chunks SELECT * FROM chunk_rows")
+        for table in (self.messages, self.chunks):
+            for column in table.values():
+                column.clear()
+
+
+def import_path(
+    store: MemoryStore,
+    path: Path,
+    embedder: Embedder,
+    *,
+    mode: ImportMode = "increment",
+    all_branches: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ImportStats:
+    """Import ``path`` (export .zip/.json or notes folder). Raises ImportFormatError on bad input,
+    leaving the store exactly as it was (apart from reusable vectors)."""
+    if mode not in ("increment", "overwrite"):
+        raise ImportFormatError(f"Unknown import mode {mode!r}; use 'increment' or 'overwrite'.", code="invalid_argument")
+    started = time.time()
+    path = Path(path)
+    kind = detect_source(path)
+    source_id = source_id_for(kind, path)
+    stats = ImportStats(source_id=source_id, source_kind=kind)
+    report = progress or (lambda status, done, total: None)
+    ensure_space(store, embedder, lambda done, total: report("re-embedding memory for the new model", done, total))
+
+    db = store.cursor()
+    import_id = uuid.uuid4().hex[:12]
+    db.execute("INSERT INTO imports VALUES (?, ?, ?, ?, 'running', now(), NULL, NULL, NULL, ?)",
+               [import_id, source_id, str(path), mode, os.getpid()])
+    try:
+        with store.write_lock:
+            known = dict(db.execute("SELECT external_id, content_hash FROM conversations WHERE source_id = ?", [source_id]).fetchall())
+            if mode == "overwrite":
+                known = {}
+            changed: set[str] = set()
+            pending: dict[str, str] = {}
+
+            def embed_pending() -> None:
+                stats.vectors_embedded += embed_missing(store, embedder, pending)
+                pending.clear()
+
+            bytes_progress = lambda done, total: report("reading and embedding", done, total)  # noqa: E731
+            for conversation in _stream(kind, path, all_branches, bytes_progress):
+                if should_stop():
+                    raise ImportFormatError("The import was cancelled; nothing was changed.", code="cancelled")
+                stats.conversations += 1
+                if known.get(conversation.external_id) == conversation.content_hash():
+                    stats.unchanged += 1
+                    continue
+                changed.add(conversation.external_id)
+                for _, _, text in _chunks_of(conversation):
+                    pending[text_hash(text)] = text
+                if len(pending) >= EMBED_BATCH_TEXTS:
+                    embed_pending()
+            embed_pending()
+            if stats.conversations == 0:
+                raise ImportFormatError(f"{path.name} contains no conversations; is it the right file?")
+
+            _write(store, kind, path, source_id, changed, known, mode, all_branches, stats, report)
+        rebuild_keyword_index(store)
+        stats.seconds = round(time.time() - started, 3)
+        db.execute("UPDATE imports SET state = 'completed', finished_at = now(), stats = ? WHERE id = ?",
+                   [json.dumps(stats.to_dict()), import_id])
+        return stats
+    except BaseException as exc:
+        message = exc.message if isinstance(exc, ImportFormatError) else f"{type(exc).__name__}: {exc}"
+        state = "cancelled" if getattr(exc, "code", "") == "cancelled" else "failed"
+        db.execute("UPDATE imports SET state = ?, finished_at = now(), error = ? WHERE id = ?", [state, message, import_id])
+        raise
+
+
+def _write(store: MemoryStore, kind: str, path: Path, source_id: str, changed: set[str], known: dict[str, str],
+           mode: str, all_branches: bool, stats: ImportStats, report: Progress) -> None:
+    db = store.cursor()
+    db.execute("BEGIN TRANSACTION")
+    try:
+        db.execute("INSERT INTO sources VALUES (?, ?, ?, now()) ON CONFLICT (id) DO UPDATE SET label = excluded.label",
+                   [source_id, kind, path.name])
+        if mode == "overwrite":
+            for table in ("chunks", "messages"):
+                db.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT id FROM conversations WHERE source_id = ?)", [source_id])
+            db.execute("DELETE FROM conversations WHERE source_id = ?", [source_id])
+        writer = _Writer(db)
+        done = 0
+        for conversation in _stream(kind, path, all_branches, None):
+            if conversation.external_id not in changed:
+                continue
+            key = conversation_key(source_id, conversation.external_id)
+            if conversation.external_id in known:
+                writer.flush()
+                db.execute("DELETE FROM chunks WHERE conversation_id = ?", [key])
+                db.execute("DELETE FROM messages WHERE conversation_id = ?", [key])
+                db.execute("UPDATE conversations SET title = ?, created_at = ?, updated_at = ?, content_hash = ?, "
+                           "message_count = ?, imported_at = now() WHERE id = ?",
+                           [conversation.title, conversation.created_at, conversation.updated_at,
+                            conversation.content_hash(), len(conversation.messages), key])
+                stats.updated += 1
+            else:
+                db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
+                           [key, source_id, conversation.external_id, conversation.title, conversation.created_at,
+                            conversation.updated_at, conversation.content_hash(), len(conversation.messages)])
+                stats.added += 1
+            stats.messages += len(conversation.messages)
+            stats.chunks += writer.add(source_id, key, conversation)
+            done += 1
+            if done % 200 == 0:
+                report("writing", done, len(changed))
+        writer.flush()
+        report("writing", done, len(changed))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def delete_source(store: MemoryStore, source_id: str) -> int:
+    """Remove a source with its conversations, messages and chunks; returns conversations removed."""
+    with store.write_lock:
+        db = store.cursor()
+        db.execute("BEGIN TRANSACTION")
+        try:
+            count = db.execute("SELECT count(*) FROM conversations WHERE source_id = ?", [source_id]).fetchone()[0]
+            for table in ("chunks", "messages"):
+                db.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT id FROM conversations WHERE source_id = ?)", [source_id])
+            db.execute("DELETE FROM conversations WHERE source_id = ?", [source_id])
+            db.execute("DELETE FROM sources WHERE id = ?", [source_id])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    rebuild_keyword_index(store)
+    return int(count)

@@ -1,0 +1,76 @@
+"""Append-only schema migrations (``m001_…``), recorded in a table and applied on open.
+
+Never edit a migration that has shipped: add the next one. The embeddings table is not here: its
+vector width depends on the embedding model, so :mod:`backend.memory.embedding_space` owns it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import duckdb
+
+Migration = Callable[[duckdb.DuckDBPyConnection], None]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(function: Migration) -> Migration:
+    MIGRATIONS.append(function)
+    return function
+
+
+@migration
+def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
+    db.execute("""
+        CREATE TABLE sources (
+            id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, label VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE conversations (
+            id VARCHAR PRIMARY KEY, source_id VARCHAR NOT NULL, external_id VARCHAR NOT NULL,
+            title VARCHAR NOT NULL, created_at TIMESTAMP, updated_at TIMESTAMP,
+            content_hash VARCHAR NOT NULL, message_count INTEGER NOT NULL, imported_at TIMESTAMP NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE messages (
+            id VARCHAR NOT NULL, conversation_id VARCHAR NOT NULL, position INTEGER NOT NULL,
+            external_id VARCHAR NOT NULL, role VARCHAR NOT NULL, content_type VARCHAR NOT NULL,
+            model VARCHAR, created_at TIMESTAMP, text VARCHAR NOT NULL,
+            searchable BOOLEAN NOT NULL, trainable BOOLEAN NOT NULL, on_active_branch BOOLEAN NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE chunks (
+            id VARCHAR NOT NULL, conversation_id VARCHAR NOT NULL, message_id VARCHAR NOT NULL,
+            source_id VARCHAR NOT NULL, position INTEGER NOT NULL, role VARCHAR NOT NULL,
+            created_at TIMESTAMP, text VARCHAR NOT NULL, text_hash VARCHAR NOT NULL
+        )""")
+    db.execute("CREATE TABLE embedding_space (model VARCHAR NOT NULL, dimension INTEGER NOT NULL)")
+    db.execute("""
+        CREATE TABLE imports (
+            id VARCHAR PRIMARY KEY, source_id VARCHAR, path VARCHAR NOT NULL, mode VARCHAR NOT NULL,
+            state VARCHAR NOT NULL, started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP,
+            stats VARCHAR, error VARCHAR, pid INTEGER
+        )""")
+    db.execute("CREATE TABLE store_flags (name VARCHAR PRIMARY KEY, value VARCHAR)")
+    db.execute("CREATE INDEX messages_conversation ON messages (conversation_id)")
+    db.execute("CREATE INDEX chunks_conversation ON chunks (conversation_id)")
+
+
+def apply_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply pending migrations, each in its own transaction; returns the names applied."""
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM migrations").fetchall()}
+    applied = []
+    for function in MIGRATIONS:
+        if function.__name__ in done:
+            continue
+        db.execute("BEGIN TRANSACTION")
+        try:
+            function(db)
+            db.execute("INSERT INTO migrations VALUES (?, now())", [function.__name__])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(function.__name__)
+    return applied

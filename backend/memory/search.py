@@ -1,0 +1,216 @@
+"""Memory search: exact cosine (default), HNSW when large, BM25 keywords, and hybrid (RRF).
+
+Exact top-k is DuckDB's ``array_cosine_distance`` over every vector: always correct, and fast enough
+up to a few hundred thousand chunks. Past ``HNSW_MIN_VECTORS`` an HNSW index (``vss``) is built in a
+temporary in-memory table (the on-disk HNSW persistence of vss is experimental and unsafe after a
+crash), used only for unfiltered queries, and rebuilt when the vectors change. Hybrid search fuses
+the semantic and keyword rankings with reciprocal rank fusion, which needs no score calibration.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+
+from backend.errors import OrchMindError
+from backend.memory.embedding_space import current_space
+from backend.memory.embeddings import Embedder
+from backend.memory.keyword_index import ensure_keyword_index
+from backend.memory.store import MemoryStore
+
+SearchMode = Literal["hybrid", "semantic", "keyword"]
+RRF_K = 60
+HNSW_MIN_VECTORS = 200_000
+SNIPPET_CHARS = 240
+
+
+class SearchError(OrchMindError):
+    code = "search"
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    source_ids: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.source_ids or self.roles or self.date_from or self.date_to)
+
+    def sql(self) -> tuple[str, list[object]]:
+        clauses, params = [], []
+        if self.source_ids:
+            clauses.append(f"c.source_id IN ({', '.join('?' * len(self.source_ids))})")
+            params += list(self.source_ids)
+        if self.roles:
+            clauses.append(f"c.role IN ({', '.join('?' * len(self.roles))})")
+            params += list(self.roles)
+        if self.date_from:
+            clauses.append("c.created_at >= ?")
+            params.append(self.date_from)
+        if self.date_to:
+            clauses.append("c.created_at <= ?")
+            params.append(self.date_to)
+        return (" AND ".join(clauses) or "TRUE"), params
+
+
+@dataclass
+class SearchHit:
+    chunk_id: str
+    conversation_id: str  # the export's own id
+    conversation_key: str  # our internal id
+    source_id: str
+    title: str
+    role: str
+    created_at: str | None
+    score: float
+    text: str
+    snippet: str
+    ranks: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
+    """A window of ``text`` around the first query word it contains (or its start)."""
+    words = [w for w in re.findall(r"\w{3,}", query.lower())]
+    lower = text.lower()
+    positions = [lower.find(w) for w in words if lower.find(w) >= 0]
+    start = max(0, min(positions) - width // 3) if positions else 0
+    snippet = text[start:start + width].strip()
+    return ("…" if start > 0 else "") + snippet + ("…" if start + width < len(text) else "")
+
+
+class MemorySearch:
+    def __init__(self, store: MemoryStore, embedder: Embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+        self._hnsw_generation: str | None = None
+        self._hnsw_lock = threading.Lock()
+
+    def search(self, query: str, k: int = 10, mode: SearchMode = "hybrid", filters: SearchFilters | None = None) -> list[SearchHit]:
+        query = query.strip()
+        if not query:
+            raise SearchError("Type something to search for.", code="invalid_argument")
+        if not 1 <= k <= 200:
+            raise SearchError("k must be between 1 and 200.", code="invalid_argument")
+        filters = filters or SearchFilters()
+        if mode == "semantic":
+            return self._finish(self.semantic_ids(query, k, filters), "semantic", query)
+        if mode == "keyword":
+            return self._finish(self.keyword_ids(query, k, filters), "keyword", query)
+        if mode != "hybrid":
+            raise SearchError(f"Unknown search mode {mode!r}.", code="invalid_argument")
+        pool = max(k * 4, 20)
+        semantic = self.semantic_ids(query, pool, filters)
+        keyword = self.keyword_ids(query, pool, filters)
+        fused: dict[str, float] = {}
+        ranks: dict[str, dict[str, int]] = {}
+        for name, ranking in (("semantic", semantic), ("keyword", keyword)):
+            for rank, (chunk_id, _score) in enumerate(ranking, start=1):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+                ranks.setdefault(chunk_id, {})[name] = rank
+        best = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:k]
+        hits = self._finish(best, "hybrid", query)
+        for hit in hits:
+            hit.ranks = ranks[hit.chunk_id]
+        return hits
+
+    def _check_space(self) -> None:
+        space = current_space(self.store.cursor())
+        if space is not None and space != (self.embedder.name, self.embedder.dimension):
+            raise SearchError(
+                f"Memory was embedded with {space[0]}; re-import or re-embed to search with {self.embedder.name}.",
+                code="embedding_mismatch",
+            )
+
+    def semantic_ids(self, query: str, k: int, filters: SearchFilters) -> list[tuple[str, float]]:
+        self._check_space()
+        db = self.store.cursor()
+        if current_space(db) is None:
+            return []
+        vector = self.embedder.embed([query])[0].tolist()
+        dimension = self.embedder.dimension
+        if filters.empty and self._use_hnsw():
+            rows = db.execute(
+                f"""SELECT c.id, 1 - d FROM (
+                        SELECT text_hash, array_cosine_distance(vector, ?::FLOAT[{dimension}]) AS d
+                        FROM hnsw_vectors ORDER BY d LIMIT ?) h
+                    JOIN chunks c USING (text_hash) ORDER BY d, c.id LIMIT ?""",
+                [vector, k, k],
+            ).fetchall()
+            return [(row[0], float(row[1])) for row in rows]
+        where, params = filters.sql()
+        rows = db.execute(
+            f"""SELECT c.id, 1 - array_cosine_distance(e.vector, ?::FLOAT[{dimension}]) AS score
+                FROM chunks c JOIN embeddings e USING (text_hash) WHERE {where}
+                ORDER BY score DESC, c.id LIMIT ?""",
+            [vector, *params, k],
+        ).fetchall()
+        return [(row[0], float(row[1])) for row in rows]
+
+    def keyword_ids(self, query: str, k: int, filters: SearchFilters) -> list[tuple[str, float]]:
+        ensure_keyword_index(self.store)
+        where, params = filters.sql()
+        rows = self.store.cursor().execute(
+            f"""SELECT id, score FROM (
+                    SELECT c.id, fts_main_chunks.match_bm25(c.id, ?) AS score FROM chunks c WHERE {where})
+                WHERE score IS NOT NULL ORDER BY score DESC, id LIMIT ?""",
+            [query, *params, k],
+        ).fetchall()
+        return [(row[0], float(row[1])) for row in rows]
+
+    def _use_hnsw(self) -> bool:
+        db = self.store.cursor()
+        count = db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+        if count < HNSW_MIN_VECTORS:
+            return False
+        self.build_hnsw()
+        return True
+
+    def build_hnsw(self) -> None:
+        """(Re)build the in-memory HNSW index if the vectors changed since the last build."""
+        generation = self.store.get_flag("vectors_generation") or "0"
+        generation += ":" + str(self.store.cursor().execute("SELECT count(*) FROM embeddings").fetchone()[0])
+        with self._hnsw_lock:
+            if generation == self._hnsw_generation:
+                return
+            db = self.store.cursor()
+            db.execute("CREATE OR REPLACE TEMP TABLE hnsw_vectors AS SELECT text_hash, vector FROM embeddings")
+            db.execute("CREATE INDEX hnsw_idx ON hnsw_vectors USING HNSW (vector) WITH (metric = 'cosine')")
+            self._hnsw_generation = generation
+
+    def _finish(self, ranked: list[tuple[str, float]], mode: str, query: str) -> list[SearchHit]:
+        if not ranked:
+            return []
+        ids = [chunk_id for chunk_id, _ in ranked]
+        rows = self.store.cursor().execute(
+            """SELECT c.id, v.external_id, v.id, c.source_id, v.title, c.role, c.created_at, c.text
+               FROM chunks c JOIN conversations v ON v.id = c.conversation_id WHERE c.id IN (SELECT unnest(?))""",
+            [ids],
+        ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        hits = []
+        for chunk_id, score in ranked:
+            row = by_id.get(chunk_id)
+            if row is None:
+                continue
+            created = row[6].isoformat() if isinstance(row[6], datetime) else None
+            hits.append(SearchHit(chunk_id, row[1], row[2], row[3], row[4], row[5], created, round(score, 6),
+                                  row[7], make_snippet(row[7], query)))
+        return hits
+
+
+def numpy_top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    """Brute-force cosine top-k on normalised vectors: the benchmark's baseline."""
+    scores = matrix @ query
+    top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
+    return top[np.argsort(-scores[top])]

@@ -1,0 +1,106 @@
+"""Build synthetic ChatGPT and Claude exports in memory: every content type, branches, oddities.
+
+A fixture that builds data beats a stored blob: each test states exactly what it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+BASE_TIME = 1_700_000_000.0
+
+
+class ChatGPTConversation:
+    def __init__(self, title: str, conversation_id: str | None = None, create_time: float = BASE_TIME) -> None:
+        self.title = title
+        self.id = conversation_id or str(uuid.uuid4())
+        self.create_time = create_time
+        self.mapping: dict[str, Any] = {"root": {"id": "root", "message": None, "parent": None, "children": []}}
+        self.current = "root"
+        self._clock = create_time
+
+    def add(self, role: str, content: dict[str, Any] | str, *, parent: str | None = None, node_id: str | None = None,
+            make_current: bool = True, **message_fields: Any) -> str:
+        node_id = node_id or str(uuid.uuid4())
+        parent = parent or self.current
+        if isinstance(content, str):
+            content = {"content_type": "text", "parts": [content]}
+        self._clock += 10
+        message = {
+            "id": node_id, "author": {"role": role, "name": None, "metadata": {}}, "create_time": self._clock,
+            "update_time": None, "content": content, "status": "finished_successfully", "end_turn": True,
+            "weight": 1.0, "metadata": {"model_slug": "gpt-4o"} if role == "assistant" else {}, "recipient": "all",
+        }
+        for key, value in message_fields.items():
+            if key == "metadata":
+                message["metadata"].update(value)
+            else:
+                message[key] = value
+        self.mapping[node_id] = {"id": node_id, "message": message, "parent": parent, "children": []}
+        self.mapping[parent]["children"].append(node_id)
+        if make_current:
+            self.current = node_id
+        return node_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "create_time": self.create_time, "update_time": self._clock, "mapping": self.mapping,
+                "current_node": self.current, "conversation_id": self.id, "id": self.id, "default_model_slug": "gpt-4o"}
+
+
+def every_content_type_conversation() -> ChatGPTConversation:
+    """One conversation exercising each content type, a hidden system message and a branch."""
+    c = ChatGPTConversation("Everything at once", "conv-everything")
+    c.add("system", "You are ChatGPT.", weight=0.0, metadata={"is_visually_hidden_from_conversation": True})
+    c.add("user", {"content_type": "user_editable_context", "user_profile": "I am a gardener.", "user_instructions": "Be brief."})
+    c.add("user", {"content_type": "multimodal_text", "parts": [{"content_type": "image_asset_pointer", "asset_pointer": "file-service://x"}, "What plant is this?"]})
+    c.add("assistant", {"content_type": "thoughts", "thoughts": [{"summary": "Looking", "content": "SECRET-REASONING about leaves"}]})
+    c.add("assistant", {"content_type": "reasoning_recap", "content": "Thought for 3 seconds"})
+    c.add("assistant", {"content_type": "code", "language": "python", "text": "print('identify')"}, recipient="python")
+    c.add("tool", {"content_type": "execution_output", "text": "TOOL-NOISE output"}, author={"role": "tool", "name": "python", "metadata": {}})
+    c.add("tool", {"content_type": "tether_browsing_display", "result": "BROWSING-RESIDUE", "summary": None})
+    c.add("tool", {"content_type": "tether_quote", "url": "https://plants.example", "domain": "plants.example", "title": "Monstera care", "text": "Monstera likes indirect light."}, author={"role": "tool", "name": "browser", "metadata": {}})
+    question = c.current
+    c.add("assistant", "OLD-BRANCH answer: it is a fern.")
+    c.add("assistant", "It is a Monstera deliciosa; water it weekly.", parent=question)
+    c.add("user", {"content_type": "text", "parts": ["Thanks! ```code``` and more"]})
+    c.add("assistant", {"content_type": "text", "parts": [""]})  # empty: skipped
+    c.mapping["dangling"] = {"id": "dangling", "message": None, "parent": c.current, "children": []}
+    return c
+
+
+def simple_conversation(title: str, user: str, assistant: str, conversation_id: str | None = None, create_time: float = BASE_TIME) -> ChatGPTConversation:
+    c = ChatGPTConversation(title, conversation_id, create_time)
+    c.add("user", user)
+    c.add("assistant", assistant)
+    return c
+
+
+def write_chatgpt_export(path: Path, conversations: list[ChatGPTConversation], *, as_zip: bool | None = None, nested: bool = False) -> Path:
+    data = json.dumps([c.to_dict() for c in conversations]).encode()
+    if as_zip if as_zip is not None else path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(("export/" if nested else "") + "conversations.json", data)
+            archive.writestr("chat.html", "<html></html>")
+            archive.writestr("user.json", "{}")
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def write_claude_export(path: Path, conversations: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps(conversations))
+    return path
+
+
+def claude_conversation(name: str, turns: list[tuple[str, str]], uuid_: str | None = None) -> dict[str, Any]:
+    messages = []
+    for i, (sender, text) in enumerate(turns):
+        messages.append({"uuid": f"{uuid_ or name}-{i}", "sender": sender, "text": text, "created_at": f"2024-05-0{1 + i % 9}T10:00:00Z",
+                         "content": [{"type": "text", "text": text}, {"type": "thinking", "thinking": "HIDDEN"}],
+                         "attachments": [], "files": []})
+    return {"uuid": uuid_ or str(uuid.uuid4()), "name": name, "created_at": "2024-05-01T09:00:00Z",
+            "updated_at": "2024-05-02T09:00:00Z", "chat_messages": messages}
