@@ -57,7 +57,9 @@ dist: install
 	$(PY) build/build_bundle.py
 
 lock:
-	$(PIP) freeze --exclude-editable | grep -v -i '^orch-mind' | sed -E 's/^torch==([0-9.]+)\+cpu/torch==\1/' > requirements.lock
+	{ echo '# Pinned versions for every fresh machine (pip constraints). Regenerate with `make lock`.'; \
+	  $(PIP) freeze --exclude-editable | grep -v -i '^orch-mind' \
+	  | sed -E -e 's/^torch==([0-9.]+)\+cpu/torch==\1/' -e 's/^llama_cpp_python @ .*/llama_cpp_python==0.3.36/'; } > requirements.lock
 
 clean:
 	rm -rf $(STAMPS) $(VENV) $(NODE_DIR)/node_modules

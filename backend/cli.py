@@ -62,6 +62,12 @@ def doctor(as_json: bool) -> None:
     sys.exit(0 if report["ready"] else 1)
 
 
+from backend.memory.cli import COMMANDS as MEMORY_COMMANDS  # noqa: E402 - subcommands register below
+
+for _command in MEMORY_COMMANDS:
+    main.add_command(_command)
+
+
 def register(command: click.Command) -> None:
     """Let other packages add subcommands (app/ adds ``app``) without backend importing them."""
     main.add_command(command)

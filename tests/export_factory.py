@@ -25,7 +25,7 @@ class ChatGPTConversation:
 
     def add(self, role: str, content: dict[str, Any] | str, *, parent: str | None = None, node_id: str | None = None,
             make_current: bool = True, **message_fields: Any) -> str:
-        node_id = node_id or str(uuid.uuid4())
+        node_id = node_id or f"{self.id}-n{len(self.mapping)}"
         parent = parent or self.current
         if isinstance(content, str):
             content = {"content_type": "text", "parts": [content]}

@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from backend.importers import chatgpt, claude, notes
 from backend.importers.model import ImportedConversation, ImportFormatError
+from backend.importers.source_files import open_export_json
 from backend.memory.chunking import chunk_text, text_hash
 from backend.memory.embedding_space import embed_missing, ensure_space
 from backend.memory.embeddings import Embedder
@@ -60,11 +61,15 @@ class ImportStats:
 
 
 def detect_source(path: Path) -> str:
+    """Which importer reads ``path``. Archive problems (no conversations.json, unsafe names, bombs)
+    surface here with their own message rather than a generic "unknown format"."""
     if notes.detect(path):
         return notes.SOURCE_KIND
-    if chatgpt.detect(path):
+    with open_export_json(path, chatgpt.FILE_NAME) as stream:
+        head = stream.read(65536)
+    if head.lstrip().startswith(b"[") and b'"mapping"' in head:
         return chatgpt.SOURCE_KIND
-    if claude.detect(path):
+    if head.lstrip().startswith(b"[") and b'"chat_messages"' in head:
         return claude.SOURCE_KIND
     raise ImportFormatError(
         f"{path.name} is not a ChatGPT export (.zip or conversations.json with 'mapping'), a Claude export "

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Literal
 
+import duckdb
 import numpy as np
 
 from backend.errors import OrchMindError
@@ -95,6 +96,7 @@ class MemorySearch:
         self.embedder = embedder
         self._hnsw_generation: str | None = None
         self._hnsw_lock = threading.Lock()
+        self._hnsw_db: duckdb.DuckDBPyConnection | None = None  # temp tables live in one connection
 
     def search(self, query: str, k: int = 10, mode: SearchMode = "hybrid", filters: SearchFilters | None = None) -> list[SearchHit]:
         query = query.strip()
@@ -140,13 +142,15 @@ class MemorySearch:
         vector = self.embedder.embed([query])[0].tolist()
         dimension = self.embedder.dimension
         if filters.empty and self._use_hnsw():
-            rows = db.execute(
+            with self._hnsw_lock:
+                assert self._hnsw_db is not None
+                rows = self._hnsw_db.execute(
                 f"""SELECT c.id, 1 - d FROM (
                         SELECT text_hash, array_cosine_distance(vector, ?::FLOAT[{dimension}]) AS d
                         FROM hnsw_vectors ORDER BY d LIMIT ?) h
                     JOIN chunks c USING (text_hash) ORDER BY d, c.id LIMIT ?""",
-                [vector, k, k],
-            ).fetchall()
+                    [vector, k, k],
+                ).fetchall()
             return [(row[0], float(row[1])) for row in rows]
         where, params = filters.sql()
         rows = db.execute(
@@ -183,7 +187,9 @@ class MemorySearch:
         with self._hnsw_lock:
             if generation == self._hnsw_generation:
                 return
-            db = self.store.cursor()
+            if self._hnsw_db is None:
+                self._hnsw_db = self.store.cursor()
+            db = self._hnsw_db
             db.execute("CREATE OR REPLACE TEMP TABLE hnsw_vectors AS SELECT text_hash, vector FROM embeddings")
             db.execute("CREATE INDEX hnsw_idx ON hnsw_vectors USING HNSW (vector) WITH (metric = 'cosine')")
             self._hnsw_generation = generation

@@ -1,0 +1,95 @@
+"""Search quality on a small labelled set, filters, and the search result contract."""
+
+from datetime import datetime
+
+import pytest
+
+from backend.memory.ingest import import_path
+from backend.memory.search import MemorySearch, SearchError, SearchFilters, make_snippet
+from tests.export_factory import claude_conversation, simple_conversation, write_chatgpt_export, write_claude_export
+
+TOPICS = {
+    "sourdough": ("How do I keep my sourdough starter alive?", "Feed the starter flour and water daily and keep it warm."),
+    "tax": ("When is the deadline for filing income tax?", "Personal income tax returns are due in April."),
+    "guitar": ("Which chords should a beginner guitarist learn?", "Start with G, C, D and E minor open chords."),
+    "python": ("Why does my Python list comprehension fail?", "Check the variable name inside the comprehension and its scope."),
+    "marathon": ("How should I train for my first marathon?", "Build weekly mileage slowly and do one long run each week."),
+    "cat": ("My cat stopped eating, what should I do?", "Take the cat to a vet if it refuses food for more than a day."),
+    "lisbon": ("What to visit in Lisbon in three days?", "See Alfama, Belém tower and take tram 28."),
+    "solar": ("Are solar panels worth it for my roof?", "Panels pay back in 7 to 10 years with good sun exposure."),
+    "chess": ("How do I get better at chess openings?", "Learn the Italian game and the Queen's gambit principles."),
+    "tomato": ("Why are my tomato leaves turning yellow?", "Yellow tomato leaves often mean overwatering or nitrogen deficiency."),
+}
+QUERIES = {
+    "keeping bread yeast culture healthy": "sourdough",
+    "tax return due date": "tax",
+    "easy chords for beginners": "guitar",
+    "bug in list comprehension": "python",
+    "running 42 km preparation": "marathon",
+    "pet refuses food": "cat",
+    "Portugal capital sightseeing": "lisbon",
+    "photovoltaic roof investment": "solar",
+    "improve openings in chess": "chess",
+    "plant leaves yellowing": "tomato",
+}
+
+
+@pytest.fixture
+def searcher(store, embedder, tmp_path):
+    conversations = [simple_conversation(f"About {key}", q, a, key, create_time=1_600_000_000 + i * 86_400 * 40)
+                     for i, (key, (q, a)) in enumerate(TOPICS.items())]
+    import_path(store, write_chatgpt_export(tmp_path / "export.zip", conversations), embedder)
+    claude = write_claude_export(tmp_path / "conversations.json", [claude_conversation("Claude garden", [("human", "Tomato blight help"), ("assistant", "Remove infected tomato leaves")], "claude-1")])
+    import_path(store, claude, embedder)
+    return MemorySearch(store, embedder)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_right_conversation_in_top_5(searcher, mode):
+    misses = []
+    for query, expected in QUERIES.items():
+        hits = searcher.search(query, k=5, mode=mode)
+        if expected not in [hit.conversation_id for hit in hits]:
+            misses.append((query, [h.conversation_id for h in hits]))
+    assert not misses, misses
+
+
+def test_keyword_search_finds_exact_terms_and_hybrid_ranks_them_first(searcher):
+    hits = searcher.search("Alfama tram", k=3, mode="keyword")
+    assert hits[0].conversation_id == "lisbon" and "tram" in hits[0].snippet
+    hybrid = searcher.search("Alfama tram", k=3)
+    assert hybrid[0].conversation_id == "lisbon" and set(hybrid[0].ranks) == {"semantic", "keyword"}
+
+
+def test_hits_carry_their_source(searcher):
+    hit = searcher.search("sourdough starter", k=1)[0]
+    assert hit.title == "About sourdough" and hit.role in ("user", "assistant")
+    assert datetime.fromisoformat(hit.created_at).year == 2020
+    assert 0 < hit.score <= 1 and hit.text
+
+
+def test_filters_by_role_source_and_date(searcher):
+    assert {h.role for h in searcher.search("tomato", k=10, filters=SearchFilters(roles=("assistant",)))} == {"assistant"}
+    only_claude = searcher.search("tomato", k=10, filters=SearchFilters(source_ids=("claude",)))
+    assert only_claude and {h.source_id for h in only_claude} == {"claude"}
+    early = searcher.search("tomato leaves", k=20, mode="semantic", filters=SearchFilters(date_to=datetime(2020, 12, 31)))
+    assert early and all(datetime.fromisoformat(h.created_at) <= datetime(2020, 12, 31) for h in early)
+    assert "tomato" not in {h.conversation_id for h in early}
+
+
+def test_hnsw_path_matches_exact_results(searcher, monkeypatch):
+    exact = [h.chunk_id for h in searcher.search("marathon training", k=3, mode="semantic")]
+    monkeypatch.setattr("backend.memory.search.HNSW_MIN_VECTORS", 1)
+    approx = [h.chunk_id for h in searcher.search("marathon training", k=3, mode="semantic")]
+    assert approx[0] == exact[0]
+
+
+def test_empty_query_is_an_error(searcher):
+    with pytest.raises(SearchError):
+        searcher.search("   ")
+
+
+def test_snippet_centres_on_the_match():
+    text = "x " * 300 + "the herons nest here" + " y" * 300
+    snippet = make_snippet(text, "herons")
+    assert "herons" in snippet and snippet.startswith("…") and snippet.endswith("…")
