@@ -90,3 +90,28 @@ def test_upload_lands_in_the_uploads_dir_with_a_safe_name(server, layout):
     stored = answer["data"]["upload"]
     assert stored.endswith("-evil.json") and "/" not in stored
     assert (layout.uploads_dir / stored).read_bytes() == b"{}"
+
+
+@pytest.mark.slow
+def test_memory_screen_imports_an_upload_and_searches(page, tmp_path, artifacts_dir):
+    from tests.export_factory import every_content_type_conversation, simple_conversation, write_chatgpt_export
+
+    export = write_chatgpt_export(tmp_path / "chatgpt-export.zip", [
+        every_content_type_conversation(),
+        simple_conversation("<img src=x onerror=alert(1)>", "How do I prune roses?", "Prune roses in late winter above an outward bud.", "roses"),
+    ])
+    page.click("#nav button[data-screen=memory]")
+    page.wait_for_selector("[data-testid=import-file]")
+    page.set_input_files("[data-testid=import-file]", str(export))
+    page.wait_for_selector("[data-testid=import-status].ok", timeout=60000)
+    assert "2 new" in page.inner_text("[data-testid=import-status]")
+    page.wait_for_selector("[data-testid=memory-stats] svg rect")
+    assert "2 conversations" in page.inner_text("[data-testid=memory-stats]")
+
+    page.fill("[data-testid=search-input]", "when should I cut back rose bushes")
+    page.click("[data-testid=search-button]")
+    page.wait_for_selector("[data-testid=hit]")
+    first = page.inner_text("[data-testid=hit] >> nth=0")
+    assert "<img src=x onerror=alert(1)>" in first, "imported text is shown as text"
+    assert page.locator("[data-testid=search-results] img").count() == 0, "and never parsed as HTML"
+    page.screenshot(path=str(artifacts_dir / "memory-screen.png"))

@@ -1,0 +1,87 @@
+"""Bridge methods of the Memory screen: import (upload or native picker), search, stats, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from app.validation import Identifier, Query, RelativePath, ShortText, bridge_method, confined_path
+from backend.config import DataLayout, load_settings
+from backend.errors import ValidationError
+from backend.jobs import JobContext, JobRegistry
+from backend.memory.embeddings import get_embedder
+from backend.memory.ingest import delete_source, import_path
+from backend.memory.search import MemorySearch, SearchFilters
+from backend.memory.stats import memory_stats
+from backend.memory.store import get_store
+
+Mode = Literal["increment", "overwrite"]
+
+
+def _date(value: str | None, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError(f"{field} must be a date like 2024-05-31.") from exc
+
+
+class MemoryBridge:
+    _layout: DataLayout
+    _jobs: JobRegistry
+    _window: Any
+
+    def _start_import(self, path: Path, mode: Mode) -> str:
+        layout = self._layout
+
+        def run(context: JobContext) -> dict[str, Any]:
+            embedder = get_embedder(load_settings(layout).embedding_model)
+            stats = import_path(get_store(layout), path, embedder, mode=mode,
+                                progress=lambda status, done, total: context.progress(status, done, total),
+                                should_stop=lambda: context.cancelled)
+            return stats.to_dict()
+
+        return self._jobs.start("import", f"Import {path.name}", run)
+
+    @bridge_method
+    def start_import_upload(self, upload: RelativePath, mode: Mode = "increment") -> dict[str, str]:
+        """Import a file uploaded in browser mode (it lives in the data dir's uploads/)."""
+        path = confined_path(self._layout.uploads_dir, upload)
+        if not path.is_file():
+            raise ValidationError(f"No uploaded file {upload!r}.")
+        return {"job_id": self._start_import(path, mode)}
+
+    @bridge_method
+    def pick_and_import(self, mode: Mode = "increment") -> dict[str, str | None]:
+        """Window mode: the user picks the file in a native dialog; JS never names a path."""
+        if self._window is None:
+            raise ValidationError("The file picker exists only in the desktop window; upload the file instead.")
+        import webview
+
+        chosen = self._window.create_file_dialog(
+            webview.FileDialog.OPEN, file_types=("Exports (*.zip;*.json)", "All files (*.*)"))
+        if not chosen:
+            return {"job_id": None}
+        return {"job_id": self._start_import(Path(chosen[0]), mode)}
+
+    @bridge_method
+    def memory_stats(self) -> dict[str, Any]:
+        return memory_stats(get_store(self._layout))
+
+    @bridge_method
+    def search_memory(self, query: Query, k: int = 10, mode: Literal["hybrid", "semantic", "keyword"] = "hybrid",
+                      roles: list[ShortText] | None = None, source_ids: list[ShortText] | None = None,
+                      date_from: ShortText | None = None, date_to: ShortText | None = None) -> list[dict[str, Any]]:
+        if not 1 <= k <= 100:
+            raise ValidationError("k must be between 1 and 100.")
+        if len(roles or []) > 10 or len(source_ids or []) > 50:
+            raise ValidationError("Too many filter values.")
+        filters = SearchFilters(tuple(source_ids or ()), tuple(roles or ()), _date(date_from, "date_from"), _date(date_to, "date_to"))
+        searcher = MemorySearch(get_store(self._layout), get_embedder(load_settings(self._layout).embedding_model))
+        return [hit.to_dict() for hit in searcher.search(query, k, mode, filters)]
+
+    @bridge_method
+    def delete_memory_source(self, source_id: Identifier) -> dict[str, int]:
+        return {"conversations_removed": delete_source(get_store(self._layout), source_id)}
