@@ -56,7 +56,7 @@ def missing_hashes(db: duckdb.DuckDBPyConnection, hashes: Iterable[str]) -> set[
 
 
 def embed_missing(store: MemoryStore, embedder: Embedder, texts_by_hash: dict[str, str],
-                  progress: ProgressCallback | None = None, batch: int = 512) -> int:
+                  progress: ProgressCallback | None = None, batch: int = 4096) -> int:
     """Embed and store the texts whose hash has no vector yet; each batch commits on its own."""
     db = store.cursor()
     todo = sorted(missing_hashes(db, texts_by_hash))

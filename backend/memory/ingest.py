@@ -39,7 +39,7 @@ from backend.memory.store import MemoryStore
 
 ImportMode = Literal["increment", "overwrite"]
 Progress = Callable[[str, int, int], None]  # (status, completed, total)
-EMBED_BATCH_TEXTS = 512
+EMBED_BATCH_TEXTS = 4096  # large batches let sentence-transformers sort by length: less padding
 WRITE_BATCH_ROWS = 5_000
 
 

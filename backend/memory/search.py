@@ -136,11 +136,16 @@ class MemorySearch:
 
     def semantic_ids(self, query: str, k: int, filters: SearchFilters) -> list[tuple[str, float]]:
         self._check_space()
-        db = self.store.cursor()
-        if current_space(db) is None:
+        if current_space(self.store.cursor()) is None:
             return []
-        vector = self.embedder.embed([query])[0].tolist()
-        dimension = self.embedder.dimension
+        return self.nearest(self.embedder.embed([query])[0], k, filters)
+
+    def nearest(self, query_vector: np.ndarray, k: int, filters: SearchFilters | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the ``k`` chunks nearest to an already-embedded query."""
+        filters = filters or SearchFilters()
+        db = self.store.cursor()
+        vector = np.asarray(query_vector, dtype=np.float32).tolist()
+        dimension = len(vector)
         if filters.empty and self._use_hnsw():
             with self._hnsw_lock:
                 assert self._hnsw_db is not None

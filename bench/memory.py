@@ -1,0 +1,187 @@
+"""Memory benchmark: import overhead vs raw encode, re-import speed-up, search latency vs NumPy.
+
+    python bench/memory.py [--quick] --json
+
+Every ratio compares two things measured in this same run on this machine:
+- import_vs_encode: first import of a generated export / SentenceTransformer.encode of the same chunk
+  texts (goal <= 1.10: parsing, chunking and DuckDB writes add at most 10%).
+- reimport_speedup: first import / re-import of the unchanged export (goal >= 20).
+- exact_vs_numpy: DuckDB exact top-10 latency / NumPy brute-force top-10 latency on the same vectors.
+- hnsw_speedup and hnsw_recall_at_10: exact / HNSW latency, and recall of HNSW vs exact, at the
+  largest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from backend.importers import chatgpt  # noqa: E402
+from backend.memory.chunking import chunk_text, text_hash  # noqa: E402
+from backend.memory.embeddings import get_embedder  # noqa: E402
+from backend.memory.ingest import import_path  # noqa: E402
+from backend.memory.keyword_index import rebuild_keyword_index  # noqa: E402
+from backend.memory.search import MemorySearch, numpy_top_k  # noqa: E402
+from backend.memory.store import MemoryStore  # noqa: E402
+from tests.export_factory import ChatGPTConversation, write_chatgpt_export  # noqa: E402
+
+WORDS = ("garden river bread tax guitar python marathon cat lisbon solar chess tomato violin budget "
+         "mountain recipe kernel poem winter travel doctor sleep coffee paint rocket novel").split()
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def generate_export(path: Path, conversations: int, seed: int = 7) -> Path:
+    rng = random.Random(seed)
+    items = []
+    for i in range(conversations):
+        conversation = ChatGPTConversation(f"Conversation {i}", f"bench-{i}", 1_600_000_000 + i * 3600)
+        for turn in range(2):
+            conversation.add("user", " ".join(sentence(rng, rng.randint(6, 16)) for _ in range(rng.randint(1, 3))))
+            conversation.add("assistant", " ".join(sentence(rng, rng.randint(8, 20)) for _ in range(rng.randint(2, 6))))
+        items.append(conversation)
+    return write_chatgpt_export(path, items)
+
+
+def chunk_texts_of(path: Path) -> list[str]:
+    texts: dict[str, str] = {}
+    for conversation in chatgpt.iter_conversations(path):
+        for message in conversation.messages:
+            if message.searchable:
+                for chunk in chunk_text(message.text):
+                    texts[text_hash(chunk)] = chunk
+    return list(texts.values())
+
+
+def bench_import(workdir: Path, conversations: int) -> dict[str, float]:
+    export = generate_export(workdir / "export.zip", conversations)
+    embedder = get_embedder()
+    texts = chunk_texts_of(export)
+    embedder.embed(texts[:64])  # warm-up, shared by both sides
+    started = time.perf_counter()
+    embedder.embed(texts)
+    encode_s = time.perf_counter() - started
+
+    store = MemoryStore(workdir / "memory.duckdb")
+    started = time.perf_counter()
+    first = import_path(store, export, embedder)
+    import_s = time.perf_counter() - started
+    started = time.perf_counter()
+    again = import_path(store, export, embedder)
+    reimport_s = time.perf_counter() - started
+    assert again.unchanged == conversations and again.vectors_embedded == 0
+    store.close()
+    return {
+        "conversations": conversations, "chunks": first.chunks, "encode_s": round(encode_s, 3),
+        "import_s": round(import_s, 3), "reimport_s": round(reimport_s, 3),
+        "import_vs_encode": round(import_s / encode_s, 3), "reimport_speedup": round(import_s / reimport_s, 1),
+    }
+
+
+def synthetic_store(path: Path, n: int, dim: int, rng: np.random.Generator) -> tuple[MemoryStore, np.ndarray]:
+    """n chunks with clustered unit vectors (real embeddings cluster too) and keyword text."""
+    centers = rng.standard_normal((256, dim)).astype(np.float32)
+    vectors = centers[rng.integers(0, 256, n)] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = MemoryStore(path)
+    db = store.cursor()
+    db.execute(f"CREATE TABLE embeddings (text_hash VARCHAR PRIMARY KEY, vector FLOAT[{dim}] NOT NULL)")
+    db.execute("INSERT INTO embedding_space VALUES ('all-MiniLM-L6-v2', ?)", [dim])
+    words = np.array(WORDS)
+    for start in range(0, n, 100_000):
+        stop = min(n, start + 100_000)
+        ids = [f"h{i}" for i in range(start, stop)]
+        texts = [" ".join(words[rng.integers(0, len(words), 12)]) for _ in range(stop - start)]
+        embeddings_rows = pa.table({"text_hash": ids, "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors[start:stop].ravel()), dim)})  # noqa: F841
+        chunk_rows = pa.table({"id": [f"c{i}" for i in range(start, stop)], "conversation_id": ["bench"] * (stop - start),  # noqa: F841
+                               "message_id": ["m"] * (stop - start), "source_id": ["bench"] * (stop - start),
+                               "position": [0] * (stop - start), "role": ["user"] * (stop - start),
+                               "created_at": [None] * (stop - start), "text": texts, "text_hash": ids})
+        db.execute("INSERT INTO embeddings SELECT * FROM embeddings_rows")
+        db.execute("INSERT INTO chunks SELECT id, conversation_id, message_id, source_id, position, role, created_at::TIMESTAMP, text, text_hash FROM chunk_rows")
+    db.execute("INSERT INTO conversations VALUES ('bench', 'bench', 'bench', 'Bench', NULL, NULL, 'x', 0, now())")
+    return store, vectors
+
+
+def median_ms(function, repeats: int) -> float:
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        timings.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(timings), 3)
+
+
+def bench_search(workdir: Path, sizes: list[int], queries: int) -> list[dict[str, float]]:
+    rng = np.random.default_rng(3)
+    embedder = get_embedder()
+    results = []
+    for n in sizes:
+        store, vectors = synthetic_store(workdir / f"search-{n}.duckdb", n, embedder.dimension, rng)
+        searcher = MemorySearch(store, embedder)
+        probes = vectors[rng.integers(0, n, queries)] + 0.1 * rng.standard_normal((queries, embedder.dimension)).astype(np.float32)
+        probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+        ids = np.array([f"c{i}" for i in range(n)])
+        numpy_ms = median_ms(lambda: [numpy_top_k(vectors, q, 10) for q in probes], 3) / queries
+        exact_ms = median_ms(lambda: [searcher.nearest(q, 10) for q in probes], 3) / queries
+        exact_sets = [{c for c, _ in searcher.nearest(q, 10)} for q in probes]
+        numpy_agree = np.mean([len(exact_sets[i] & set(ids[numpy_top_k(vectors, q, 10)])) / 10 for i, q in enumerate(probes)])
+        started = time.perf_counter()
+        searcher.build_hnsw()
+        build_s = time.perf_counter() - started
+        import backend.memory.search as search_module
+
+        search_module.HNSW_MIN_VECTORS = 1
+        hnsw_ms = median_ms(lambda: [searcher.nearest(q, 10) for q in probes], 3) / queries
+        recall = np.mean([len({c for c, _ in searcher.nearest(q, 10)} & exact_sets[i]) / 10 for i, q in enumerate(probes)])
+        search_module.HNSW_MIN_VECTORS = 200_000
+        rebuild_keyword_index(store)
+        hybrid_ms = median_ms(lambda: searcher.search("garden bread river", 10, "hybrid"), 3)
+        results.append({
+            "chunks": n, "numpy_ms": round(numpy_ms, 3), "exact_ms": round(exact_ms, 3), "hnsw_ms": round(hnsw_ms, 3),
+            "hybrid_ms": hybrid_ms, "hnsw_build_s": round(build_s, 2), "exact_vs_numpy": round(exact_ms / numpy_ms, 2),
+            "hnsw_speedup": round(exact_ms / hnsw_ms, 2), "hnsw_recall_at_10": round(float(recall), 3),
+            "exact_agrees_with_numpy": round(float(numpy_agree), 3),
+        })
+        store.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="Small sizes: about a minute on 2 cores.")
+    parser.add_argument("--json", action="store_true", help="Print only the JSON result.")
+    args = parser.parse_args()
+    conversations = 500 if args.quick else 5000
+    sizes = [10_000, 50_000] if args.quick else [10_000, 100_000, 1_000_000]
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        importing = bench_import(workdir, conversations)
+        searching = bench_search(workdir, sizes, 20 if args.quick else 50)
+    largest = searching[-1]
+    result = {
+        "quick": args.quick,
+        "import_vs_encode": importing["import_vs_encode"], "reimport_speedup": importing["reimport_speedup"],
+        "exact_vs_numpy": largest["exact_vs_numpy"], "hnsw_recall_at_10": largest["hnsw_recall_at_10"],
+        "hnsw_speedup": largest["hnsw_speedup"], "import": importing, "search": searching,
+    }
+    print(json.dumps(result, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()
