@@ -64,7 +64,9 @@ def doctor(as_json: bool) -> None:
 
 from backend.memory.cli import COMMANDS as MEMORY_COMMANDS  # noqa: E402 - subcommands register below
 
-for _command in MEMORY_COMMANDS:
+from backend.inference.cli import COMMANDS as INFERENCE_COMMANDS  # noqa: E402
+
+for _command in (*MEMORY_COMMANDS, *INFERENCE_COMMANDS):
     main.add_command(_command)
 
 

@@ -1,0 +1,134 @@
+"""The embedded engine's model store in the data dir: content-addressed blobs plus named manifests.
+
+Names and digests are validated as strictly as Ollama does since its path-traversal CVEs: a name is
+a short slug with an optional tag, a digest is ``sha256:`` + 64 hex digits, and every path is built
+from validated parts only, never joined from request text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.config import DataLayout, atomic_write_text
+from backend.errors import NotFoundError, OrchMindError
+from backend.inference.default_models import DEFAULT_CHAT_MODEL, default_chat_gguf
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?$")
+DIGEST_PATTERN = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
+GGUF_MAGIC = b"GGUF"
+
+
+class ModelStoreError(OrchMindError):
+    code = "invalid_model"
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+        raise ModelStoreError(f"invalid model name {name!r}: use letters, digits, '.', '_' or '-', with an optional ':tag'")
+    return name if ":" in name else f"{name}:latest"
+
+
+def validate_digest(digest: str) -> str:
+    match = DIGEST_PATTERN.match(digest or "")
+    if not match:
+        raise ModelStoreError(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
+    return match.group(1)
+
+
+@dataclass
+class ModelManifest:
+    name: str
+    base_path: str  # a GGUF file: a blob of ours or a packaged default model
+    adapters: list[str] = field(default_factory=list)  # GGUF LoRA adapter files
+    system: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    created_at: float = field(default_factory=time.time)
+    parent: str | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(Path(p).stat().st_size for p in [self.base_path, *self.adapters] if Path(p).exists())
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+class ModelStore:
+    def __init__(self, layout: DataLayout | None = None) -> None:
+        root = (layout or DataLayout.current()).models_dir
+        self.blobs = root / "blobs"
+        self.manifests = root / "manifests"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.manifests.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def register_defaults(self) -> None:
+        """Register SmolLM2 (shipped in a PyPI package) on first start; never downloads anything."""
+        name = validate_name(DEFAULT_CHAT_MODEL)
+        if not self._manifest_path(name).exists():
+            self.save(ModelManifest(name=name, base_path=str(default_chat_gguf())))
+
+    def _manifest_path(self, name: str) -> Path:
+        model, tag = validate_name(name).split(":", 1)
+        return self.manifests / f"{model}@{tag}.json"
+
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / f"sha256-{validate_digest(digest)}"
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).exists()
+
+    def write_blob(self, digest: str, chunks: Any) -> Path:
+        """Stream a blob to disk, verify its hash, then move it into place (never a partial blob)."""
+        expected = validate_digest(digest)
+        target = self.blob_path(digest)
+        partial = target.with_suffix(".partial")
+        hasher = hashlib.sha256()
+        with partial.open("wb") as handle:
+            for chunk in chunks:
+                hasher.update(chunk)
+                handle.write(chunk)
+        if hasher.hexdigest() != expected:
+            partial.unlink(missing_ok=True)
+            raise ModelStoreError(f"digest mismatch: the uploaded data hashes to sha256:{hasher.hexdigest()}")
+        partial.replace(target)
+        return target
+
+    def save(self, manifest: ModelManifest) -> None:
+        manifest.name = validate_name(manifest.name)
+        with self._lock:
+            atomic_write_text(self._manifest_path(manifest.name), json.dumps(asdict(manifest), indent=2))
+
+    def get(self, name: str) -> ModelManifest:
+        path = self._manifest_path(name)
+        if not path.exists():
+            raise NotFoundError(f"model '{name}' not found", code="model_not_found")
+        return ModelManifest(**json.loads(path.read_text()))
+
+    def list(self) -> list[ModelManifest]:
+        return [ModelManifest(**json.loads(p.read_text())) for p in sorted(self.manifests.glob("*.json"))]
+
+    def delete(self, name: str) -> None:
+        path = self._manifest_path(name)
+        if not path.exists():
+            raise NotFoundError(f"model '{name}' not found", code="model_not_found")
+        path.unlink()
+
+    def resolve_gguf(self, reference: str) -> str:
+        """``FROM``: a model name we know, or a blob digest of an uploaded GGUF."""
+        if DIGEST_PATTERN.match(reference or ""):
+            path = self.blob_path(reference)
+            if not path.exists():
+                raise NotFoundError(f"blob {reference} not found; upload it first", code="blob_not_found")
+            if path.open("rb").read(4) != GGUF_MAGIC:
+                raise ModelStoreError(f"blob {reference} is not a GGUF file")
+            return str(path)
+        return self.get(reference).base_path

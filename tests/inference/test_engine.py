@@ -1,0 +1,108 @@
+"""The embedded engine driven by the official ollama client, with the real SmolLM2 GGUF."""
+
+import hashlib
+import json
+
+import httpx
+import ollama
+import pytest
+
+from backend.config import DataLayout
+from backend.inference.engine import EmbeddedEngine
+
+
+def direct_llama():
+    from llama_cpp import Llama
+
+    from backend.inference.default_models import default_chat_gguf
+
+    return Llama(model_path=str(default_chat_gguf()), n_ctx=2048, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    engine = EmbeddedEngine(DataLayout(tmp_path_factory.mktemp("engine-home"))).start()
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture
+def client(engine):
+    return ollama.Client(host=engine.host)
+
+
+def test_default_model_is_listed_and_shown(client):
+    names = [m.model for m in client.list().models]
+    assert names == ["smollm2:latest"]
+    shown = client.show("smollm2")
+    assert shown.details.format == "gguf" and "FROM " in shown.modelfile
+    assert client.ps().models == [] or all(m.model for m in client.ps().models)
+
+
+def test_streaming_chat_yields_tokens_then_a_done_record(client):
+    parts = list(client.chat(model="smollm2", stream=True, options={"seed": 1, "num_predict": 24, "temperature": 0},
+                             messages=[{"role": "user", "content": "What is the capital of France?"}]))
+    assert len(parts) > 3 and all(not p.done for p in parts[:-1])
+    final = parts[-1]
+    assert final.done and final.done_reason in ("stop", "length")
+    assert final.eval_count == len(parts) - 1 and final.total_duration > final.eval_duration > 0
+    assert final.prompt_eval_count > 5
+    text = "".join(p.message.content for p in parts)
+    direct = direct_llama().create_chat_completion(messages=[{"role": "user", "content": "What is the capital of France?"}],
+                                                   max_tokens=24, temperature=0, seed=1)
+    assert text == direct["choices"][0]["message"]["content"], "the server returns exactly what llama.cpp generated"
+
+
+def test_non_streaming_generate_matches_streamed_text_at_fixed_seed(client):
+    options = {"seed": 7, "num_predict": 16, "temperature": 0}
+    whole = client.generate(model="smollm2", prompt="Name a colour.", stream=False, options=options)
+    streamed = "".join(p.response for p in client.generate(model="smollm2", prompt="Name a colour.", stream=True, options=options))
+    assert whole.done and whole.response == streamed and whole.response.strip()
+
+
+def test_protocol_is_ndjson(engine):
+    with httpx.stream("POST", f"{engine.host}/api/chat", json={"model": "smollm2", "messages": [{"role": "user", "content": "hi"}],
+                                                               "options": {"num_predict": 4}}) as response:
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert lines[-1]["done"] is True and "created_at" in lines[0]
+
+
+def test_bad_requests_get_ollama_style_errors_and_the_server_stays_up(engine, client):
+    with pytest.raises(ollama.ResponseError) as unknown:
+        client.chat(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
+    assert unknown.value.status_code == 404 and "not found" in unknown.value.error
+    with pytest.raises(ollama.ResponseError) as traversal:
+        client.chat(model="../../etc/passwd", messages=[{"role": "user", "content": "hi"}])
+    assert traversal.value.status_code == 400 and "invalid model name" in traversal.value.error
+    malformed = httpx.post(f"{engine.host}/api/chat", content=b"{not json")
+    assert malformed.status_code == 400 and "invalid JSON" in malformed.json()["error"]
+    with pytest.raises(ollama.ResponseError) as too_long:
+        client.chat(model="smollm2", messages=[{"role": "user", "content": "word " * 5000}])
+    assert too_long.value.status_code == 400 and "too long" in too_long.value.error
+    bad_digest = httpx.head(f"{engine.host}/api/blobs/sha256:../../x")
+    assert bad_digest.status_code in (400, 404)
+    assert client.list().models, "the server still answers"
+
+
+def test_create_and_delete_a_model_from_base(client, engine):
+    client.create(model="terse", from_="smollm2", system="Answer in one word.", parameters={"temperature": 0})
+    assert "terse:latest" in [m.model for m in client.list().models]
+    assert "Answer in one word." in client.show("terse").modelfile
+    client.delete("terse")
+    assert "terse:latest" not in [m.model for m in client.list().models]
+    with pytest.raises(ollama.ResponseError):
+        client.delete("terse")
+
+
+def test_blob_upload_checks_the_digest_and_refuses_non_gguf_adapters(client, engine, tmp_path):
+    fake = tmp_path / "adapter.gguf"
+    fake.write_bytes(b"NOTGGUF" * 10)
+    digest = client.create_blob(fake)
+    assert digest == "sha256:" + hashlib.sha256(fake.read_bytes()).hexdigest()
+    wrong = httpx.post(f"{engine.host}/api/blobs/sha256:{'0' * 64}", content=b"data")
+    assert wrong.status_code == 400 and "digest mismatch" in wrong.json()["error"]
+    with pytest.raises(ollama.ResponseError) as refused:
+        client.create(model="broken", from_="smollm2", adapters={"adapter.gguf": digest})
+    assert "not a GGUF LoRA adapter" in refused.value.error
+    assert "broken:latest" not in [m.model for m in client.list().models], "a failed create lists nothing"
