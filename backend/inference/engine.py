@@ -75,3 +75,17 @@ def connect(layout: DataLayout | None = None) -> EngineConnection:
         return EngineConnection("ollama", host, ollama.Client(host=host))
     engine = EmbeddedEngine(layout).start()
     return EngineConnection("embedded", engine.host, ollama.Client(host=engine.host), engine)
+
+
+_connections: dict[str, EngineConnection] = {}
+_connections_lock = threading.Lock()
+
+
+def get_connection(layout: DataLayout | None = None) -> EngineConnection:
+    """The process-wide engine connection (starts the embedded engine at most once per data dir)."""
+    layout = layout or DataLayout.current()
+    with _connections_lock:
+        key = str(layout.root)
+        if key not in _connections:
+            _connections[key] = connect(layout)
+        return _connections[key]

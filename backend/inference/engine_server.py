@@ -12,9 +12,11 @@ default; the last record has ``done: true`` with ``done_reason`` and nanosecond 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -71,6 +73,69 @@ def sampling_options(manifest: ModelManifest, options: Any) -> dict[str, Any]:
 def details(manifest: ModelManifest) -> dict[str, Any]:
     return {"parent_model": manifest.parent or "", "format": "gguf", "family": "llama", "families": ["llama"],
             "parameter_size": "", "quantization_level": ""}
+
+
+_DONE = object()
+
+
+class RecordPump:
+    """Runs a generation in its own thread and hands its records over a queue.
+
+    The generator holds the model's lock while it runs; if the client goes away mid-stream, the
+    response's ``finally`` sets ``stop`` and the worker closes the generator in its own thread, so
+    the lock is always released and the next request is served.
+    """
+
+    def __init__(self, records: Iterator[dict[str, Any]]) -> None:
+        self._records = records
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._stop = threading.Event()
+        threading.Thread(target=self._work, daemon=True, name="engine-generation").start()
+
+    def _work(self) -> None:
+        try:
+            for record in self._records:
+                if self._stop.is_set():
+                    break
+                self._queue.put(record)
+        except OrchMindError as exc:
+            self._queue.put(exc)
+        except Exception as exc:  # noqa: BLE001 - reported to the client as an error record
+            self._queue.put(EngineError(f"generation failed: {exc}"))
+        finally:
+            getattr(self._records, "close", lambda: None)()
+            self._queue.put(_DONE)
+
+    def get(self) -> Any:
+        item = self._queue.get()
+        if isinstance(item, OrchMindError):
+            raise item
+        if item is _DONE:
+            raise EngineError("the model produced no output")
+        return item
+
+    def drain(self) -> Iterator[dict[str, Any]]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, OrchMindError):
+                raise item
+            yield item
+
+    async def ndjson(self, first: dict[str, Any]) -> AsyncIterator[bytes]:
+        try:
+            yield (json.dumps(first) + "\n").encode()
+            while True:
+                item = await run_in_threadpool(self._queue.get)
+                if item is _DONE:
+                    return
+                if isinstance(item, OrchMindError):
+                    yield (json.dumps({"error": item.message}) + "\n").encode()
+                    return
+                yield (json.dumps(item) + "\n").encode()
+        finally:
+            self._stop.set()
 
 
 class EngineApp:
@@ -143,25 +208,6 @@ class EngineApp:
         record["done"] = done
         return record
 
-    def _respond(self, records: Iterator[dict[str, Any]], stream: bool, kind: str) -> Response:
-        if stream:
-            def lines() -> Iterator[bytes]:
-                try:
-                    for record in records:
-                        yield (json.dumps(record) + "\n").encode()
-                except OrchMindError as exc:
-                    yield (json.dumps({"error": exc.message}) + "\n").encode()
-            return StreamingResponse(lines(), media_type="application/x-ndjson")
-        text, final = [], {}
-        for record in records:
-            text.append(record["message"]["content"] if kind == "chat" else record["response"])
-            final = record
-        if kind == "chat":
-            final["message"] = {"role": "assistant", "content": "".join(text)}
-        else:
-            final["response"] = "".join(text)
-        return JSONResponse(final)
-
     async def chat(self, request: Request) -> Response:
         payload = await self._json(request)
         manifest = self._manifest(payload)
@@ -189,16 +235,21 @@ class EngineApp:
         return await self._start(self._stream_chat(manifest, messages, options, "generate"), payload.get("stream", True), kind="generate")
 
     async def _start(self, records: Iterator[dict[str, Any]], stream: Any, kind: str) -> Response:
-        """Pull the first record before answering, so load and validation errors get a real status."""
-        first = await run_in_threadpool(next, records)
-
-        def chained() -> Iterator[dict[str, Any]]:
-            yield first
-            yield from records
-
+        """Wait for the first record before answering, so load and validation errors get a real status."""
+        pump = RecordPump(records)
+        first = await run_in_threadpool(pump.get)
         if stream is False:
-            return await run_in_threadpool(self._respond, chained(), False, kind)
-        return self._respond(chained(), True, kind)
+            def collect() -> dict[str, Any]:
+                items = [first, *pump.drain()]
+                final = dict(items[-1])
+                text = "".join(r["message"]["content"] if kind == "chat" else r["response"] for r in items)
+                if kind == "chat":
+                    final["message"] = {"role": "assistant", "content": text}
+                else:
+                    final["response"] = text
+                return final
+            return JSONResponse(await run_in_threadpool(collect))
+        return StreamingResponse(pump.ndjson(first), media_type="application/x-ndjson")
 
     # --- models -----------------------------------------------------------------------------
     async def tags(self, request: Request) -> Response:
@@ -305,8 +356,6 @@ def create_engine_app(store: ModelStore, runner: LlamaRunner | None = None) -> S
                 return await handler(request)
             except OrchMindError as exc:
                 return error(exc.message, status_for(exc))
-            except StopIteration:
-                return error("the model produced no output", 500)
         return endpoint
 
     routes = [

@@ -162,12 +162,35 @@ def import_path(
 ) -> ImportStats:
     """Import ``path`` (export .zip/.json or notes folder). Raises ImportFormatError on bad input,
     leaving the store exactly as it was (apart from reusable vectors)."""
+    path = Path(path)
+    kind = detect_source(path)
+    report = progress or (lambda status, done, total: None)
+    bytes_progress = lambda done, total: report("reading and embedding", done, total)  # noqa: E731
+    return import_conversations(
+        store, embedder, source_id_for(kind, path), kind, path.name, str(path),
+        lambda with_progress: _stream(kind, path, all_branches, bytes_progress if with_progress else None),
+        mode=mode, progress=progress, should_stop=should_stop,
+    )
+
+
+def import_conversations(
+    store: MemoryStore,
+    embedder: Embedder,
+    source_id: str,
+    kind: str,
+    label: str,
+    origin: str,
+    conversations: Callable[[bool], Iterator[ImportedConversation]],
+    *,
+    mode: ImportMode = "increment",
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ImportStats:
+    """The import core for any source: ``conversations(with_progress)`` must stream the same items
+    each time it is called (it is read twice: embed, then write)."""
     if mode not in ("increment", "overwrite"):
         raise ImportFormatError(f"Unknown import mode {mode!r}; use 'increment' or 'overwrite'.", code="invalid_argument")
     started = time.time()
-    path = Path(path)
-    kind = detect_source(path)
-    source_id = source_id_for(kind, path)
     stats = ImportStats(source_id=source_id, source_kind=kind)
     report = progress or (lambda status, done, total: None)
     ensure_space(store, embedder, lambda done, total: report("re-embedding memory for the new model", done, total))
@@ -175,7 +198,7 @@ def import_path(
     db = store.cursor()
     import_id = uuid.uuid4().hex[:12]
     db.execute("INSERT INTO imports VALUES (?, ?, ?, ?, 'running', now(), NULL, NULL, NULL, ?)",
-               [import_id, source_id, str(path), mode, os.getpid()])
+               [import_id, source_id, origin, mode, os.getpid()])
     try:
         with store.write_lock:
             known = dict(db.execute("SELECT external_id, content_hash FROM conversations WHERE source_id = ?", [source_id]).fetchall())
@@ -188,8 +211,7 @@ def import_path(
                 stats.vectors_embedded += embed_missing(store, embedder, pending)
                 pending.clear()
 
-            bytes_progress = lambda done, total: report("reading and embedding", done, total)  # noqa: E731
-            for conversation in _stream(kind, path, all_branches, bytes_progress):
+            for conversation in conversations(True):
                 if should_stop():
                     raise ImportFormatError("The import was cancelled; nothing was changed.", code="cancelled")
                 stats.conversations += 1
@@ -202,10 +224,10 @@ def import_path(
                 if len(pending) >= EMBED_BATCH_TEXTS:
                     embed_pending()
             embed_pending()
-            if stats.conversations == 0:
-                raise ImportFormatError(f"{path.name} contains no conversations; is it the right file?")
+            if stats.conversations == 0 and kind not in ("orch-chat",):
+                raise ImportFormatError(f"{label} contains no conversations; is it the right file?")
 
-            _write(store, kind, path, source_id, changed, known, mode, all_branches, stats, report)
+            _write(store, kind, label, source_id, conversations(False), changed, known, mode, stats, report)
         rebuild_keyword_index(store)
         stats.seconds = round(time.time() - started, 3)
         db.execute("UPDATE imports SET state = 'completed', finished_at = now(), stats = ? WHERE id = ?",
@@ -218,20 +240,20 @@ def import_path(
         raise
 
 
-def _write(store: MemoryStore, kind: str, path: Path, source_id: str, changed: set[str], known: dict[str, str],
-           mode: str, all_branches: bool, stats: ImportStats, report: Progress) -> None:
+def _write(store: MemoryStore, kind: str, label: str, source_id: str, conversations: Iterator[ImportedConversation],
+           changed: set[str], known: dict[str, str], mode: str, stats: ImportStats, report: Progress) -> None:
     db = store.cursor()
     db.execute("BEGIN TRANSACTION")
     try:
         db.execute("INSERT INTO sources VALUES (?, ?, ?, now()) ON CONFLICT (id) DO UPDATE SET label = excluded.label",
-                   [source_id, kind, path.name])
+                   [source_id, kind, label])
         if mode == "overwrite":
             for table in ("chunks", "messages"):
                 db.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT id FROM conversations WHERE source_id = ?)", [source_id])
             db.execute("DELETE FROM conversations WHERE source_id = ?", [source_id])
         writer = _Writer(db)
         done = 0
-        for conversation in _stream(kind, path, all_branches, None):
+        for conversation in conversations:
             if conversation.external_id not in changed:
                 continue
             key = conversation_key(source_id, conversation.external_id)

@@ -74,3 +74,19 @@ def apply_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
             raise
         applied.append(function.__name__)
     return applied
+
+
+@migration
+def m002_chat(db: duckdb.DuckDBPyConnection) -> None:
+    """The app's own chats: they are shown in Chat, and become memory and training data."""
+    db.execute("""
+        CREATE TABLE chat_sessions (
+            id VARCHAR PRIMARY KEY, title VARCHAR NOT NULL, model VARCHAR NOT NULL, system_prompt VARCHAR NOT NULL,
+            memory_enabled BOOLEAN NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE chat_messages (
+            id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, position INTEGER NOT NULL, role VARCHAR NOT NULL,
+            content VARCHAR NOT NULL, model VARCHAR, sources VARCHAR, stats VARCHAR, created_at TIMESTAMP NOT NULL
+        )""")
+    db.execute("CREATE INDEX chat_messages_session ON chat_messages (session_id)")

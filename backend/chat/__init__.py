@@ -1,0 +1,1 @@
+"""Chat: sessions persisted in the memory store, prompt building, memory-augmented answers."""

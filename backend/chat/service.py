@@ -1,0 +1,113 @@
+"""A chat turn: retrieve memories, build the prompt within the context budget, stream the answer,
+persist both messages with their sources, and keep the chat itself searchable as memory."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import httpx
+import ollama
+
+from backend.chat.prompting import build_messages
+from backend.chat.sessions import ChatMessage, ChatSession, ChatSessions
+from backend.errors import OrchMindError
+from backend.importers.model import ImportedConversation, ImportedMessage, timestamp
+from backend.memory.embeddings import Embedder
+from backend.memory.ingest import import_conversations
+from backend.memory.search import MemorySearch
+from backend.memory.store import MemoryStore
+
+CHAT_SOURCE = "orch-chat"
+DEFAULT_CONTEXT_TOKENS = 2048
+
+
+class ChatError(OrchMindError):
+    code = "chat"
+
+
+class ChatService:
+    def __init__(self, store: MemoryStore, embedder: Embedder, client: ollama.Client, *, top_k: int = 5,
+                 context_tokens: int = DEFAULT_CONTEXT_TOKENS) -> None:
+        self.sessions = ChatSessions(store)
+        self.store = store
+        self.embedder = embedder
+        self.client = client
+        self.top_k = top_k
+        self.context_tokens = context_tokens
+
+    def send(self, session_id: str, text: str, *, on_token: Callable[[str], None] = lambda t: None,
+             should_stop: Callable[[], bool] = lambda: False, options: dict[str, Any] | None = None,
+             regenerate: bool = False) -> ChatMessage:
+        session = self.sessions.get(session_id)
+        if regenerate:
+            if session.messages and session.messages[-1].role == "assistant":
+                self.sessions.drop_last_assistant(session_id)
+                session = self.sessions.get(session_id)
+            if not session.messages or session.messages[-1].role != "user":
+                raise ChatError("There is no question to answer again in this chat.", code="invalid_argument")
+            text = session.messages[-1].content
+            history = session.messages[:-1]
+        else:
+            text = text.strip()
+            if not text:
+                raise ChatError("Type a message first.", code="invalid_argument")
+            history = session.messages
+        hits = self._memories(session, text)
+        try:
+            messages, report = build_messages(session.system_prompt, [{"role": m.role, "content": m.content} for m in history],
+                                              text, hits, self.context_tokens)
+        except ValueError as exc:
+            raise ChatError(str(exc), code="prompt_too_long") from exc
+        if not regenerate:
+            self.sessions.append(session_id, "user", text)
+            if session.title == "New chat":
+                self.sessions.update(session_id, title=text[:60])
+        answer, final = self._stream(session.model, messages, options or {}, on_token, should_stop)
+        used = {chunk_id: number for number, chunk_id in enumerate(report.used_memories, 1)}
+        sources = [{"number": used[h.chunk_id], "chunk_id": h.chunk_id, "conversation_id": h.conversation_id,
+                    "conversation_key": h.conversation_key, "title": h.title, "created_at": h.created_at,
+                    "role": h.role, "snippet": h.snippet} for h in hits if h.chunk_id in used]
+        stats = {**report.to_dict(), "stopped": final is None,
+                 **({k: getattr(final, k) for k in ("eval_count", "eval_duration", "total_duration")} if final else {})}
+        return self.sessions.append(session_id, "assistant", answer, session.model, sources, stats)
+
+    def _memories(self, session: ChatSession, text: str) -> list[Any]:
+        if not session.memory_enabled:
+            return []
+        if self.store.cursor().execute("SELECT count(*) FROM chunks").fetchone()[0] == 0:
+            return []
+        hits = MemorySearch(self.store, self.embedder).search(text, self.top_k + 5)
+        return [h for h in hits if not (h.source_id == CHAT_SOURCE and h.conversation_id == session.id)][: self.top_k]
+
+    def _stream(self, model: str, messages: list[dict[str, str]], options: dict[str, Any],
+                on_token: Callable[[str], None], should_stop: Callable[[], bool]) -> tuple[str, Any]:
+        parts: list[str] = []
+        final = None
+        try:
+            stream = self.client.chat(model=model, messages=messages, stream=True, options=options)
+            for part in stream:
+                if should_stop():
+                    stream.close()  # type: ignore[attr-defined]
+                    break
+                if part.message.content:
+                    parts.append(part.message.content)
+                    on_token(part.message.content)
+                if part.done:
+                    final = part
+        except ollama.ResponseError as exc:
+            raise ChatError(f"The model answered with an error: {exc.error}", code="model_error") from exc
+        except (httpx.HTTPError, ConnectionError) as exc:
+            raise ChatError("The model engine is not reachable. Check Settings → Ollama address, or restart Orch-Mind "
+                            "to use the embedded engine.", code="engine_unreachable") from exc
+        return "".join(parts), final
+
+    def sync_to_memory(self) -> None:
+        """Make the app's own chats searchable memory too (unchanged chats cost nothing)."""
+        def conversations(_with_progress: bool) -> Iterator[ImportedConversation]:
+            for summary in self.sessions.list():
+                session = self.sessions.get(summary.id)
+                yield ImportedConversation(CHAT_SOURCE, session.id, session.title, timestamp(session.created_at),
+                                           timestamp(session.updated_at),
+                                           [ImportedMessage(m.id, m.role, m.content, "text", timestamp(m.created_at), m.model)
+                                            for m in session.messages if m.content])
+        import_conversations(self.store, self.embedder, CHAT_SOURCE, CHAT_SOURCE, "Orch-Mind chats", "chat", conversations)

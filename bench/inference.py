@@ -1,0 +1,125 @@
+"""Inference benchmark: our engine + ollama client vs llama-cpp-python called directly.
+
+    python bench/inference.py [--quick] --json
+
+Same GGUF (SmolLM2-135M Q4_1), same prompt, same greedy settings, same thread count, one run:
+- tokps_vs_direct: generation tokens/s through server + client / direct tokens/s (goal >= 0.9).
+- ttft_overhead_ms: median time to first token through server + client minus direct (goal <= 50).
+- rag: a retrieval-augmented turn broken down (retrieve, prompt build, first token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import ollama  # noqa: E402
+
+from backend.config import DataLayout  # noqa: E402
+from backend.inference.default_models import default_chat_gguf  # noqa: E402
+from backend.inference.engine import EmbeddedEngine  # noqa: E402
+from backend.inference.llama_runner import LlamaRunner  # noqa: E402
+
+PROMPT = [{"role": "user", "content": "Write a short story about a lighthouse keeper who befriends a seagull."}]
+
+
+def run_direct(llama, tokens: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    first = None
+    count = 0
+    for chunk in llama.create_chat_completion(messages=PROMPT, stream=True, max_tokens=tokens, temperature=0, seed=1):
+        if chunk["choices"][0].get("delta", {}).get("content"):
+            count += 1
+            first = first or time.perf_counter()
+    end = time.perf_counter()
+    return (first - started) * 1000, (count - 1) / (end - first)
+
+
+def run_client(client: ollama.Client, tokens: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    first = None
+    count = 0
+    for part in client.chat(model="smollm2", messages=PROMPT, stream=True, options={"num_predict": tokens, "temperature": 0, "seed": 1}):
+        if part.message.content:
+            count += 1
+            first = first or time.perf_counter()
+    end = time.perf_counter()
+    return (first - started) * 1000, (count - 1) / (end - first)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    tokens, repeats = (64, 3) if args.quick else (256, 7)
+    from llama_cpp import Llama
+
+    threads = LlamaRunner()._threads
+    direct = Llama(model_path=str(default_chat_gguf()), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+    with tempfile.TemporaryDirectory() as home:
+        engine = EmbeddedEngine(DataLayout(Path(home))).start()
+        client = ollama.Client(host=engine.host)
+        run_client(client, 8)  # load + warm-up
+        run_direct(direct, 8)
+        direct_runs, client_runs = [], []
+        for _ in range(repeats):  # interleaved so drift hits both sides alike
+            direct_runs.append(run_direct(direct, tokens))
+            client_runs.append(run_client(client, tokens))
+        rag = rag_breakdown(Path(home), client)
+        engine.stop()
+    direct_ttft = statistics.median(r[0] for r in direct_runs)
+    client_ttft = statistics.median(r[0] for r in client_runs)
+    direct_tokps = statistics.median(r[1] for r in direct_runs)
+    client_tokps = statistics.median(r[1] for r in client_runs)
+    result = {
+        "quick": args.quick, "tokens": tokens, "repeats": repeats, "threads": threads,
+        "tokps_vs_direct": round(client_tokps / direct_tokps, 3), "ttft_overhead_ms": round(client_ttft - direct_ttft, 1),
+        "direct": {"tokps": round(direct_tokps, 1), "ttft_ms": round(direct_ttft, 1)},
+        "server_client": {"tokps": round(client_tokps, 1), "ttft_ms": round(client_ttft, 1)},
+        "rag": rag,
+    }
+    print(json.dumps(result, indent=None if args.json else 2))
+
+
+def rag_breakdown(home: Path, client: ollama.Client) -> dict[str, float]:
+    """One memory-augmented turn: retrieve, build the prompt, first token."""
+    from backend.chat.prompting import build_messages
+    from backend.memory.embeddings import get_embedder
+    from backend.memory.ingest import import_path
+    from backend.memory.search import MemorySearch
+    from backend.memory.store import MemoryStore
+    from tests.export_factory import simple_conversation, write_chatgpt_export
+
+    export = write_chatgpt_export(home / "export.zip", [
+        simple_conversation(f"Note {i}", f"Remember fact number {i}: the locker code is {1000 + i}.", "Noted.", f"f{i}") for i in range(200)])
+    store = MemoryStore(home / "rag.duckdb")
+    embedder = get_embedder()
+    import_path(store, export, embedder)
+    searcher = MemorySearch(store, embedder)
+    question = "What is the locker code in fact number 42?"
+    started = time.perf_counter()
+    hits = searcher.search(question, 5)
+    retrieved = time.perf_counter()
+    messages, _used = build_messages("You are helpful.", [], question, hits, context_tokens=2048)
+    built = time.perf_counter()
+    for part in client.chat(model="smollm2", messages=messages, stream=True, options={"num_predict": 4, "temperature": 0}):
+        if part.message.content:
+            break
+    first = time.perf_counter()
+    store.close()
+    return {"retrieve_ms": round((retrieved - started) * 1000, 1), "prompt_build_ms": round((built - retrieved) * 1000, 2),
+            "first_token_ms": round((first - built) * 1000, 1)}
+
+
+if __name__ == "__main__":
+    main()
