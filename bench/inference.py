@@ -2,7 +2,8 @@
 
     python bench/inference.py [--quick] --json
 
-Same GGUF (SmolLM2-135M Q4_1), same prompt, same greedy settings, same thread count, one run:
+Same GGUF (SmolLM2-135M Q4_1), same prompt, same greedy settings, same thread count, one run
+(the direct side in a fresh process of its own, as the server side is):
 - tokps_vs_direct: generation tokens/s through server + client / direct tokens/s (goal >= 0.9).
 - ttft_overhead_ms: median time to first token through server + client minus direct (goal <= 50).
 - rag: a retrieval-augmented turn broken down (retrieve, prompt build, first token).
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,34 +49,44 @@ def run_direct(llama, tokens: int) -> tuple[float, float]:
 def run_client(client: ollama.Client, tokens: int) -> tuple[float, float]:
     started = time.perf_counter()
     first = None
-    count = 0
     for part in client.chat(model="smollm2", messages=PROMPT, stream=True, options={"num_predict": tokens, "temperature": 0, "seed": 1}):
         if part.message.content:
-            count += 1
             first = first or time.perf_counter()
+        if part.done:
+            count = part.eval_count  # records may carry several tokens; the done record counts them
     end = time.perf_counter()
     return (first - started) * 1000, (count - 1) / (end - first)
 
 
+def direct_baseline(tokens: int, repeats: int) -> None:
+    from llama_cpp import Llama
+
+    threads = LlamaRunner()._threads
+    llama = Llama(model_path=str(default_chat_gguf()), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+    run_direct(llama, 8)
+    print(json.dumps([run_direct(llama, tokens) for _ in range(repeats)]))
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--direct-baseline":
+        direct_baseline(int(sys.argv[2]), int(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     tokens, repeats = (64, 3) if args.quick else (256, 7)
-    from llama_cpp import Llama
-
     threads = LlamaRunner()._threads
-    direct = Llama(model_path=str(default_chat_gguf()), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+    # The direct baseline runs in its own process: two llama.cpp instances in one process make their
+    # spinning thread pools compete for the cores, which would handicap whichever runs second.
+    direct_runs = json.loads(subprocess.run(
+        [sys.executable, __file__, "--direct-baseline", str(tokens), str(repeats)],
+        check=True, capture_output=True, text=True).stdout)
     with tempfile.TemporaryDirectory() as home:
         engine = EmbeddedEngine(DataLayout(Path(home))).start()
         client = ollama.Client(host=engine.host)
         run_client(client, 8)  # load + warm-up
-        run_direct(direct, 8)
-        direct_runs, client_runs = [], []
-        for _ in range(repeats):  # interleaved so drift hits both sides alike
-            direct_runs.append(run_direct(direct, tokens))
-            client_runs.append(run_client(client, tokens))
+        client_runs = [run_client(client, tokens) for _ in range(repeats)]
         rag = rag_breakdown(Path(home), client)
         engine.stop()
     direct_ttft = statistics.median(r[0] for r in direct_runs)
