@@ -11,6 +11,7 @@ import logging
 import platform
 from typing import Any
 
+from app.bridge_chat import ChatBridge
 from app.bridge_memory import MemoryBridge
 from app.events import EventChannel
 from app.validation import Identifier, ShortText, bridge_method
@@ -24,7 +25,7 @@ log = logging.getLogger("orch_mind.bridge")
 MAX_POLL_SECONDS = 25.0
 
 
-class Api(MemoryBridge):
+class Api(MemoryBridge, ChatBridge):
     """Methods the UI calls. Each validates its arguments and answers ``{ok, data | error}``."""
 
     def __init__(self, layout: DataLayout, jobs: JobRegistry, events: EventChannel, mode: str) -> None:

@@ -94,6 +94,10 @@ class JobContext:
              "completed": record.completed, "total": record.total, **extra}
         )
 
+    def emit(self, event_type: str, **fields: Any) -> None:
+        """A job-specific event (e.g. a chat token) on the same channel as progress."""
+        self._registry._emit({"type": event_type, "job_id": self._record.id, **fields})
+
     def log(self, line: str) -> None:
         self._registry._emit({"type": "log", "job_id": self._record.id, "line": line})
 

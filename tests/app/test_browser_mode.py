@@ -115,3 +115,45 @@ def test_memory_screen_imports_an_upload_and_searches(page, tmp_path, artifacts_
     assert "<img src=x onerror=alert(1)>" in first, "imported text is shown as text"
     assert page.locator("[data-testid=search-results] img").count() == 0, "and never parsed as HTML"
     page.screenshot(path=str(artifacts_dir / "memory-screen.png"))
+
+
+@pytest.mark.slow
+def test_chat_streams_an_answer_with_memory_sources(page, layout, tmp_path, artifacts_dir):
+    from backend.memory.embeddings import get_embedder
+    from backend.memory.ingest import import_path
+    from backend.memory.store import get_store
+    from tests.export_factory import simple_conversation, write_chatgpt_export
+
+    export = write_chatgpt_export(tmp_path / "export.zip", [
+        simple_conversation("My dog", "My dog is called **Biscuit** <script>alert(1)</script>", "What a lovely name!", "dog")])
+    import_path(get_store(layout), export, get_embedder())
+    page.click("#nav button[data-screen=chat]")
+    page.wait_for_selector("[data-testid=chat-input]")
+    page.fill("[data-testid=chat-input]", "What is my dog called?")
+    page.click("[data-testid=chat-send]")
+    page.wait_for_selector("[data-testid=msg-assistant] [data-testid=source]", timeout=60000)
+    assert page.inner_text("[data-testid=msg-user]") == "What is my dog called?"
+    assert page.inner_text("[data-testid=msg-assistant] .markdown").strip()
+    page.click("[data-testid=source]")
+    page.wait_for_selector("[data-testid=memory-viewer]:not([hidden]) .msg")
+    viewer = page.locator("[data-testid=memory-viewer]")
+    assert "<script>alert(1)</script>" in viewer.inner_text(), "remembered text is shown as text"
+    assert viewer.locator("script").count() == 0 and viewer.locator("strong").first.inner_text() in ("My dog", "Biscuit")
+    assert page.locator("[data-testid=chat-history] button").count() >= 2
+    page.screenshot(path=str(artifacts_dir / "chat-screen.png"))
+
+
+@pytest.mark.slow
+def test_models_screen_lists_and_creates_models(page):
+    page.click("#nav button[data-screen=models]")
+    page.wait_for_selector("[data-testid=model-row]")
+    assert "Embedded engine" in page.inner_text("[data-testid=models-engine]")
+    assert "smollm2:latest" in page.inner_text("[data-testid=models-table]")
+    page.fill("[data-testid=model-name]", "pirate")
+    page.fill("[data-testid=model-system]", "Talk like a pirate.")
+    page.click("[data-testid=model-create]")
+    page.wait_for_selector("text=pirate:latest")
+    page.fill("[data-testid=model-name]", "../evil")
+    page.click("[data-testid=model-create]")
+    page.wait_for_selector("#toast:not([hidden])")
+    assert "invalid model name" in page.inner_text("#toast")
