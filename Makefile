@@ -17,7 +17,7 @@ APT_PACKAGES := xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxc
 
 .PHONY: install run test bench dist lock clean
 
-install: $(STAMPS)/system $(STAMPS)/python $(STAMPS)/node
+install: $(STAMPS)/system $(STAMPS)/python $(STAMPS)/node $(STAMPS)/llama-tools
 
 $(STAMPS)/system:
 	@mkdir -p $(STAMPS)
@@ -41,6 +41,15 @@ $(STAMPS)/python: pyproject.toml requirements.lock
 
 $(STAMPS)/node: $(STAMPS)/python $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	$(PY) -m backend.p2p.node_runtime npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# llama.cpp's LoRA -> GGUF converter ships only in the llama-cpp-python sdist: take it from there.
+LLAMA_TOOLS := $(VENV)/share/orch-mind/llama.cpp
+$(STAMPS)/llama-tools: $(STAMPS)/python
+	rm -rf $(LLAMA_TOOLS) .cache/llama-src && mkdir -p $(LLAMA_TOOLS) .cache/llama-src
+	$(PIP) download -q --no-deps --no-binary :all: -c requirements.lock llama-cpp-python -d .cache/llama-src
+	tar xzf .cache/llama-src/llama_cpp_python-*.tar.gz -C .cache/llama-src
+	cp -r .cache/llama-src/llama_cpp_python-*/vendor/llama.cpp/{convert_lora_to_gguf.py,convert_hf_to_gguf.py,gguf-py} $(LLAMA_TOOLS)/
 	@touch $@
 
 run: install

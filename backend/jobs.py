@@ -220,8 +220,10 @@ def run_json_lines_subprocess(context: JobContext, command: list[str], *, env: d
             result = event
         elif kind == "error":
             error = event
-        else:
+        elif kind == "log" or not isinstance(kind, str):
             context.log(str(event.get("line", event)))
+        else:  # job-specific events (eval, checkpoint, …) pass through unchanged
+            context.emit(kind, **{k: v for k, v in event.items() if k not in ("type", "job_id")})
     code = process.wait()
     reader.join(timeout=5)
     if context.cancelled:

@@ -1,0 +1,1 @@
+"""Training: dataset building, the LoRA trainer subprocess, evaluation, export and deploy."""

@@ -1,0 +1,132 @@
+"""Base models for training: a GGUF (ours, the user's Ollama store, any file) or a Hugging Face folder.
+
+A GGUF is dequantised by transformers (``gguf_file=``) once and cached as an fp32 safetensors folder
+in the data dir: later loads take a fraction of a second, and llama.cpp's LoRA converter needs that
+folder as ``--base``. The base's identity (SHA-256 of its weights file) goes into every adapter
+manifest, so an adapter is only ever applied to the base it was trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.config import DataLayout, atomic_write_text
+from backend.errors import NotFoundError, OrchMindError
+
+
+class BaseModelError(OrchMindError):
+    code = "base_model"
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    reference: str  # what the user asked for
+    gguf_path: Path | None  # the GGUF the engine serves, when there is one
+    hf_dir: Path  # a transformers-loadable folder
+    sha256: str
+
+    def identity(self) -> dict[str, str]:
+        return {"reference": self.reference, "sha256": self.sha256, "gguf": self.gguf_path.name if self.gguf_path else ""}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ollama_store_gguf(name: str, models_root: Path | None = None) -> Path | None:
+    """The GGUF of a model pulled with a real Ollama (``~/.ollama/models`` or OLLAMA_MODELS)."""
+    root = models_root or Path(os.environ.get("OLLAMA_MODELS", Path.home() / ".ollama" / "models"))
+    model, _, tag = name.partition(":")
+    if not model or "/" in model or ".." in model or ".." in tag:
+        return None
+    manifest = root / "manifests" / "registry.ollama.ai" / "library" / model / (tag or "latest")
+    if not manifest.is_file():
+        return None
+    for layer in json.loads(manifest.read_text()).get("layers", []):
+        if layer.get("mediaType") == "application/vnd.ollama.image.model":
+            blob = root / "blobs" / layer["digest"].replace(":", "-")
+            return blob if blob.is_file() else None
+    return None
+
+
+def locate_gguf(reference: str, layout: DataLayout) -> Path | None:
+    candidate = Path(reference).expanduser()
+    if candidate.suffix == ".gguf" and candidate.is_file():
+        return candidate.resolve()
+    from backend.inference.model_store import ModelStore, ModelStoreError
+
+    try:
+        store = ModelStore(layout)
+        store.register_defaults()
+        return Path(store.get(reference).base_path)
+    except (NotFoundError, ModelStoreError):
+        pass
+    return ollama_store_gguf(reference)
+
+
+def resolve_base(reference: str, layout: DataLayout | None = None) -> BaseModel:
+    layout = layout or DataLayout.current()
+    folder = Path(reference).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").exists():
+            raise BaseModelError(f"{folder} has no config.json; give a Hugging Face model folder or a .gguf file.")
+        weights = sorted(folder.glob("*.safetensors"))
+        if not weights:
+            raise BaseModelError(f"{folder} has no .safetensors weights (pickle .bin files are not loaded).")
+        return BaseModel(reference, None, folder.resolve(), file_sha256(weights[0]))
+    gguf = locate_gguf(reference, layout)
+    if gguf is None:
+        raise BaseModelError(
+            f"No base model {reference!r}: not one of your models, not in the Ollama store, not a .gguf file or a model folder.",
+            code="not_found")
+    sha = file_sha256(gguf)
+    cache = layout.models_dir / "hf" / sha[:16]
+    if not (cache / "model.safetensors").exists():
+        dequantise_to_folder(gguf, cache)
+    return BaseModel(reference, gguf, cache, sha)
+
+
+def dequantise_to_folder(gguf: Path, target: Path) -> None:
+    """GGUF -> fp32 safetensors folder (once per base), written beside and renamed into place."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    partial = target.with_name(target.name + ".partial")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:  # a GGUF-loaded model refuses to be saved or trained until this is removed
+        quantizer.remove_quantization_config(model)
+    model.save_pretrained(partial, safe_serialization=True)
+    tokenizer.save_pretrained(partial)
+    atomic_write_text(partial / "orch_mind_source.json", json.dumps({"gguf": str(gguf)}))
+    partial.replace(target) if not target.exists() else None
+
+
+def load_model_and_tokenizer(base: BaseModel, *, quantization: str = "none", dtype: str = "float32") -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+    if quantization in ("4bit", "8bit"):
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = (
+            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+                               bnb_4bit_use_double_quant=True)
+            if quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
+    elif quantization != "none":
+        raise BaseModelError(f"Unknown quantization {quantization!r}; use none, 4bit or 8bit.")
+    tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(base.hf_dir, **kwargs)
+    return model, tokenizer

@@ -1,0 +1,53 @@
+"""A training run's configuration: validated, saved beside its checkpoints, so a run describes itself."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base: str = Field("smollm2", description="Base model: one of your models, an Ollama model, a .gguf file or a model folder.")
+    base_hf_dir: str = Field("", description="Resolved transformers folder of the base (filled in at start).")
+    base_sha256: str = Field("", description="SHA-256 of the base weights (filled in at start).")
+    base_gguf: str = Field("", description="The GGUF the engine serves for this base, if any (filled in at start).")
+    epochs: int = Field(2, ge=1, le=100, description="Passes over the training data.")
+    rank: int = Field(8, ge=1, le=256, description="LoRA rank: capacity of the adapter (8-16 suits small models).")
+    alpha: int = Field(16, ge=1, le=1024, description="LoRA scaling; about twice the rank is a good default.")
+    dropout: float = Field(0.05, ge=0.0, le=0.5, description="LoRA dropout, against over-fitting small datasets.")
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+                                      description="Which linear layers get adapters ('all-linear' for all).")
+    learning_rate: float = Field(2e-4, gt=0, le=1e-2, description="Peak learning rate (AdamW).")
+    warmup_steps: int = Field(5, ge=0, le=10_000)
+    batch_size: int = Field(8, ge=1, le=512, description="Samples per micro-batch.")
+    grad_accum: int = Field(1, ge=1, le=256, description="Micro-batches per optimizer step.")
+    max_tokens: int = Field(512, ge=32, le=32768, description="Longest sample in tokens.")
+    seed: int = Field(42, ge=0, le=2**31 - 1)
+    eval_every: int = Field(10, ge=1, le=100_000, description="Steps between validation-loss measurements.")
+    checkpoint_every: int = Field(10, ge=1, le=100_000, description="Steps between checkpoints (resume points).")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long samples.")
+    quantization: Literal["none", "4bit", "8bit"] = Field("none", description="bitsandbytes QLoRA (4bit) or 8-bit base.")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training dtype for the base weights.")
+    voice: Literal["assistant", "user"] = Field("assistant", description="Learn the assistant's answers, or write like you.")
+    validation_percent: int = Field(10, ge=0, le=50)
+    sample_prompts: int = Field(3, ge=0, le=10, description="Validation prompts answered by base and fine-tune for comparison.")
+    stop_after_steps: int | None = Field(None, ge=1, description="Stop (with a checkpoint) after this step, as a cancel would.")
+    adapter_name: str = Field("my-adapter", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+    @model_validator(mode="after")
+    def _alpha_reasonable(self) -> "TrainConfig":
+        if self.alpha > 16 * self.rank:
+            raise ValueError("alpha is more than 16x the rank; that scales the update so far it usually diverges")
+        return self
+
+
+def defaults_for_size(parameters: int) -> dict[str, object]:
+    """Sane LoRA defaults by model size: small models need more capacity per parameter."""
+    if parameters < 500_000_000:
+        return {"rank": 16, "alpha": 32, "learning_rate": 3e-4}
+    if parameters < 3_000_000_000:
+        return {"rank": 16, "alpha": 32, "learning_rate": 2e-4}
+    return {"rank": 8, "alpha": 16, "learning_rate": 1e-4, "quantization": "4bit"}

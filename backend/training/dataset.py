@@ -1,0 +1,199 @@
+"""Training examples from conversations: pure functions that take data and return data.
+
+Done the way the original app did not: every sample is rendered with the base model's own chat
+template (the same one llama.cpp applies at inference), the loss covers only the voice being learned
+(prompt tokens are masked with -100), long conversations are cut between turns into windows that
+fit, and the train/validation split is held out by conversation, so no conversation leaks across.
+
+Voices: ``assistant`` learns the assistant's answers (default); ``user`` learns to write like the
+user, by swapping the roles so the user's messages become the model's replies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Literal, Protocol, Sequence
+
+Voice = Literal["assistant", "user"]
+IGNORE_INDEX = -100
+
+
+class ChatTokenizer(Protocol):
+    def apply_chat_template(self, conversation: list[dict[str, str]], tokenize: bool = ..., add_generation_prompt: bool = ..., **kwargs: Any) -> Any: ...
+    def __call__(self, text: str, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # user | assistant
+    text: str
+
+
+@dataclass(frozen=True)
+class SourceConversation:
+    id: str
+    title: str
+    created_at: datetime | None
+    turns: tuple[Turn, ...]
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    voice: Voice = "assistant"
+    max_tokens: int = 512
+    validation_percent: int = 10
+    system_prompt: str = "You are Orch-Mind, a helpful assistant running privately on the user's computer."
+    min_chars: int = 1
+    title_contains: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    max_turns_per_sample: int = 12
+
+    def __post_init__(self) -> None:
+        if self.voice not in ("assistant", "user"):
+            raise ValueError("voice must be 'assistant' or 'user'")
+        if not 32 <= self.max_tokens <= 32768:
+            raise ValueError("max_tokens must be between 32 and 32768")
+        if not 0 <= self.validation_percent <= 50:
+            raise ValueError("validation_percent must be between 0 and 50")
+
+
+@dataclass
+class Sample:
+    conversation_id: str
+    input_ids: list[int]
+    labels: list[int]
+    text: str
+    prompt: list[dict[str, str]] = field(default_factory=list)  # system + first user turn, for sample replies
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(1 for label in self.labels if label != IGNORE_INDEX)
+
+
+@dataclass
+class DatasetStats:
+    conversations: int = 0
+    samples: int = 0
+    train_samples: int = 0
+    validation_samples: int = 0
+    tokens: int = 0
+    trained_tokens: int = 0
+    duplicates_dropped: int = 0
+    truncated_turns: int = 0
+    filtered_conversations: int = 0
+
+
+@dataclass
+class Dataset:
+    train: list[Sample] = field(default_factory=list)
+    validation: list[Sample] = field(default_factory=list)
+    stats: DatasetStats = field(default_factory=DatasetStats)
+
+
+def is_validation(conversation_id: str, percent: int) -> bool:
+    """Deterministic hold-out by conversation: the same conversation always lands on the same side."""
+    return int(hashlib.sha256(conversation_id.encode()).hexdigest()[:8], 16) % 100 < percent
+
+
+def keep(conversation: SourceConversation, options: DatasetOptions) -> bool:
+    if options.title_contains and options.title_contains.lower() not in conversation.title.lower():
+        return False
+    if options.date_from and (conversation.created_at is None or conversation.created_at < options.date_from):
+        return False
+    if options.date_to and (conversation.created_at is None or conversation.created_at > options.date_to):
+        return False
+    return sum(len(t.text) for t in conversation.turns) >= options.min_chars
+
+
+def voiced(turns: Sequence[Turn], voice: Voice) -> list[Turn]:
+    """Merge consecutive same-role turns, swap roles for the user's voice, start on a prompt."""
+    merged: list[Turn] = []
+    for turn in turns:
+        if turn.role not in ("user", "assistant") or not turn.text.strip():
+            continue
+        role = turn.role if voice == "assistant" else ("assistant" if turn.role == "user" else "user")
+        if merged and merged[-1].role == role:
+            merged[-1] = Turn(role, merged[-1].text + "\n\n" + turn.text)
+        else:
+            merged.append(Turn(role, turn.text))
+    while merged and merged[0].role == "assistant":
+        merged.pop(0)  # a reply with no prompt teaches nothing about answering
+    return merged
+
+
+def encode_turns(tokenizer: ChatTokenizer, system_prompt: str, turns: Sequence[Turn]) -> tuple[list[int], list[int], str]:
+    """Token ids and labels for one rendered conversation; labels keep only the assistant turns
+    (content and end-of-turn marker), found by rendering each prefix with the same template."""
+    messages = [{"role": "system", "content": system_prompt}] + [{"role": t.role, "content": t.text} for t in turns]
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    spans = []
+    for index in range(1, len(messages)):
+        if messages[index]["role"] != "assistant":
+            continue
+        start = len(tokenizer.apply_chat_template(messages[:index], tokenize=False, add_generation_prompt=True))
+        end = len(tokenizer.apply_chat_template(messages[: index + 1], tokenize=False))
+        spans.append((start, end))
+    encoded = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(encoded["input_ids"])
+    labels = [token if any(s <= begin < e for s, e in spans) else IGNORE_INDEX
+              for token, (begin, _end) in zip(ids, encoded["offset_mapping"])]
+    return ids, labels, full
+
+
+def windows(turns: list[Turn], max_turns: int) -> Iterable[list[Turn]]:
+    """Consecutive (prompt, reply, …) windows, cut only between a reply and the next prompt."""
+    start = 0
+    while start < len(turns):
+        end = min(len(turns), start + max_turns)
+        if end < len(turns) and turns[end - 1].role == "user":
+            end -= 1
+        yield turns[start:end]
+        start = end
+
+
+def build_samples(tokenizer: ChatTokenizer, conversation: SourceConversation, options: DatasetOptions,
+                  stats: DatasetStats) -> list[Sample]:
+    turns = voiced(conversation.turns, options.voice)
+    samples = []
+    for window in windows(turns, options.max_turns_per_sample):
+        while window:
+            ids, labels, text = encode_turns(tokenizer, options.system_prompt, window)
+            if len(ids) <= options.max_tokens:
+                break
+            if len(window) > 2:
+                window = window[:-2]  # drop the last exchange whole; it is never cut mid-turn
+                continue
+            stats.truncated_turns += 1  # one exchange longer than the limit: cut, and counted
+            ids, labels = ids[: options.max_tokens], labels[: options.max_tokens]
+            break
+        if window and any(label != IGNORE_INDEX for label in labels):
+            prompt = [{"role": "system", "content": options.system_prompt}, {"role": "user", "content": window[0].text}]
+            samples.append(Sample(conversation.id, ids, labels, text, prompt))
+    return samples
+
+
+def build_dataset(tokenizer: ChatTokenizer, conversations: Iterable[SourceConversation], options: DatasetOptions) -> Dataset:
+    dataset = Dataset()
+    seen: set[str] = set()
+    for conversation in conversations:
+        if not keep(conversation, options):
+            dataset.stats.filtered_conversations += 1
+            continue
+        dataset.stats.conversations += 1
+        held_out = is_validation(conversation.id, options.validation_percent)
+        for sample in build_samples(tokenizer, conversation, options, dataset.stats):
+            digest = hashlib.sha256(repr(sample.input_ids).encode()).hexdigest()
+            if digest in seen:
+                dataset.stats.duplicates_dropped += 1
+                continue
+            seen.add(digest)
+            (dataset.validation if held_out else dataset.train).append(sample)
+            dataset.stats.tokens += len(sample.input_ids)
+            dataset.stats.trained_tokens += sample.trained_tokens
+    dataset.stats.samples = len(dataset.train) + len(dataset.validation)
+    dataset.stats.train_samples = len(dataset.train)
+    dataset.stats.validation_samples = len(dataset.validation)
+    return dataset

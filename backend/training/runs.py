@@ -1,0 +1,82 @@
+"""Start, resume and follow training runs: each run is a folder in the data dir's ``jobs/``.
+
+The dataset is built here, in the app (which owns the memory database), and written to the run
+folder as token ids; the trainer subprocess reads only that folder, so a crash or cancel in the
+trainer can never touch the app or the database, and a resume sees exactly the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable
+
+from backend.config import DataLayout
+from backend.errors import NotFoundError, OrchMindError
+from backend.jobs import JobContext, run_json_lines_subprocess
+from backend.training.base_models import resolve_base
+from backend.training.checkpoints import latest_checkpoint
+from backend.training.config import TrainConfig
+from backend.training.dataset import DatasetOptions, SourceConversation, build_dataset
+
+
+class TrainingError(OrchMindError):
+    code = "training"
+
+
+def trainer_command(job_dir: Path, resume: bool) -> list[str]:
+    """The trainer runs as ``python -m backend.training.trainer``; in the bundled app the executable
+    itself takes the ``trainer`` subcommand (sys.frozen)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "trainer", str(job_dir)] + (["--resume"] if resume else [])
+    return [sys.executable, "-m", "backend.training.trainer", str(job_dir)] + (["--resume"] if resume else [])
+
+
+def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable[SourceConversation],
+                options: DatasetOptions | None = None) -> Path:
+    base = resolve_base(config.base, layout)
+    config = config.model_copy(update={"base_hf_dir": str(base.hf_dir), "base_sha256": base.sha256,
+                                       "base_gguf": str(base.gguf_path or "")})
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
+    options = options or DatasetOptions(voice=config.voice, max_tokens=config.max_tokens,
+                                        validation_percent=config.validation_percent)
+    dataset = build_dataset(tokenizer, conversations, options)
+    if not dataset.train:
+        raise TrainingError("No training samples: import conversations (or chat) first, or loosen the filters.", code="no_data")
+    job_dir = layout.jobs_dir / f"train-{uuid.uuid4().hex[:10]}"
+    job_dir.mkdir(parents=True)
+    (job_dir / "config.json").write_text(config.model_dump_json(indent=2))
+    for name, samples in (("train", dataset.train), ("validation", dataset.validation)):
+        with (job_dir / f"{name}.jsonl").open("w") as handle:
+            for sample in samples:
+                handle.write(json.dumps({"conversation_id": sample.conversation_id, "input_ids": sample.input_ids,
+                                         "labels": sample.labels}) + "\n")
+    prompts = [sample.prompt for sample in dataset.validation[: config.sample_prompts]]
+    (job_dir / "prompts.json").write_text(json.dumps(prompts))
+    (job_dir / "dataset.json").write_text(json.dumps(asdict(dataset.stats), indent=2))
+    return job_dir
+
+
+def run_training(context: JobContext, job_dir: Path, resume: bool = False) -> dict[str, Any]:
+    if resume and latest_checkpoint(job_dir / "checkpoints") is None:
+        raise TrainingError(f"{job_dir.name} has no checkpoint to resume from; start it again instead.")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = run_json_lines_subprocess(context, trainer_command(job_dir, resume), env=env)
+    if result is None:
+        return {"job_dir": str(job_dir), "stopped": True}
+    return {"job_dir": str(job_dir), **result}
+
+
+def find_run(layout: DataLayout, name: str) -> Path:
+    if not name.startswith("train-") or "/" in name or ".." in name:
+        raise NotFoundError(f"No training run {name!r}.")
+    path = layout.jobs_dir / name
+    if not (path / "config.json").exists():
+        raise NotFoundError(f"No training run {name!r}.")
+    return path

@@ -1,0 +1,272 @@
+"""The LoRA trainer, run as a subprocess: ``python -m backend.training.trainer JOB_DIR``.
+
+Readable top to bottom: load the base, wrap it with LoRA, measure the base on the validation set,
+train with length-grouped batches (short chat turns are not padded to the longest sample in the
+whole set), checkpoint, evaluate base vs fine-tune, save the adapter. Every event is one JSON line
+on stdout (``progress``, ``eval``, ``checkpoint``, ``result``, ``error``). SIGTERM (cancel) finishes
+the current step, writes a checkpoint and exits; ``--resume`` continues from the latest checkpoint
+with the same data order and RNG state, so the result equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from backend.errors import OrchMindError
+from backend.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
+from backend.training.config import TrainConfig
+
+IGNORE_INDEX = -100
+
+
+def emit(event: dict[str, Any]) -> None:
+    print(json.dumps(event), flush=True)
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def batch_plan(samples: list[dict[str, Any]], batch_size: int, epoch: int, seed: int) -> list[list[int]]:
+    """Length-grouped batches for one epoch, deterministic in (seed, epoch): shuffle, sort within
+    mega-batches of 32 batches by length, then shuffle the batch order."""
+    rng = random.Random(seed * 1000 + epoch)
+    order = list(range(len(samples)))
+    rng.shuffle(order)
+    mega = batch_size * 32
+    batches = []
+    for start in range(0, len(order), mega):
+        group = sorted(order[start:start + mega], key=lambda i: len(samples[i]["input_ids"]))
+        batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(samples: list[dict[str, Any]], pad_id: int, device: Any) -> dict[str, Any]:
+    import torch
+
+    width = max(len(s["input_ids"]) for s in samples)
+    ids = torch.full((len(samples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(samples), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(samples), width), dtype=torch.long)
+    for row, sample in enumerate(samples):
+        n = len(sample["input_ids"])
+        ids[row, :n] = torch.tensor(sample["input_ids"])
+        labels[row, :n] = torch.tensor(sample["labels"])
+        mask[row, :n] = 1
+    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device)}
+
+
+def token_loss_sum(model: Any, batch: dict[str, Any]) -> tuple[float, int]:
+    """Sum of per-token losses on the labelled tokens, and their count (for exact averages)."""
+    import torch
+
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+    labels = batch["labels"][:, 1:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
+                                             ignore_index=IGNORE_INDEX, reduction="sum")
+    return float(loss), int((labels != IGNORE_INDEX).sum())
+
+
+def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any, batch_size: int) -> float | None:
+    import torch
+
+    if not samples:
+        return None
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(samples), batch_size):
+            loss, n = token_loss_sum(model, collate(samples[start:start + batch_size], pad_id, device))
+            total, count = total + loss, count + n
+    model.train()
+    return total / max(count, 1)
+
+
+def sample_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], device: Any) -> list[str]:
+    import torch
+
+    replies = []
+    model.eval()
+    with torch.no_grad():
+        for messages in prompts:
+            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            output = model.generate(**{k: v.to(device) for k, v in ids.items()}, max_new_tokens=48, do_sample=False,
+                                    pad_token_id=tokenizer.pad_token_id)
+            replies.append(tokenizer.decode(output[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+    model.train()
+    return replies
+
+
+class StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, *_: Any) -> None:
+        self.requested = True
+
+
+def run(job_dir: Path, resume: bool) -> None:
+    import torch
+    from accelerate import Accelerator
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+
+    from backend.training.base_models import BaseModel, load_model_and_tokenizer
+
+    stop = StopFlag()
+    config = TrainConfig.model_validate_json((job_dir / "config.json").read_text())
+    train_samples = read_samples(job_dir / "train.jsonl")
+    validation = read_samples(job_dir / "validation.jsonl")
+    prompts = json.loads((job_dir / "prompts.json").read_text()) if (job_dir / "prompts.json").exists() else []
+    if not train_samples:
+        raise OrchMindError("There are no training samples: select conversations with replies to learn from.", code="no_data")
+
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    emit({"type": "progress", "status": "loading base model", "completed": 0, "total": 0})
+    base = BaseModel(config.base, Path(config.base_gguf) if config.base_gguf else None, Path(config.base_hf_dir), config.base_sha256)
+    model, tokenizer = load_model_and_tokenizer(base, quantization=config.quantization, dtype=config.dtype)
+    if config.quantization != "none":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+    elif config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    targets: Any = "all-linear" if config.target_modules == ["all-linear"] else config.target_modules
+    model = get_peft_model(model, LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
+                                             target_modules=targets, task_type="CAUSAL_LM"))
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    device = accelerator.device
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.0)
+    micro_per_epoch = math.ceil(len(train_samples) / config.batch_size)
+    steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
+    total_steps = steps_per_epoch * config.epochs
+
+    def lr_lambda(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / (config.warmup_steps + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - config.warmup_steps))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    pad_id = tokenizer.pad_token_id
+    checkpoints = job_dir / "checkpoints"
+    history: dict[str, Any] = {"train": [], "eval": [], "base_eval_loss": None}
+    start_step = 0
+
+    if resume and (latest := latest_checkpoint(checkpoints)) is not None:
+        adapter_state, state, meta = load_checkpoint(latest)
+        set_peft_model_state_dict(accelerator.unwrap_model(model), adapter_state)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate((state["python_rng"][0], tuple(state["python_rng"][1]), state["python_rng"][2]))
+        history, start_step = meta["history"], meta["step"]
+        emit({"type": "progress", "status": "resumed", "completed": start_step, "total": total_steps})
+    else:
+        with accelerator.unwrap_model(model).disable_adapter():
+            history["base_eval_loss"] = evaluate(model, validation, pad_id, device, config.batch_size)
+        emit({"type": "eval", "step": 0, "eval_loss": history["base_eval_loss"], "base": True})
+
+    plans = {epoch: batch_plan(train_samples, config.batch_size, epoch, config.seed) for epoch in range(config.epochs)}
+
+    def micro_batches(step: int) -> Iterator[list[dict[str, Any]]]:
+        epoch, within = divmod(step, steps_per_epoch)
+        plan = plans[epoch]
+        for index in range(within * config.grad_accum, min((within + 1) * config.grad_accum, len(plan))):
+            yield [train_samples[i] for i in plan[index]]
+
+    def checkpoint(step: int) -> None:
+        python_state = random.getstate()
+        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "python_rng": [python_state[0], list(python_state[1]), python_state[2]]}
+        path = save_checkpoint(checkpoints, step, get_peft_model_state_dict(accelerator.unwrap_model(model)), state,
+                               {"history": history, "config": config.model_dump()})
+        emit({"type": "checkpoint", "step": step, "path": path.name})
+
+    model.train()
+    started, tokens_seen = time.time(), 0
+    for step in range(start_step, total_steps):
+        step_loss, step_tokens = 0.0, 0
+        batches = list(micro_batches(step))
+        weights = [sum(1 for s in b for label in s["labels"] if label != IGNORE_INDEX) for b in batches]
+        for batch_samples, weight in zip(batches, weights):
+            batch = collate(batch_samples, pad_id, device)
+            loss = model(**batch).loss * (weight / max(sum(weights), 1))
+            accelerator.backward(loss)
+            step_loss += float(loss)
+            step_tokens += int(batch["attention_mask"].sum())
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        tokens_seen += step_tokens
+        elapsed = time.time() - started
+        done = step + 1
+        history["train"].append([done, step_loss])
+        rate = tokens_seen / max(elapsed, 1e-9)
+        emit({"type": "progress", "status": "training", "completed": done, "total": total_steps, "loss": round(step_loss, 5),
+              "learning_rate": scheduler.get_last_lr()[0], "epoch": round(done / steps_per_epoch, 3),
+              "tokens_per_s": round(rate, 1), "eta_s": round(elapsed / (done - start_step) * (total_steps - done), 1)})
+        if done % config.eval_every == 0 or done == total_steps:
+            eval_loss = evaluate(model, validation, pad_id, device, config.batch_size)
+            history["eval"].append([done, eval_loss])
+            emit({"type": "eval", "step": done, "eval_loss": eval_loss})
+        stopping = stop.requested or (config.stop_after_steps is not None and done >= config.stop_after_steps)
+        if done % config.checkpoint_every == 0 or done == total_steps or stopping:
+            checkpoint(done)
+        if stopping and done < total_steps:
+            emit({"type": "stopped", "step": done})
+            return
+
+    finish(job_dir, config, accelerator.unwrap_model(model), tokenizer, validation, prompts, history, device, rate)
+
+
+def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, validation: list[dict[str, Any]],
+           prompts: list[list[dict[str, str]]], history: dict[str, Any], device: Any, tokens_per_s: float) -> None:
+    """Evaluate base vs fine-tune on the same held-out split and prompts, then save the adapter."""
+    emit({"type": "progress", "status": "evaluating", "completed": 0, "total": 0})
+    tuned_loss = evaluate(model, validation, tokenizer.pad_token_id, device, config.batch_size)
+    tuned_replies = sample_replies(model, tokenizer, prompts, device)
+    with model.disable_adapter():
+        base_replies = sample_replies(model, tokenizer, prompts, device)
+    base_loss = history["base_eval_loss"]
+    evaluation = {
+        "base_eval_loss": base_loss, "eval_loss": tuned_loss,
+        "base_perplexity": math.exp(base_loss) if base_loss is not None else None,
+        "perplexity": math.exp(tuned_loss) if tuned_loss is not None else None,
+        "samples": [{"prompt": p[-1]["content"], "base": b, "fine_tuned": t} for p, b, t in zip(prompts, base_replies, tuned_replies)],
+        "tokens_per_s": tokens_per_s,
+    }
+    output = job_dir / "adapter"
+    model.save_pretrained(output, safe_serialization=True)
+    (job_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
+    (job_dir / "history.json").write_text(json.dumps(history))
+    emit({"type": "result", "adapter_dir": str(output), "evaluation": evaluation, "history": history})
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m backend.training.trainer JOB_DIR [--resume]", file=sys.stderr)
+        return 2
+    try:
+        run(Path(argv[0]), "--resume" in argv)
+    except OrchMindError as exc:
+        emit({"type": "error", "code": exc.code, "message": exc.message})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
