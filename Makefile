@@ -49,7 +49,7 @@ $(STAMPS)/llama-tools: $(STAMPS)/python
 	rm -rf $(LLAMA_TOOLS) .cache/llama-src && mkdir -p $(LLAMA_TOOLS) .cache/llama-src
 	$(PIP) download -q --no-deps --no-binary :all: -c requirements.lock llama-cpp-python -d .cache/llama-src
 	tar xzf .cache/llama-src/llama_cpp_python-*.tar.gz -C .cache/llama-src
-	cp -r .cache/llama-src/llama_cpp_python-*/vendor/llama.cpp/{convert_lora_to_gguf.py,convert_hf_to_gguf.py,gguf-py} $(LLAMA_TOOLS)/
+	cp -r .cache/llama-src/llama_cpp_python-*/vendor/llama.cpp/{convert_lora_to_gguf.py,convert_hf_to_gguf.py,conversion,gguf-py,LICENSE} $(LLAMA_TOOLS)/
 	@touch $@
 
 run: install

@@ -33,6 +33,8 @@ class TrainConfig(BaseModel):
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training dtype for the base weights.")
     voice: Literal["assistant", "user"] = Field("assistant", description="Learn the assistant's answers, or write like you.")
     validation_percent: int = Field(10, ge=0, le=50)
+    system_prompt: str = Field("You are Orch-Mind, a helpful assistant running privately on the user's computer.",
+                               max_length=4000, description="Rendered into every sample; deploy sets it on the model.")
     sample_prompts: int = Field(3, ge=0, le=10, description="Validation prompts answered by base and fine-tune for comparison.")
     stop_after_steps: int | None = Field(None, ge=1, description="Stop (with a checkpoint) after this step, as a cancel would.")
     adapter_name: str = Field("my-adapter", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -143,35 +143,42 @@ def encode_turns(tokenizer: ChatTokenizer, system_prompt: str, turns: Sequence[T
     return ids, labels, full
 
 
-def windows(turns: list[Turn], max_turns: int) -> Iterable[list[Turn]]:
-    """Consecutive (prompt, reply, …) windows, cut only between a reply and the next prompt."""
-    start = 0
-    while start < len(turns):
-        end = min(len(turns), start + max_turns)
-        if end < len(turns) and turns[end - 1].role == "user":
-            end -= 1
-        yield turns[start:end]
-        start = end
+def _previous_reply_end(turns: list[Turn], start: int, end: int) -> int:
+    """The largest end < ``end`` whose last turn is a reply (so a window never ends on a prompt)."""
+    end -= 1
+    while end > start and turns[end - 1].role != "assistant":
+        end -= 1
+    return end
 
 
 def build_samples(tokenizer: ChatTokenizer, conversation: SourceConversation, options: DatasetOptions,
                   stats: DatasetStats) -> list[Sample]:
+    """Cut the conversation into consecutive windows of whole exchanges that fit ``max_tokens``.
+
+    Every exchange lands in exactly one window; only an exchange that alone exceeds the limit is
+    cut, and that is counted in ``stats.truncated_turns`` (shown in the preview), never silent."""
     turns = voiced(conversation.turns, options.voice)
-    samples = []
-    for window in windows(turns, options.max_turns_per_sample):
-        while window:
-            ids, labels, text = encode_turns(tokenizer, options.system_prompt, window)
+    samples: list[Sample] = []
+    start = 0
+    while start < len(turns):
+        end = min(len(turns), start + options.max_turns_per_sample)
+        end = end if turns[end - 1].role == "assistant" else _previous_reply_end(turns, start, end)
+        if end <= start:
+            break
+        while True:
+            ids, labels, text = encode_turns(tokenizer, options.system_prompt, turns[start:end])
             if len(ids) <= options.max_tokens:
                 break
-            if len(window) > 2:
-                window = window[:-2]  # drop the last exchange whole; it is never cut mid-turn
-                continue
-            stats.truncated_turns += 1  # one exchange longer than the limit: cut, and counted
-            ids, labels = ids[: options.max_tokens], labels[: options.max_tokens]
-            break
-        if window and any(label != IGNORE_INDEX for label in labels):
-            prompt = [{"role": "system", "content": options.system_prompt}, {"role": "user", "content": window[0].text}]
+            shorter = _previous_reply_end(turns, start, end)
+            if shorter <= start:
+                stats.truncated_turns += 1
+                ids, labels = ids[: options.max_tokens], labels[: options.max_tokens]
+                break
+            end = shorter
+        if any(label != IGNORE_INDEX for label in labels):
+            prompt = [{"role": "system", "content": options.system_prompt}, {"role": "user", "content": turns[start].text}]
             samples.append(Sample(conversation.id, ids, labels, text, prompt))
+        start = end
     return samples
 
 

@@ -45,7 +45,7 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
 
     tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
     options = options or DatasetOptions(voice=config.voice, max_tokens=config.max_tokens,
-                                        validation_percent=config.validation_percent)
+                                        validation_percent=config.validation_percent, system_prompt=config.system_prompt)
     dataset = build_dataset(tokenizer, conversations, options)
     if not dataset.train:
         raise TrainingError("No training samples: import conversations (or chat) first, or loosen the filters.", code="no_data")

@@ -1,0 +1,89 @@
+"""Export a trained adapter: PEFT safetensors + manifest into the adapter store, and a GGUF LoRA.
+
+The GGUF conversion is llama.cpp's own ``convert_lora_to_gguf.py``, taken from the llama-cpp-python
+sdist at install time (make does it); it needs the base as an fp32 folder, which training cached.
+A merged model (LoRA folded into the base, then GGUF) is available for engines without adapters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from backend.config import DataLayout
+from backend.errors import OrchMindError
+from backend.training.adapters import AdapterManifest, AdapterStore
+from backend.training.config import TrainConfig
+
+
+class ExportError(OrchMindError):
+    code = "export_failed"
+
+
+def llama_tools_dir() -> Path:
+    candidates = [os.environ.get("ORCH_MIND_LLAMA_CPP", ""), str(Path(sys.prefix) / "share" / "orch-mind" / "llama.cpp"),
+                  str(Path(getattr(sys, "_MEIPASS", "/nonexistent")) / "llama.cpp")]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "convert_lora_to_gguf.py").exists():
+            return Path(candidate)
+    raise ExportError("llama.cpp's converter is missing; run `make` (it unpacks convert_lora_to_gguf.py into the venv).")
+
+
+def adapter_to_gguf(adapter_dir: Path, base_hf_dir: Path, output: Path) -> Path:
+    tools = llama_tools_dir()
+    command = [sys.executable, str(tools / "convert_lora_to_gguf.py"), "--base", str(base_hf_dir), "--outtype", "f16",
+               "--outfile", str(output), str(adapter_dir)]
+    env = {**os.environ, "PYTHONPATH": str(tools / "gguf-py")}
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    if completed.returncode != 0 or not output.exists():
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-5:]
+        raise ExportError("Converting the adapter to GGUF failed: " + " | ".join(tail))
+    return output
+
+
+def export_run(layout: DataLayout, job_dir: Path, name: str, description: str = "") -> AdapterManifest:
+    """Turn a finished training run into a stored adapter (safetensors + GGUF + manifest)."""
+    adapter_dir = job_dir / "adapter"
+    if not (adapter_dir / "adapter_model.safetensors").exists():
+        raise ExportError(f"{job_dir.name} has no finished adapter; train (or resume) it to the end first.")
+    config = TrainConfig.model_validate_json((job_dir / "config.json").read_text())
+    gguf = adapter_to_gguf(adapter_dir, Path(config.base_hf_dir), job_dir / "adapter.gguf")
+    evaluation: dict[str, Any] = json.loads((job_dir / "evaluation.json").read_text())
+    peft_config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    return AdapterStore(layout).save(name, adapter_dir, gguf, {
+        "base": {"reference": config.base, "sha256": config.base_sha256, "gguf": Path(config.base_gguf).name},
+        "rank": int(peft_config["r"]), "alpha": int(peft_config["lora_alpha"]),
+        "target_modules": sorted(peft_config["target_modules"]) if isinstance(peft_config["target_modules"], list) else [peft_config["target_modules"]],
+        "description": description,
+        "dataset": json.loads((job_dir / "dataset.json").read_text()),
+        "metrics": {k: evaluation[k] for k in ("base_eval_loss", "eval_loss", "base_perplexity", "perplexity")},
+        "provenance": {"kind": "trained", "voice": config.voice, "epochs": config.epochs, "system_prompt": config.system_prompt},
+    })
+
+
+def merge_to_gguf(layout: DataLayout, adapter: str, output: Path) -> Path:
+    """Fold the LoRA into the base weights (peft ``merge_and_unload``) and write an f16 GGUF model."""
+    from peft import PeftModel
+
+    from backend.training.base_models import load_model_and_tokenizer, resolve_base
+
+    manifest = AdapterStore(layout).get(adapter)
+    base = resolve_base(manifest.base["reference"], layout)
+    if base.sha256 != manifest.base["sha256"]:
+        raise ExportError(f"{adapter} was trained on a different base than {manifest.base['reference']} is now.")
+    model, tokenizer = load_model_and_tokenizer(base)
+    merged = PeftModel.from_pretrained(model, AdapterStore(layout).path(adapter)).merge_and_unload()
+    folder = output.with_suffix(".hf")
+    merged.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    tools = llama_tools_dir()
+    completed = subprocess.run([sys.executable, str(tools / "convert_hf_to_gguf.py"), str(folder), "--outtype", "f16",
+                                "--outfile", str(output)], capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": str(tools / "gguf-py")}, timeout=3600)
+    if completed.returncode != 0:
+        raise ExportError("Converting the merged model to GGUF failed: " + completed.stderr.strip()[-400:])
+    return output
