@@ -65,8 +65,9 @@ def doctor(as_json: bool) -> None:
 from backend.memory.cli import COMMANDS as MEMORY_COMMANDS  # noqa: E402 - subcommands register below
 
 from backend.inference.cli import COMMANDS as INFERENCE_COMMANDS  # noqa: E402
+from backend.training.cli import COMMANDS as TRAINING_COMMANDS  # noqa: E402
 
-for _command in (*MEMORY_COMMANDS, *INFERENCE_COMMANDS):
+for _command in (*MEMORY_COMMANDS, *INFERENCE_COMMANDS, *TRAINING_COMMANDS):
     main.add_command(_command)
 
 

@@ -1,0 +1,173 @@
+"""Training subcommands: ``train`` (and ``--resume``), ``adapters list|show|delete|export|deploy``."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console()
+
+
+def _follow(title: str, work: Any) -> Any:
+    """Run ``work(context)`` as a job, drawing its progress (with live loss) until it ends."""
+    from backend.jobs import JobRegistry
+
+    registry = JobRegistry()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[detail]}"), TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task(title, total=None, detail="")
+        lock = threading.Lock()
+
+        def on_event(event: dict[str, Any]) -> None:
+            with lock:
+                if event["type"] == "progress":
+                    detail = f"loss {event['loss']:.4f}  {event['tokens_per_s']:.0f} tok/s" if "loss" in event else ""
+                    progress.update(task, description=event["status"], completed=event["completed"],
+                                    total=event["total"] or None, detail=detail)
+                elif event["type"] == "eval" and event.get("eval_loss") is not None:
+                    label = "base model" if event.get("base") else f"step {event['step']}"
+                    progress.console.print(f"validation loss ({label}): {event['eval_loss']:.4f}")
+
+        registry.subscribe(on_event)
+        job_id = registry.start("train", title, work)
+        try:
+            record = registry.wait(job_id)
+        except KeyboardInterrupt:
+            registry.cancel(job_id)
+            record = registry.wait(job_id)
+    return record
+
+
+def _report(record: Any, layout: Any, name: str) -> None:
+    from backend.errors import OrchMindError
+    from backend.training.export import export_run
+
+    if record.state == "cancelled" or (record.result or {}).get("stopped"):
+        console.print(f"Stopped; resume with: orch-mind train --resume {Path(record.result['job_dir']).name if record.result else ''}")
+        return
+    if record.state != "succeeded":
+        raise OrchMindError(record.error["message"], code=record.error["code"])
+    evaluation = record.result["evaluation"]
+    table = Table(title="Evaluation on held-out conversations")
+    for column in ("", "base", "fine-tuned"):
+        table.add_column(column)
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    table.add_row("validation loss", fmt(evaluation["base_eval_loss"]), fmt(evaluation["eval_loss"]))
+    table.add_row("perplexity", fmt(evaluation["base_perplexity"]), fmt(evaluation["perplexity"]))
+    for sample in evaluation["samples"]:
+        table.add_row(sample["prompt"][:40], sample["base"][:60], sample["fine_tuned"][:60])
+    console.print(table)
+    manifest = export_run(layout, Path(record.result["job_dir"]), name)
+    console.print(f"[green]Saved adapter {manifest.name}[/] (safetensors + GGUF). Deploy: orch-mind adapters deploy {manifest.name}")
+
+
+@click.command("train")
+@click.option("--base", default="smollm2", show_default=True, help="Base model: your model, an Ollama model, a .gguf or a folder.")
+@click.option("--epochs", type=click.IntRange(1, 100), default=2, show_default=True)
+@click.option("--rank", type=click.IntRange(1, 256), default=8, show_default=True, help="LoRA rank.")
+@click.option("--alpha", type=click.IntRange(1, 1024), default=16, show_default=True, help="LoRA alpha.")
+@click.option("--lr", "learning_rate", type=float, default=2e-4, show_default=True, help="Peak learning rate.")
+@click.option("--batch-size", type=click.IntRange(1, 512), default=8, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(32, 32768), default=512, show_default=True, help="Longest sample.")
+@click.option("--voice", type=click.Choice(["assistant", "user"]), default="assistant", show_default=True,
+              help="assistant: learn the answers; user: learn to write like you.")
+@click.option("--source", "sources", multiple=True, help="Only these memory sources (see `memory stats`).")
+@click.option("--quantization", type=click.Choice(["none", "4bit", "8bit"]), default="none", show_default=True,
+              help="bitsandbytes base quantization (QLoRA with 4bit); meant for CUDA.")
+@click.option("--name", default=None, help="Name of the resulting adapter (default: adapter-<run>).")
+@click.option("--resume", "resume_run", default=None, metavar="RUN", help="Resume a stopped run (train-…) from its checkpoint.")
+def train_command(base: str, epochs: int, rank: int, alpha: int, learning_rate: float, batch_size: int, max_tokens: int,
+                  voice: str, sources: tuple[str, ...], quantization: str, name: str | None, resume_run: str | None) -> None:
+    """Fine-tune a LoRA adapter on your conversations, with live progress and a before/after evaluation."""
+    from backend.config import DataLayout, load_settings
+    from backend.memory.store import get_store
+    from backend.training.config import TrainConfig
+    from backend.training.runs import find_run, prepare_run, run_training
+    from backend.training.sources import conversations_from_memory
+
+    layout = DataLayout.current()
+    if resume_run:
+        job_dir = find_run(layout, resume_run)
+        record = _follow(f"resuming {resume_run}", lambda ctx: run_training(ctx, job_dir, resume=True))
+    else:
+        config = TrainConfig(base=base, epochs=epochs, rank=rank, alpha=alpha, learning_rate=learning_rate, batch_size=batch_size,
+                             max_tokens=max_tokens, voice=voice, quantization=quantization,
+                             system_prompt=load_settings(layout).system_prompt)
+        job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout), sources))
+        stats = json.loads((job_dir / "dataset.json").read_text())
+        console.print(f"Run {job_dir.name}: {stats['train_samples']} training and {stats['validation_samples']} validation samples, "
+                      f"{stats['trained_tokens']} trained tokens" + (f", {stats['truncated_turns']} over-long turns cut" if stats["truncated_turns"] else ""))
+        record = _follow("training", lambda ctx: run_training(ctx, job_dir))
+    _report(record, layout, name or f"adapter-{job_dir.name.removeprefix('train-')}")
+
+
+@click.group("adapters")
+def adapters_group() -> None:
+    """Your LoRA adapters."""
+
+
+@adapters_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def adapters_list(as_json: bool) -> None:
+    from backend.training.adapters import AdapterStore
+
+    adapters = AdapterStore().list()
+    if as_json:
+        click.echo(json.dumps([a.to_dict() for a in adapters], indent=2))
+        return
+    for a in adapters:
+        console.print(f"{a.name}  base={a.base['reference']}  r={a.rank}  eval_loss={a.metrics.get('eval_loss')}")
+
+
+@adapters_group.command("show")
+@click.argument("name")
+def adapters_show(name: str) -> None:
+    from backend.training.adapters import AdapterStore
+
+    click.echo(json.dumps(AdapterStore().get(name).to_dict(), indent=2))
+
+
+@adapters_group.command("delete")
+@click.argument("name")
+def adapters_delete(name: str) -> None:
+    from backend.training.adapters import AdapterStore
+
+    AdapterStore().delete(name)
+    console.print(f"Deleted {name}.")
+
+
+@adapters_group.command("export")
+@click.argument("name")
+@click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
+def adapters_export(name: str, destination: Path) -> None:
+    """Copy an adapter (safetensors, GGUF, manifest) to a folder."""
+    from backend.training.adapters import AdapterStore
+
+    destination.mkdir(parents=True, exist_ok=True)
+    console.print(f"Exported to {AdapterStore().export(name, destination)}")
+
+
+@adapters_group.command("deploy")
+@click.argument("name")
+@click.option("--model", "model_name", default=None, help="Name of the new model (default: the adapter's name).")
+def adapters_deploy(name: str, model_name: str | None) -> None:
+    """Create a model from the adapter's base + this adapter, and prove it is active."""
+    from backend.config import DataLayout
+    from backend.inference.engine import get_connection
+    from backend.training.deploy import deploy_adapter
+
+    layout = DataLayout.current()
+    result = deploy_adapter(get_connection(layout).client, layout, name, model_name or name)
+    console.print(f"[green]Deployed {result['model']}[/] on {result['base']}. Smoke prompt: {result['smoke']['prompt']}")
+    console.print(f"  base:    {result['smoke']['base'][:100]}", markup=False)
+    console.print(f"  adapted: {result['smoke']['adapted'][:100]}", markup=False)
+
+
+COMMANDS = (train_command, adapters_group)
