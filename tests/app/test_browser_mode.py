@@ -157,3 +157,34 @@ def test_models_screen_lists_and_creates_models(page):
     page.click("[data-testid=model-create]")
     page.wait_for_selector("#toast:not([hidden])")
     assert "invalid model name" in page.inner_text("#toast")
+
+
+@pytest.mark.slow
+def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in_layout, tmp_path, artifacts_dir):
+    from backend.memory.embeddings import get_embedder
+    from backend.memory.ingest import import_path
+    from backend.memory.store import get_store
+    from tests.export_factory import simple_conversation, write_chatgpt_export
+
+    export = write_chatgpt_export(tmp_path / "export.zip", [
+        simple_conversation(f"Sum {i}", f"What is {i} plus {i}?", f"Arr matey, {i} plus {i} be {2 * i}!", f"s{i}") for i in range(120)])
+    import_path(get_store(layout), export, get_embedder())
+    page.click("#nav button[data-screen=training]")
+    page.wait_for_selector("[data-testid=train-preview-button]")
+    page.click("[data-testid=train-preview-button]")
+    page.wait_for_selector("[data-testid=train-preview] pre")
+    assert "training and" in page.inner_text("[data-testid=train-preview]")
+    assert "<|im_start|>assistant" in page.inner_text("[data-testid=train-preview] pre >> nth=0")
+
+    page.fill("[data-testid=train-epochs]", "1")
+    page.fill("[data-testid=train-lr]", "0.001")
+    page.fill("[data-testid=train-name]", "pirate-ui")
+    page.click("[data-testid=train-start]")
+    page.wait_for_selector("[data-testid=loss-chart] path", timeout=120000)
+    page.wait_for_selector("[data-testid=train-status].ok", timeout=300000)
+    assert page.locator("[data-testid=eval-loss]").count() == 1
+    page.screenshot(path=str(artifacts_dir / "training-screen.png"), full_page=True)
+    page.click("text=Save as adapter")
+    page.wait_for_selector("[data-testid=adapter-row]", timeout=60000)
+    page.click("[data-testid=adapter-row] >> text=Deploy")
+    page.wait_for_selector("[data-testid=train-status]:has-text('pirate-ui')", timeout=120000)

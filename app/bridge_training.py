@@ -1,0 +1,107 @@
+"""Bridge methods of the Training screen: preview, start/cancel/resume, runs, adapters, deploy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from app.validation import Identifier, ShortText, bridge_method
+from backend.config import DataLayout, load_settings
+from backend.errors import ValidationError
+from backend.inference.engine import get_connection
+from backend.jobs import JobContext, JobRegistry
+from backend.memory.store import get_store
+from backend.training.adapters import AdapterStore, validate_adapter_name
+from backend.training.base_models import resolve_base
+from backend.training.checkpoints import latest_checkpoint
+from backend.training.config import TrainConfig
+from backend.training.dataset import DatasetOptions, build_dataset
+from backend.training.deploy import deploy_adapter
+from backend.training.export import export_run
+from backend.training.runs import find_run, prepare_run, run_training
+from backend.training.sources import conversations_from_memory
+
+Voice = Literal["assistant", "user"]
+
+
+class TrainingBridge:
+    _layout: DataLayout
+    _jobs: JobRegistry
+
+    def _options(self, voice: Voice, max_tokens: int, title_contains: str | None) -> DatasetOptions:
+        try:
+            return DatasetOptions(voice=voice, max_tokens=max_tokens, title_contains=title_contains or None,
+                                  system_prompt=load_settings(self._layout).system_prompt)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    @bridge_method
+    def training_preview(self, base: ShortText = "smollm2", voice: Voice = "assistant", max_tokens: int = 512,
+                         title_contains: ShortText | None = None) -> dict[str, Any]:
+        """Exactly what the model will see: rendered samples with their token counts, and totals."""
+        from transformers import AutoTokenizer
+
+        options = self._options(voice, max_tokens, title_contains)
+        tokenizer = AutoTokenizer.from_pretrained(resolve_base(base, self._layout).hf_dir)
+        dataset = build_dataset(tokenizer, conversations_from_memory(get_store(self._layout)), options)
+        samples = [{"text": s.text, "tokens": len(s.input_ids), "trained_tokens": s.trained_tokens} for s in dataset.train[:3]]
+        return {"stats": dataset.stats.__dict__, "samples": samples}
+
+    @bridge_method
+    def training_start(self, base: ShortText = "smollm2", voice: Voice = "assistant", epochs: int = 2, rank: int = 8,
+                       learning_rate: float = 2e-4, max_tokens: int = 512, title_contains: ShortText | None = None,
+                       adapter_name: ShortText = "my-adapter") -> dict[str, str]:
+        validate_adapter_name(adapter_name)
+        try:
+            config = TrainConfig(base=base, voice=voice, epochs=epochs, rank=rank, alpha=2 * rank, learning_rate=learning_rate,
+                                 max_tokens=max_tokens, adapter_name=adapter_name,
+                                 system_prompt=load_settings(self._layout).system_prompt)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+        options = self._options(voice, max_tokens, title_contains)
+        layout = self._layout
+
+        def run(context: JobContext) -> dict[str, Any]:
+            context.progress("preparing data", 0, 0)
+            job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout)), options)
+            context.emit("run_started", run=job_dir.name)
+            return run_training(context, job_dir)
+
+        return {"job_id": self._jobs.start("train", f"Train {adapter_name}", run)}
+
+    @bridge_method
+    def training_resume(self, run: Identifier) -> dict[str, str]:
+        job_dir = find_run(self._layout, run)
+        return {"job_id": self._jobs.start("train", f"Resume {run}", lambda ctx: run_training(ctx, job_dir, resume=True))}
+
+    @bridge_method
+    def training_runs(self) -> list[dict[str, Any]]:
+        runs = []
+        for job_dir in sorted(self._layout.jobs_dir.glob("train-*"), reverse=True):
+            if not (job_dir / "config.json").exists():
+                continue
+            config = json.loads((job_dir / "config.json").read_text())
+            evaluation = json.loads((job_dir / "evaluation.json").read_text()) if (job_dir / "evaluation.json").exists() else None
+            checkpoint = latest_checkpoint(job_dir / "checkpoints")
+            runs.append({"run": job_dir.name, "adapter_name": config.get("adapter_name"), "base": config.get("base"),
+                         "finished": evaluation is not None, "checkpoint": checkpoint.name if checkpoint else None,
+                         "evaluation": evaluation,
+                         "history": json.loads((job_dir / "history.json").read_text()) if (job_dir / "history.json").exists() else None})
+        return runs
+
+    @bridge_method
+    def training_export(self, run: Identifier, name: ShortText) -> dict[str, Any]:
+        return export_run(self._layout, find_run(self._layout, run), validate_adapter_name(name)).to_dict()
+
+    @bridge_method
+    def adapters_list(self) -> list[dict[str, Any]]:
+        return [a.to_dict() for a in AdapterStore(self._layout).list()]
+
+    @bridge_method
+    def adapters_delete(self, name: ShortText) -> dict[str, bool]:
+        AdapterStore(self._layout).delete(validate_adapter_name(name))
+        return {"deleted": True}
+
+    @bridge_method
+    def adapters_deploy(self, name: ShortText, model_name: ShortText) -> dict[str, Any]:
+        return deploy_adapter(get_connection(self._layout).client, self._layout, validate_adapter_name(name), model_name)
