@@ -61,6 +61,7 @@ test: install
 bench: install
 	$(PY) bench/memory.py --quick --json
 	$(PY) bench/inference.py --quick --json
+	$(PY) bench/training.py --quick --json
 
 dist: install
 	$(PY) build/build_bundle.py

@@ -27,7 +27,11 @@ IGNORE_INDEX = -100
 
 
 def emit(event: dict[str, Any]) -> None:
-    print(json.dumps(event), flush=True)
+    if _MAIN_PROCESS:
+        print(json.dumps(event), flush=True)
+
+
+_MAIN_PROCESS = True  # only rank 0 reports under `accelerate launch`
 
 
 def read_samples(path: Path) -> list[dict[str, Any]]:
@@ -147,9 +151,13 @@ def run(job_dir: Path, resume: bool) -> None:
     model = get_peft_model(model, LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                                              target_modules=targets, task_type="CAUSAL_LM"))
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    global _MAIN_PROCESS
+    _MAIN_PROCESS = accelerator.is_main_process
     device = accelerator.device
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.0)
-    micro_per_epoch = math.ceil(len(train_samples) / config.batch_size)
+    # Under `accelerate launch` each process takes every n-th batch of the same deterministic plan.
+    shard = (accelerator.process_index, accelerator.num_processes)
+    micro_per_epoch = math.ceil(math.ceil(len(train_samples) / config.batch_size) / shard[1])
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
     total_steps = steps_per_epoch * config.epochs
 
@@ -179,7 +187,8 @@ def run(job_dir: Path, resume: bool) -> None:
             history["base_eval_loss"] = evaluate(model, validation, pad_id, device, config.batch_size)
         emit({"type": "eval", "step": 0, "eval_loss": history["base_eval_loss"], "base": True})
 
-    plans = {epoch: batch_plan(train_samples, config.batch_size, epoch, config.seed) for epoch in range(config.epochs)}
+    plans = {epoch: batch_plan(train_samples, config.batch_size, epoch, config.seed)[shard[0]::shard[1]]
+             for epoch in range(config.epochs)}
 
     def micro_batches(step: int) -> Iterator[list[dict[str, Any]]]:
         epoch, within = divmod(step, steps_per_epoch)
@@ -188,6 +197,8 @@ def run(job_dir: Path, resume: bool) -> None:
             yield [train_samples[i] for i in plan[index]]
 
     def checkpoint(step: int) -> None:
+        if not accelerator.is_main_process:
+            return
         python_state = random.getstate()
         state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                  "python_rng": [python_state[0], list(python_state[1]), python_state[2]]}
@@ -230,7 +241,9 @@ def run(job_dir: Path, resume: bool) -> None:
             emit({"type": "stopped", "step": done})
             return
 
-    finish(job_dir, config, accelerator.unwrap_model(model), tokenizer, validation, prompts, history, device, rate)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        finish(job_dir, config, accelerator.unwrap_model(model), tokenizer, validation, prompts, history, device, rate)
 
 
 def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, validation: list[dict[str, Any]],

@@ -42,6 +42,11 @@ export function lineChart(series, { height = 180, width = 560 } = {}) {
     const d = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(" ");
     svg.append(el("path", { d, fill: "none", stroke: s.color, "stroke-width": 2 }));
   }
+  series.forEach((s, i) => {
+    const legend = el("text", { x: width - 110, y: 14 + i * 14, "font-size": 11, fill: s.color });
+    legend.textContent = `— ${s.name}`;
+    svg.append(legend);
+  });
   const top = el("text", { x: 2, y: 12, "font-size": 10, fill: "#9aa3b2" }); top.textContent = maxY.toFixed(2);
   const bottom = el("text", { x: 2, y: height - 20, "font-size": 10, fill: "#9aa3b2" }); bottom.textContent = minY.toFixed(2);
   svg.append(top, bottom);
