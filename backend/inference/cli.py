@@ -92,4 +92,37 @@ def list_command() -> None:
         console.print(f"  {model.model}  {model.size / 1e6:.0f} MB")
 
 
+@models_group.command("create")
+@click.argument("name")
+@click.option("--from", "base", required=True, help="The base model (one the engine lists).")
+@click.option("--system", default=None, help="A system prompt baked into the model.")
+def create_command(name: str, base: str, system: str | None) -> None:
+    """Create a model from a base (adapters are deployed with `orch-mind adapters deploy`)."""
+    import ollama
+
+    from backend.errors import OrchMindError
+    from backend.inference.engine import connect
+
+    try:
+        connect().client.create(model=name, from_=base, system=system)
+    except ollama.ResponseError as exc:
+        raise OrchMindError(exc.error, code="engine") from exc
+    console.print(f"Created {name} from {base}.")
+
+
+@models_group.command("delete")
+@click.argument("name")
+def delete_command(name: str) -> None:
+    import ollama
+
+    from backend.errors import OrchMindError
+    from backend.inference.engine import connect
+
+    try:
+        connect().client.delete(name)
+    except ollama.ResponseError as exc:
+        raise OrchMindError(exc.error, code="engine") from exc
+    console.print(f"Deleted {name}.")
+
+
 COMMANDS = (serve_command, ask_command, chat_command, models_group)

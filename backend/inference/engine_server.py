@@ -356,8 +356,15 @@ class EngineApp:
 
     async def embed(self, request: Request) -> Response:
         payload = await self._json(request)
-        self._manifest(payload)
-        raise BadRequest("this engine serves embeddings through Orch-Mind's memory model; /api/embed is not available for chat models")
+        manifest = self._manifest(payload)
+        inputs = payload.get("input", "")
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs) or len(inputs) > 512:
+            raise BadRequest("input must be a string or a list of up to 512 strings")
+        started = time.perf_counter_ns()
+        vectors = await run_in_threadpool(self.runner.embed, manifest, inputs)
+        return JSONResponse({"model": manifest.name, "embeddings": vectors,
+                             "total_duration": time.perf_counter_ns() - started, "prompt_eval_count": len(inputs)})
 
     async def version(self, request: Request) -> Response:
         return JSONResponse({"version": ENGINE_VERSION})

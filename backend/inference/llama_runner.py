@@ -69,6 +69,29 @@ class LlamaRunner:
                 self._loaded.popitem(last=False)
             return loaded
 
+    def embed(self, manifest: ModelManifest, texts: list[str]) -> list[list[float]]:
+        """Mean-pooled, L2-normalised embeddings from the model itself (a separate embedding-mode
+        instance, kept loaded beside the chat one)."""
+        import math
+
+        from llama_cpp import Llama
+
+        key = "embed:" + manifest.name + ":" + manifest.digest
+        with self._lock:
+            loaded = self._loaded.get(key)
+            if loaded is None:
+                llama = Llama(model_path=manifest.base_path, embedding=True, n_ctx=DEFAULT_CONTEXT, n_threads=self._threads,
+                              verbose=False, pooling_type=1)
+                loaded = LoadedModel(manifest, llama, 0.0)
+                self._loaded[key] = loaded
+        with loaded.lock:
+            vectors = [loaded.llama.embed(text) for text in texts]
+        out = []
+        for vector in vectors:
+            norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+            out.append([v / norm for v in vector])
+        return out
+
     def loaded(self) -> list[LoadedModel]:
         with self._lock:
             return list(self._loaded.values())

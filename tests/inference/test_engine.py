@@ -106,3 +106,14 @@ def test_blob_upload_checks_the_digest_and_refuses_non_gguf_adapters(client, eng
         client.create(model="broken", from_="smollm2", adapters={"adapter.gguf": digest})
     assert "not a GGUF LoRA adapter" in refused.value.error
     assert "broken:latest" not in [m.model for m in client.list().models], "a failed create lists nothing"
+
+
+def test_embed_returns_normalised_vectors_that_rank_meaning(client, engine):
+    response = client.embed(model="smollm2", input=["The cat sat on the mat.", "A kitten rested on the rug.", "Quarterly tax filing deadline"])
+    vectors = response.embeddings
+    assert len(vectors) == 3 and len(vectors[0]) == 576
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b))  # noqa: E731
+    assert abs(dot(vectors[0], vectors[0]) - 1) < 1e-3
+    assert dot(vectors[0], vectors[1]) > dot(vectors[0], vectors[2])
+    bad = httpx.post(f"{engine.host}/api/embed", json={"model": "smollm2", "input": [1, 2]})
+    assert bad.status_code == 400 and "input must be" in bad.json()["error"]

@@ -93,3 +93,22 @@ def test_bad_input_gives_clear_errors_and_changes_nothing(store, embedder, tmp_p
         assert snapshot(store) == before, f"{name} changed the store"
     states = [r[0] for r in store.cursor().execute("SELECT state FROM imports ORDER BY started_at").fetchall()]
     assert states[0] == "completed" and states.count("failed") == 2, "parse failures are recorded; detection failures start no import"
+
+
+def test_switching_the_embedding_model_re_embeds_instead_of_mixing(store, embedder, tmp_path):
+    from backend.memory.embedding_space import current_space
+    from backend.memory.embeddings import Embedder, default_embedding_model_path
+
+    import_path(store, export(tmp_path), embedder)
+    chunks = store.cursor().execute("SELECT count(DISTINCT text_hash) FROM chunks").fetchone()[0]
+    other = Embedder(str(default_embedding_model_path()))  # same weights, another name: a different space
+    stats = import_path(store, export(tmp_path), other)
+    assert stats.unchanged == 5
+    assert current_space(store.cursor()) == (other.name, 384)
+    assert store.cursor().execute("SELECT count(*) FROM embeddings").fetchone()[0] == chunks
+    from backend.memory.search import MemorySearch, SearchError
+
+    with pytest.raises(SearchError) as mismatch:
+        MemorySearch(store, embedder).search("bread")
+    assert mismatch.value.code == "embedding_mismatch"
+    assert MemorySearch(store, other).search("bread dough", 1)
