@@ -13,7 +13,6 @@ import asyncio
 import hmac
 import json
 import secrets
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.events import EventChannel
 from app.validation import exposed_methods, safe_file_name
+from backend.loopback_server import LOOPBACK
 
-LOOPBACK = "127.0.0.1"
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -38,12 +37,6 @@ CONTENT_SECURITY_POLICY = (
 )
 MAX_CALL_BODY = 2 * 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ import logging
 import os
 import secrets
 import sys
-import threading
 from typing import Any
 
 from app.bridge import Api
-from app.browser_server import LOOPBACK, BrowserModeConfig, create_browser_app, free_port
+from app.browser_server import BrowserModeConfig, create_browser_app
 from app.events import EventChannel
 from backend.config import DataLayout
 from backend.jobs import JobRegistry
+from backend.loopback_server import LoopbackServer, free_port
 from backend.logging_setup import configure_logging
 
 log = logging.getLogger("orch_mind.app")
@@ -33,34 +33,22 @@ def has_display() -> bool:
 
 
 class BrowserModeServer:
-    """uvicorn on 127.0.0.1, startable in a thread (tests) or in the foreground (``make run``)."""
+    """Browser mode's server: the bridge over HTTP on 127.0.0.1 with a fresh token per launch."""
 
     def __init__(self, api: Api, events: EventChannel, port: int | None = None) -> None:
-        import uvicorn
-
-        self.config = BrowserModeConfig(port=port or free_port(), token=secrets.token_urlsafe(32),
-                                        uploads_dir=api._layout.uploads_dir)
-        asgi = create_browser_app(api, events, self.config)
-        self._server = uvicorn.Server(uvicorn.Config(asgi, host=LOOPBACK, port=self.config.port,
-                                                     log_level="warning", access_log=False))
-        self._thread: threading.Thread | None = None
+        port = port or free_port()
+        self.config = BrowserModeConfig(port=port, token=secrets.token_urlsafe(32), uploads_dir=api._layout.uploads_dir)
+        self._server = LoopbackServer(create_browser_app(api, events, self.config), port, "browser-mode")
 
     def start_in_thread(self) -> "BrowserModeServer":
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name="browser-mode")
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("The browser-mode server failed to start.")
-            threading.Event().wait(0.02)
+        self._server.start()
         return self
 
     def run_forever(self) -> None:
-        self._server.run()
+        self._server.run_forever()
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread:
-            self._thread.join(timeout=10)
+        self._server.stop()
 
 
 def run_app(*, force_browser: bool = False, port: int | None = None, on_started: Any = None) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import ijson
 
 from backend.importers.model import ImportedConversation, ImportedMessage, ImportFormatError, timestamp
-from backend.importers.source_files import ByteProgress, open_export_json
+from backend.importers.source_files import ByteProgress, looks_like_export, open_export_json
 
 SOURCE_KIND = "chatgpt"
 FILE_NAME = "conversations.json"
@@ -41,12 +41,7 @@ QUOTE_TYPES = {"tether_quote"}
 
 
 def detect(path: Path) -> bool:
-    try:
-        with open_export_json(path, FILE_NAME) as stream:
-            head = stream.read(4096)
-    except ImportFormatError:
-        return False
-    return head.lstrip().startswith(b"[") and b'"mapping"' in head
+    return looks_like_export(path, FILE_NAME, b'"mapping"')
 
 
 def _part_text(part: Any) -> str:

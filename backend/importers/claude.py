@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import ijson
 
 from backend.importers.model import ImportedConversation, ImportedMessage, ImportFormatError, timestamp
-from backend.importers.source_files import ByteProgress, open_export_json
+from backend.importers.source_files import ByteProgress, looks_like_export, open_export_json
 
 SOURCE_KIND = "claude"
 FILE_NAME = "conversations.json"
@@ -21,12 +21,7 @@ ROLES = {"human": "user", "assistant": "assistant"}
 
 
 def detect(path: Path) -> bool:
-    try:
-        with open_export_json(path, FILE_NAME) as stream:
-            head = stream.read(4096)
-    except ImportFormatError:
-        return False
-    return head.lstrip().startswith(b"[") and b'"chat_messages"' in head
+    return looks_like_export(path, FILE_NAME, b'"chat_messages"')
 
 
 def _message_text(message: dict[str, Any]) -> str:

@@ -99,3 +99,13 @@ def open_export_json(path: Path, file_name: str) -> Iterator[CountingReader]:
     with path.open("rb") as handle:
         size = path.stat().st_size
         yield CountingReader(handle, size, size + 1, path.name)  # type: ignore[misc]
+
+
+def looks_like_export(path: Path, file_name: str, marker: bytes) -> bool:
+    """Cheap sniff: a JSON list whose first 64 KiB mention ``marker`` (e.g. b'"mapping"')."""
+    try:
+        with open_export_json(path, file_name) as stream:
+            head = stream.read(65536)
+    except ImportFormatError:
+        return False
+    return head.lstrip().startswith(b"[") and marker in head

@@ -5,7 +5,6 @@ Either way the caller gets an ``ollama.Client`` pointed at it: one code path for
 
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import dataclass
 
@@ -15,49 +14,30 @@ from backend.config import DataLayout, load_settings
 from backend.inference.discovery import probe_ollama
 from backend.inference.engine_server import create_engine_app
 from backend.inference.model_store import ModelStore
-
-LOOPBACK = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
+from backend.loopback_server import LoopbackServer
 
 class EmbeddedEngine:
     """The embedded Ollama-compatible server, in a background thread (app) or foreground (serve)."""
 
     def __init__(self, layout: DataLayout | None = None, port: int | None = None) -> None:
-        import uvicorn
-
         self.store = ModelStore(layout)
         self.store.register_defaults()
-        self.port = port or free_port()
-        app = create_engine_app(self.store)
-        self._server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=self.port, log_level="warning", access_log=False))
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(create_engine_app(self.store), port, "embedded-engine")
+        self.port = self._server.port
 
     @property
     def host(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return self._server.url
 
     def start(self) -> "EmbeddedEngine":
-        self._thread = threading.Thread(target=self._server.run, name="embedded-engine", daemon=True)
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError(f"The embedded engine could not start on {self.host}.")
-            threading.Event().wait(0.02)
+        self._server.start()
         return self
 
     def serve_forever(self) -> None:
-        self._server.run()
+        self._server.run_forever()
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread:
-            self._thread.join(timeout=10)
+        self._server.stop()
 
 
 @dataclass

@@ -65,11 +65,11 @@ def detect_source(path: Path) -> str:
     surface here with their own message rather than a generic "unknown format"."""
     if notes.detect(path):
         return notes.SOURCE_KIND
-    with open_export_json(path, chatgpt.FILE_NAME) as stream:
-        head = stream.read(65536)
-    if head.lstrip().startswith(b"[") and b'"mapping"' in head:
+    with open_export_json(path, chatgpt.FILE_NAME):
+        pass  # opening surfaces archive problems with their own message
+    if chatgpt.detect(path):
         return chatgpt.SOURCE_KIND
-    if head.lstrip().startswith(b"[") and b'"chat_messages"' in head:
+    if claude.detect(path):
         return claude.SOURCE_KIND
     raise ImportFormatError(
         f"{path.name} is not a ChatGPT export (.zip or conversations.json with 'mapping'), a Claude export "

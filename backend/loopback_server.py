@@ -1,0 +1,49 @@
+"""One way to run an ASGI app on 127.0.0.1: in a background thread (app, tests) or in the foreground.
+
+Used by browser mode and by the embedded inference engine; nothing we start binds another address.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+class LoopbackServer:
+    def __init__(self, app: Any, port: int | None = None, name: str = "server") -> None:
+        import uvicorn
+
+        self.port = port or free_port()
+        self.name = name
+        self._server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=self.port, log_level="warning", access_log=False))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> "LoopbackServer":
+        self._thread = threading.Thread(target=self._server.run, daemon=True, name=self.name)
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"The {self.name} could not start on {self.url}.")
+            threading.Event().wait(0.02)
+        return self
+
+    def run_forever(self) -> None:
+        self._server.run()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
