@@ -34,12 +34,19 @@ from backend.memory.chunking import chunk_text, text_hash  # noqa: E402
 from backend.memory.embeddings import get_embedder  # noqa: E402
 from backend.memory.ingest import import_path  # noqa: E402
 from backend.memory.keyword_index import rebuild_keyword_index  # noqa: E402
-from backend.memory.search import MemorySearch, numpy_top_k  # noqa: E402
+from backend.memory.search import MemorySearch  # noqa: E402
 from backend.memory.store import MemoryStore  # noqa: E402
 from tests.export_factory import ChatGPTConversation, write_chatgpt_export  # noqa: E402
 
 WORDS = ("garden river bread tax guitar python marathon cat lisbon solar chess tomato violin budget "
          "mountain recipe kernel poem winter travel doctor sleep coffee paint rocket novel").split()
+
+
+def numpy_top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    """Brute-force cosine top-k on normalised vectors: the baseline."""
+    scores = matrix @ query
+    top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
+    return top[np.argsort(-scores[top])]
 
 
 def sentence(rng: random.Random, n: int) -> str:

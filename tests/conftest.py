@@ -89,3 +89,13 @@ def base_in_layout(layout, shared_base):
     target.unlink()
 
 
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    """The real embedded engine (llama.cpp + SmolLM2) on loopback, one per test module."""
+    from backend.inference.engine import EmbeddedEngine
+
+    engine = EmbeddedEngine(DataLayout(tmp_path_factory.mktemp("engine-home"))).start()
+    yield engine
+    engine.stop()

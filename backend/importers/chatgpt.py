@@ -40,8 +40,11 @@ HIDDEN_TYPES = {"thoughts", "reasoning_recap", "user_editable_context", "tether_
 QUOTE_TYPES = {"tether_quote"}
 
 
+MARKER = b'"mapping"'
+
+
 def detect(path: Path) -> bool:
-    return looks_like_export(path, FILE_NAME, b'"mapping"')
+    return looks_like_export(path, FILE_NAME, MARKER)
 
 
 def _part_text(part: Any) -> str:

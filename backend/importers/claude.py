@@ -20,8 +20,11 @@ FILE_NAME = "conversations.json"
 ROLES = {"human": "user", "assistant": "assistant"}
 
 
+MARKER = b'"chat_messages"'
+
+
 def detect(path: Path) -> bool:
-    return looks_like_export(path, FILE_NAME, b'"chat_messages"')
+    return looks_like_export(path, FILE_NAME, MARKER)
 
 
 def _message_text(message: dict[str, Any]) -> str:

@@ -101,11 +101,19 @@ def open_export_json(path: Path, file_name: str) -> Iterator[CountingReader]:
         yield CountingReader(handle, size, size + 1, path.name)  # type: ignore[misc]
 
 
+def read_head(path: Path, file_name: str, size: int = 65536) -> bytes:
+    """The first bytes of the export's JSON; raises ImportFormatError for archive problems."""
+    with open_export_json(path, file_name) as stream:
+        return stream.read(size)
+
+
+def head_has(head: bytes, marker: bytes) -> bool:
+    """A JSON list whose beginning mentions ``marker`` (e.g. b'"mapping"' for ChatGPT)."""
+    return head.lstrip().startswith(b"[") and marker in head
+
+
 def looks_like_export(path: Path, file_name: str, marker: bytes) -> bool:
-    """Cheap sniff: a JSON list whose first 64 KiB mention ``marker`` (e.g. b'"mapping"')."""
     try:
-        with open_export_json(path, file_name) as stream:
-            head = stream.read(65536)
+        return head_has(read_head(path, file_name), marker)
     except ImportFormatError:
         return False
-    return head.lstrip().startswith(b"[") and marker in head

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from backend.memory.embeddings import Embedder
+from backend.memory.migrations import transaction
 from backend.memory.store import MemoryStore
 
 ProgressCallback = Callable[[int, int], None]
@@ -31,13 +32,11 @@ def ensure_space(store: MemoryStore, embedder: Embedder, progress: ProgressCallb
     space = current_space(db)
     if space == (embedder.name, embedder.dimension):
         return False
-    with store.write_lock:
-        db.execute("BEGIN TRANSACTION")
+    with store.write_lock, transaction(db):
         db.execute("DROP TABLE IF EXISTS embeddings")
         db.execute(f"CREATE TABLE embeddings (text_hash VARCHAR PRIMARY KEY, vector FLOAT[{embedder.dimension}] NOT NULL)")
         db.execute("DELETE FROM embedding_space")
         db.execute("INSERT INTO embedding_space VALUES (?, ?)", [embedder.name, embedder.dimension])
-        db.execute("COMMIT")
     store.set_flag("vectors_generation", str(int(store.get_flag("vectors_generation") or 0) + 1))
     if space is None:
         return False

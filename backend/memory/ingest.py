@@ -30,11 +30,12 @@ import pyarrow as pa
 
 from backend.importers import chatgpt, claude, notes
 from backend.importers.model import ImportedConversation, ImportFormatError
-from backend.importers.source_files import open_export_json
+from backend.importers.source_files import head_has, read_head
 from backend.memory.chunking import chunk_text, text_hash
 from backend.memory.embedding_space import embed_missing, ensure_space
 from backend.memory.embeddings import Embedder
 from backend.memory.keyword_index import rebuild_keyword_index
+from backend.memory.migrations import transaction
 from backend.memory.store import MemoryStore
 
 ImportMode = Literal["increment", "overwrite"]
@@ -65,11 +66,10 @@ def detect_source(path: Path) -> str:
     surface here with their own message rather than a generic "unknown format"."""
     if notes.detect(path):
         return notes.SOURCE_KIND
-    with open_export_json(path, chatgpt.FILE_NAME):
-        pass  # opening surfaces archive problems with their own message
-    if chatgpt.detect(path):
+    head = read_head(path, chatgpt.FILE_NAME)  # both exports name it conversations.json
+    if head_has(head, chatgpt.MARKER):
         return chatgpt.SOURCE_KIND
-    if claude.detect(path):
+    if head_has(head, claude.MARKER):
         return claude.SOURCE_KIND
     raise ImportFormatError(
         f"{path.name} is not a ChatGPT export (.zip or conversations.json with 'mapping'), a Claude export "
@@ -227,8 +227,10 @@ def import_conversations(
             if stats.conversations == 0 and kind not in ("orch-chat",):
                 raise ImportFormatError(f"{label} contains no conversations; is it the right file?")
 
-            _write(store, kind, label, source_id, conversations(False), changed, known, mode, stats, report)
-        rebuild_keyword_index(store)
+            if changed or mode == "overwrite":
+                _write(store, kind, label, source_id, conversations(False), changed, known, mode, stats, report)
+        if changed or mode == "overwrite":  # an unchanged re-import leaves the index as it was
+            rebuild_keyword_index(store)
         stats.seconds = round(time.time() - started, 3)
         db.execute("UPDATE imports SET state = 'completed', finished_at = now(), stats = ? WHERE id = ?",
                    [json.dumps(stats.to_dict()), import_id])
@@ -243,14 +245,11 @@ def import_conversations(
 def _write(store: MemoryStore, kind: str, label: str, source_id: str, conversations: Iterator[ImportedConversation],
            changed: set[str], known: dict[str, str], mode: str, stats: ImportStats, report: Progress) -> None:
     db = store.cursor()
-    db.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(db):
         db.execute("INSERT INTO sources VALUES (?, ?, ?, now()) ON CONFLICT (id) DO UPDATE SET label = excluded.label",
                    [source_id, kind, label])
         if mode == "overwrite":
-            for table in ("chunks", "messages"):
-                db.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT id FROM conversations WHERE source_id = ?)", [source_id])
-            db.execute("DELETE FROM conversations WHERE source_id = ?", [source_id])
+            _delete_conversations_of(db, source_id)
         writer = _Writer(db)
         done = 0
         for conversation in conversations:
@@ -278,26 +277,22 @@ def _write(store: MemoryStore, kind: str, label: str, source_id: str, conversati
                 report("writing", done, len(changed))
         writer.flush()
         report("writing", done, len(changed))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+
+
+def _delete_conversations_of(db: duckdb.DuckDBPyConnection, source_id: str) -> int:
+    """Delete a source's conversations with their messages and chunks (inside the caller's transaction)."""
+    count = db.execute("SELECT count(*) FROM conversations WHERE source_id = ?", [source_id]).fetchone()[0]
+    for table in ("chunks", "messages"):
+        db.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT id FROM conversations WHERE source_id = ?)", [source_id])
+    db.execute("DELETE FROM conversations WHERE source_id = ?", [source_id])
+    return int(count)
 
 
 def delete_source(store: MemoryStore, source_id: str) -> int:
     """Remove a source with its conversations, messages and chunks; returns conversations removed."""
-    with store.write_lock:
-        db = store.cursor()
-        db.execute("BEGIN TRANSACTION")
-        try:
-            count = db.execute("SELECT count(*) FROM conversations WHERE source_id = ?", [source_id]).fetchone()[0]
-            for table in ("chunks", "messages"):
-                db.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT id FROM conversations WHERE source_id = ?)", [source_id])
-            db.execute("DELETE FROM conversations WHERE source_id = ?", [source_id])
-            db.execute("DELETE FROM sources WHERE id = ?", [source_id])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    db = store.cursor()
+    with store.write_lock, transaction(db):
+        count = _delete_conversations_of(db, source_id)
+        db.execute("DELETE FROM sources WHERE id = ?", [source_id])
     rebuild_keyword_index(store)
-    return int(count)
+    return count

@@ -6,11 +6,24 @@ vector width depends on the embedding model, so :mod:`backend.memory.embedding_s
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import duckdb
 
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
+
+
+@contextlib.contextmanager
+def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN … COMMIT, or ROLLBACK on any exception (a kill -9 rolls back on its own)."""
+    db.execute("BEGIN TRANSACTION")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 MIGRATIONS: list[Migration] = []
 
 
@@ -64,14 +77,9 @@ def apply_migrations(db: duckdb.DuckDBPyConnection) -> list[str]:
     for function in MIGRATIONS:
         if function.__name__ in done:
             continue
-        db.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(db):
             function(db)
             db.execute("INSERT INTO migrations VALUES (?, now())", [function.__name__])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         applied.append(function.__name__)
     return applied
 

@@ -219,9 +219,3 @@ class MemorySearch:
                                   row[7], make_snippet(row[7], query)))
         return hits
 
-
-def numpy_top_k(matrix: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
-    """Brute-force cosine top-k on normalised vectors: the benchmark's baseline."""
-    scores = matrix @ query
-    top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
-    return top[np.argsort(-scores[top])]

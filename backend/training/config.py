@@ -45,11 +45,3 @@ class TrainConfig(BaseModel):
             raise ValueError("alpha is more than 16x the rank; that scales the update so far it usually diverges")
         return self
 
-
-def defaults_for_size(parameters: int) -> dict[str, object]:
-    """Sane LoRA defaults by model size: small models need more capacity per parameter."""
-    if parameters < 500_000_000:
-        return {"rank": 16, "alpha": 32, "learning_rate": 3e-4}
-    if parameters < 3_000_000_000:
-        return {"rank": 16, "alpha": 32, "learning_rate": 2e-4}
-    return {"rank": 8, "alpha": 16, "learning_rate": 1e-4, "quantization": "4bit"}

@@ -5,20 +5,11 @@ import pytest
 
 from backend.chat.prompting import build_messages, estimate_tokens
 from backend.chat.service import CHAT_SOURCE, ChatError, ChatService
-from backend.config import DataLayout
-from backend.inference.engine import EmbeddedEngine
 from backend.memory.embeddings import get_embedder
 from backend.memory.ingest import import_path
 from backend.memory.search import MemorySearch
 from backend.memory.store import MemoryStore
 from tests.export_factory import simple_conversation, write_chatgpt_export
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = EmbeddedEngine(DataLayout(tmp_path_factory.mktemp("chat-engine"))).start()
-    yield engine
-    engine.stop()
 
 
 @pytest.fixture

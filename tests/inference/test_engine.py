@@ -7,8 +7,6 @@ import httpx
 import ollama
 import pytest
 
-from backend.config import DataLayout
-from backend.inference.engine import EmbeddedEngine
 
 
 def direct_llama():
@@ -17,13 +15,6 @@ def direct_llama():
     from backend.inference.default_models import default_chat_gguf
 
     return Llama(model_path=str(default_chat_gguf()), n_ctx=2048, verbose=False)
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = EmbeddedEngine(DataLayout(tmp_path_factory.mktemp("engine-home"))).start()
-    yield engine
-    engine.stop()
 
 
 @pytest.fixture
