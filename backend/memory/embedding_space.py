@@ -17,6 +17,7 @@ import pyarrow as pa
 from backend.memory.embeddings import Embedder
 from backend.memory.migrations import transaction
 from backend.memory.store import MemoryStore
+from backend.memory.vector_index import bump_generation
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -37,7 +38,7 @@ def ensure_space(store: MemoryStore, embedder: Embedder, progress: ProgressCallb
         db.execute(f"CREATE TABLE embeddings (text_hash VARCHAR PRIMARY KEY, vector FLOAT[{embedder.dimension}] NOT NULL)")
         db.execute("DELETE FROM embedding_space")
         db.execute("INSERT INTO embedding_space VALUES (?, ?)", [embedder.name, embedder.dimension])
-    store.set_flag("vectors_generation", str(int(store.get_flag("vectors_generation") or 0) + 1))
+    bump_generation(store)
     if space is None:
         return False
     texts = db.execute("SELECT text_hash, any_value(text) FROM chunks GROUP BY text_hash").fetchall()
@@ -63,6 +64,7 @@ def embed_missing(store: MemoryStore, embedder: Embedder, texts_by_hash: dict[st
         hashes = todo[start:start + batch]
         vectors = embedder.embed([texts_by_hash[h] for h in hashes])
         insert_vectors(db, hashes, vectors)
+        bump_generation(store)
         if progress:
             progress(min(start + batch, len(todo)), len(todo))
     return len(todo)

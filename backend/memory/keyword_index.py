@@ -9,6 +9,7 @@ an embedding leaks something of the text it came from.
 from __future__ import annotations
 
 from backend.memory.store import MemoryStore
+from backend.memory.vector_index import bump_generation
 
 STALE_FLAG = "keyword_index_stale"
 
@@ -24,7 +25,9 @@ def rebuild_keyword_index(store: MemoryStore) -> None:
         db.execute("PRAGMA create_fts_index('chunks', 'id', 'text', stemmer = 'porter', stopwords = 'english', "
                    "strip_accents = 1, lower = 1, overwrite = 1)")
         if db.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'embeddings'").fetchone()[0]:
-            db.execute("DELETE FROM embeddings WHERE text_hash NOT IN (SELECT DISTINCT text_hash FROM chunks)")
+            deleted = db.execute("DELETE FROM embeddings WHERE text_hash NOT IN (SELECT DISTINCT text_hash FROM chunks)").fetchone()[0]
+            if deleted:
+                bump_generation(store)
     store.set_flag(STALE_FLAG, "0")
 
 

@@ -1,33 +1,31 @@
 """Memory search: exact cosine (default), HNSW when large, BM25 keywords, and hybrid (RRF).
 
-Exact top-k is DuckDB's ``array_cosine_distance`` over every vector: always correct, and fast enough
-up to a few hundred thousand chunks. Past ``HNSW_MIN_VECTORS`` an HNSW index (``vss``) is built in a
-temporary in-memory table (the on-disk HNSW persistence of vss is experimental and unsafe after a
-crash), used only for unfiltered queries, and rebuilt when the vectors change. Hybrid search fuses
+Unfiltered semantic queries go to the store's cached :class:`VectorIndex` (exact NumPy product, or
+HNSW past ``HNSW_MIN_VECTORS``); filtered ones scan in DuckDB with ``array_cosine_distance``, where
+the filters are. Hybrid search fuses
 the semantic and keyword rankings with reciprocal rank fusion, which needs no score calibration.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Literal
 
-import duckdb
 import numpy as np
 
 from backend.errors import OrchMindError
 from backend.memory.embedding_space import current_space
 from backend.memory.embeddings import Embedder
 from backend.memory.keyword_index import ensure_keyword_index
+from backend.memory import search_settings
 from backend.memory.store import MemoryStore
+from backend.memory.vector_index import index_for
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
-RRF_K = 60
-HNSW_MIN_VECTORS = 200_000
-SNIPPET_CHARS = 240
+RRF_K = search_settings.RRF_K
+SNIPPET_CHARS = search_settings.SNIPPET_CHARS
 
 
 class SearchError(OrchMindError):
@@ -94,9 +92,7 @@ class MemorySearch:
     def __init__(self, store: MemoryStore, embedder: Embedder) -> None:
         self.store = store
         self.embedder = embedder
-        self._hnsw_generation: str | None = None
-        self._hnsw_lock = threading.Lock()
-        self._hnsw_db: duckdb.DuckDBPyConnection | None = None  # temp tables live in one connection
+        self.index = index_for(store)
 
     def search(self, query: str, k: int = 10, mode: SearchMode = "hybrid", filters: SearchFilters | None = None) -> list[SearchHit]:
         query = query.strip()
@@ -146,17 +142,15 @@ class MemorySearch:
         db = self.store.cursor()
         vector = np.asarray(query_vector, dtype=np.float32).tolist()
         dimension = len(vector)
-        if filters.empty and self._use_hnsw():
-            with self._hnsw_lock:
-                assert self._hnsw_db is not None
-                rows = self._hnsw_db.execute(
-                f"""SELECT c.id, 1 - d FROM (
-                        SELECT text_hash, array_cosine_distance(vector, ?::FLOAT[{dimension}]) AS d
-                        FROM hnsw_vectors ORDER BY d LIMIT ?) h
-                    JOIN chunks c USING (text_hash) ORDER BY d, c.id LIMIT ?""",
-                    [vector, k, k],
-                ).fetchall()
-            return [(row[0], float(row[1])) for row in rows]
+        if filters.empty:
+            hashes = self.index.top_hashes(np.asarray(query_vector, dtype=np.float32), k)
+            if not hashes:
+                return []
+            score_of = dict(hashes)
+            rows = db.execute("SELECT id, text_hash FROM chunks WHERE text_hash IN (SELECT unnest(?))",
+                              [list(score_of)]).fetchall()
+            ranked = sorted(((row[0], score_of[row[1]]) for row in rows), key=lambda item: (-item[1], item[0]))
+            return ranked[:k]
         where, params = filters.sql()
         rows = db.execute(
             f"""SELECT c.id, 1 - array_cosine_distance(e.vector, ?::FLOAT[{dimension}]) AS score
@@ -176,28 +170,6 @@ class MemorySearch:
             [query, *params, k],
         ).fetchall()
         return [(row[0], float(row[1])) for row in rows]
-
-    def _use_hnsw(self) -> bool:
-        db = self.store.cursor()
-        count = db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
-        if count < HNSW_MIN_VECTORS:
-            return False
-        self.build_hnsw()
-        return True
-
-    def build_hnsw(self) -> None:
-        """(Re)build the in-memory HNSW index if the vectors changed since the last build."""
-        generation = self.store.get_flag("vectors_generation") or "0"
-        generation += ":" + str(self.store.cursor().execute("SELECT count(*) FROM embeddings").fetchone()[0])
-        with self._hnsw_lock:
-            if generation == self._hnsw_generation:
-                return
-            if self._hnsw_db is None:
-                self._hnsw_db = self.store.cursor()
-            db = self._hnsw_db
-            db.execute("CREATE OR REPLACE TEMP TABLE hnsw_vectors AS SELECT text_hash, vector FROM embeddings")
-            db.execute("CREATE INDEX hnsw_idx ON hnsw_vectors USING HNSW (vector) WITH (metric = 'cosine')")
-            self._hnsw_generation = generation
 
     def _finish(self, ranked: list[tuple[str, float]], mode: str, query: str) -> list[SearchHit]:
         if not ranked:

@@ -77,11 +77,27 @@ def test_filters_by_role_source_and_date(searcher):
     assert "tomato" not in {h.conversation_id for h in early}
 
 
-def test_hnsw_path_matches_exact_results(searcher, monkeypatch):
-    exact = [h.chunk_id for h in searcher.search("marathon training", k=3, mode="semantic")]
-    monkeypatch.setattr("backend.memory.search.HNSW_MIN_VECTORS", 1)
-    approx = [h.chunk_id for h in searcher.search("marathon training", k=3, mode="semantic")]
-    assert approx[0] == exact[0]
+def test_cached_index_paths_agree_with_a_duckdb_scan(searcher, monkeypatch):
+    vector = searcher.embedder.embed(["marathon training"])[0]
+    everything = SearchFilters(date_from=datetime(1970, 1, 1))  # any filter forces the DuckDB scan
+    scanned = searcher.nearest(vector, 3, everything)
+    exact = searcher.nearest(vector, 3)
+    assert searcher.index.kind == "numpy"
+    assert [c for c, _ in exact] == [c for c, _ in scanned]
+    assert [round(s, 4) for _, s in exact] == [round(s, 4) for _, s in scanned]
+    monkeypatch.setattr("backend.memory.search_settings.HNSW_MIN_VECTORS", 1)
+    from backend.memory.vector_index import bump_generation
+
+    bump_generation(searcher.store)
+    approx = searcher.nearest(vector, 3)
+    assert searcher.index.kind == "hnsw" and approx[0][0] == exact[0][0]
+
+
+def test_new_vectors_are_seen_by_the_cached_index(searcher, store, embedder, tmp_path):
+    assert searcher.search("origami cranes", k=1, mode="semantic")[0].conversation_id != "origami"
+    import_path(store, write_chatgpt_export(tmp_path / "more.zip", [
+        simple_conversation("Paper folding", "How do I fold origami cranes?", "Start with a square base.", "origami")]), embedder)
+    assert searcher.search("origami cranes", k=1, mode="semantic")[0].conversation_id == "origami"
 
 
 def test_empty_query_is_an_error(searcher):
