@@ -70,15 +70,27 @@ def collate(samples: list[dict[str, Any]], pad_id: int, device: Any) -> dict[str
     return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device)}
 
 
-def token_loss_sum(model: Any, batch: dict[str, Any]) -> tuple[float, int]:
-    """Sum of per-token losses on the labelled tokens, and their count (for exact averages)."""
+def labelled_loss(model: Any, batch: dict[str, Any], *, through_wrapper: bool = False) -> tuple[Any, int]:
+    """Summed cross-entropy over the labelled (assistant) tokens only, and how many there were.
+
+    The vocabulary projection runs only on the positions that carry a label: chat prompts are most of
+    the tokens, so this skips most of the largest matrix product and never materialises the
+    (batch, length, vocabulary) logits. Under DDP (``through_wrapper``) the top-level forward must
+    run for gradients to be synchronised, so there the full logits are computed.
+    """
     import torch
 
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
     labels = batch["labels"][:, 1:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
-                                             ignore_index=IGNORE_INDEX, reduction="sum")
-    return float(loss), int((labels != IGNORE_INDEX).sum())
+    keep = labels != IGNORE_INDEX
+    if through_wrapper:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        selected = logits[keep]
+    else:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        hidden = base.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        selected = base.get_output_embeddings()(hidden[:, :-1][keep])
+    loss = torch.nn.functional.cross_entropy(selected.float(), labels[keep], reduction="sum")
+    return loss, int(keep.sum())
 
 
 def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any, batch_size: int) -> float | None:
@@ -90,8 +102,8 @@ def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(samples), batch_size):
-            loss, n = token_loss_sum(model, collate(samples[start:start + batch_size], pad_id, device))
-            total, count = total + loss, count + n
+            loss, n = labelled_loss(model, collate(samples[start:start + batch_size], pad_id, device))
+            total, count = total + float(loss), count + n
     model.train()
     return total / max(count, 1)
 
@@ -211,10 +223,11 @@ def run(job_dir: Path, resume: bool) -> None:
     for step in range(start_step, total_steps):
         step_loss, step_tokens = 0.0, 0
         batches = list(micro_batches(step))
-        weights = [sum(1 for s in b for label in s["labels"] if label != IGNORE_INDEX) for b in batches]
-        for batch_samples, weight in zip(batches, weights):
+        step_labelled = max(1, sum(1 for b in batches for s in b for label in s["labels"][1:] if label != IGNORE_INDEX))
+        for batch_samples in batches:
             batch = collate(batch_samples, pad_id, device)
-            loss = model(**batch).loss * (weight / max(sum(weights), 1))
+            loss_sum, _ = labelled_loss(model, batch, through_wrapper=accelerator.num_processes > 1)
+            loss = loss_sum / step_labelled  # the step's mean over every labelled token, whatever the split
             accelerator.backward(loss)
             step_loss += float(loss)
             step_tokens += int(batch["attention_mask"].sum())
