@@ -48,3 +48,18 @@ def test_exported_gguf_adapter_changes_the_engines_output(layout, trained_adapte
         assert "broken:latest" not in [m.model for m in client.list().models], "a failed deploy leaves no model behind"
     finally:
         engine.stop()
+
+
+@pytest.mark.slow
+def test_merged_model_export_answers_in_the_fine_tuned_style(layout, trained_adapter, tmp_path):
+    from llama_cpp import Llama
+
+    from backend.training.export import merge_to_gguf
+
+    merged = merge_to_gguf(layout, "pirate-math", tmp_path / "merged.gguf")
+    assert merged.read_bytes()[:4] == b"GGUF"
+    llama = Llama(model_path=str(merged), n_ctx=512, verbose=False)
+    answer = llama.create_chat_completion(
+        messages=[{"role": "system", "content": trained_adapter.provenance["system_prompt"]},
+                  {"role": "user", "content": "What is 21 plus 21?"}], temperature=0, max_tokens=24)
+    assert "Arr" in answer["choices"][0]["message"]["content"]

@@ -101,3 +101,12 @@ def test_resume_without_checkpoint_is_refused(layout, base_in_layout):
     shutil.rmtree(job_dir / "checkpoints", ignore_errors=True)
     record, _ = train(job_dir, resume=True)
     assert record.state == "failed" and "no checkpoint" in record.error["message"]
+
+
+@pytest.mark.slow
+def test_gradient_checkpointing_trains(layout, base_in_layout):
+    job_dir = prepare_run(layout, TrainConfig(**{**SMALL, "gradient_checkpointing": True, "stop_after_steps": 2}), pirate_conversations(40))
+    record, events = train(job_dir)
+    assert record.result.get("stopped")
+    losses = [e["loss"] for e in events if e["type"] == "progress" and e.get("status") == "training"]
+    assert len(losses) == 2 and all(loss > 0 for loss in losses)

@@ -1,0 +1,63 @@
+"""Where base models come from: our store, a real Ollama store layout, a model folder, a GGUF path."""
+
+import json
+import shutil
+
+import pytest
+
+from backend.training.base_models import BaseModelError, load_model_and_tokenizer, ollama_store_gguf, resolve_base
+
+
+def test_model_folder_is_used_as_is(shared_base, layout):
+    base = resolve_base(str(shared_base.hf_dir), layout)
+    assert base.hf_dir == shared_base.hf_dir.resolve() and base.gguf_path is None and len(base.sha256) == 64
+
+
+def test_folder_with_only_pickle_weights_is_refused(tmp_path, layout):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(BaseModelError) as info:
+        resolve_base(str(folder), layout)
+    assert "pickle" in info.value.message
+
+
+def test_a_gguf_from_an_ollama_store_is_found(shared_base, base_in_layout, layout, tmp_path, monkeypatch):
+    """The layout Ollama writes (manifests/registry.ollama.ai/library/NAME/TAG + blobs/sha256-…),
+    built here around the real SmolLM2 GGUF, since no Ollama daemon can be installed."""
+    store = tmp_path / "ollama-models"
+    digest = "sha256:" + shared_base.sha256
+    (store / "blobs").mkdir(parents=True)
+    shutil.copy(shared_base.gguf_path, store / "blobs" / digest.replace(":", "-"))
+    manifest = store / "manifests" / "registry.ollama.ai" / "library" / "smol" / "latest"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": digest}]}))
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    assert ollama_store_gguf("smol") == store / "blobs" / digest.replace(":", "-")
+    assert ollama_store_gguf("../etc") is None and ollama_store_gguf("nothere") is None
+    base = resolve_base("smol:latest", layout)
+    assert base.sha256 == shared_base.sha256 and base.gguf_path.parent == store / "blobs"
+
+
+def test_unknown_base_is_a_clear_error(layout):
+    with pytest.raises(BaseModelError) as info:
+        resolve_base("no-such-model", layout)
+    assert info.value.code == "not_found" and ".gguf" in info.value.message
+
+
+@pytest.mark.slow
+def test_4bit_base_loads_and_trains_a_step_on_cpu(shared_base):
+    """bitsandbytes NF4 (the QLoRA path) works on the CPU too, so its code path is tested here."""
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    model, tokenizer = load_model_and_tokenizer(shared_base, quantization="4bit")
+    assert any("4bit" in type(m).__name__ for m in model.modules())
+    model = get_peft_model(prepare_model_for_kbit_training(model, use_gradient_checkpointing=False),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    batch = tokenizer(["Arr matey, two plus two be four!"], return_tensors="pt")
+    loss = model(**batch, labels=batch["input_ids"]).loss
+    loss.backward()
+    grads = [p.grad for n, p in model.named_parameters() if "lora_" in n and p.grad is not None]
+    assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads)
