@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, Literal
 
 from app.validation import Identifier, ShortText, bridge_method
@@ -28,20 +29,24 @@ class TrainingBridge:
     _layout: DataLayout
     _jobs: JobRegistry
 
-    def _options(self, voice: Voice, max_tokens: int, title_contains: str | None) -> DatasetOptions:
+    def _options(self, voice: Voice, max_tokens: int, title_contains: str | None,
+                 date_from: str | None, date_to: str | None) -> DatasetOptions:
         try:
             return DatasetOptions(voice=voice, max_tokens=max_tokens, title_contains=title_contains or None,
+                                  date_from=datetime.fromisoformat(date_from) if date_from else None,
+                                  date_to=datetime.fromisoformat(date_to) if date_to else None,
                                   system_prompt=load_settings(self._layout).system_prompt)
         except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+            raise ValidationError(f"Invalid data selection: {exc}") from exc
 
     @bridge_method
     def training_preview(self, base: ShortText = "smollm2", voice: Voice = "assistant", max_tokens: int = 512,
-                         title_contains: ShortText | None = None) -> dict[str, Any]:
+                         title_contains: ShortText | None = None, date_from: ShortText | None = None,
+                         date_to: ShortText | None = None) -> dict[str, Any]:
         """Exactly what the model will see: rendered samples with their token counts, and totals."""
         from transformers import AutoTokenizer
 
-        options = self._options(voice, max_tokens, title_contains)
+        options = self._options(voice, max_tokens, title_contains, date_from, date_to)
         tokenizer = AutoTokenizer.from_pretrained(resolve_base(base, self._layout).hf_dir)
         dataset = build_dataset(tokenizer, conversations_from_memory(get_store(self._layout)), options)
         samples = [{"text": s.text, "tokens": len(s.input_ids), "trained_tokens": s.trained_tokens} for s in dataset.train[:3]]
@@ -50,7 +55,8 @@ class TrainingBridge:
     @bridge_method
     def training_start(self, base: ShortText = "smollm2", voice: Voice = "assistant", epochs: int = 2, rank: int = 8,
                        learning_rate: float = 2e-4, max_tokens: int = 512, title_contains: ShortText | None = None,
-                       adapter_name: ShortText = "my-adapter") -> dict[str, str]:
+                       adapter_name: ShortText = "my-adapter", date_from: ShortText | None = None,
+                       date_to: ShortText | None = None) -> dict[str, str]:
         validate_adapter_name(adapter_name)
         try:
             config = TrainConfig(base=base, voice=voice, epochs=epochs, rank=rank, alpha=2 * rank, learning_rate=learning_rate,
@@ -58,7 +64,7 @@ class TrainingBridge:
                                  system_prompt=load_settings(self._layout).system_prompt)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
-        options = self._options(voice, max_tokens, title_contains)
+        options = self._options(voice, max_tokens, title_contains, date_from, date_to)
         layout = self._layout
 
         def run(context: JobContext) -> dict[str, Any]:

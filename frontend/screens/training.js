@@ -7,7 +7,7 @@ extend("en", {
   "training.data": "1. Data", "training.voice": "Whose voice to learn",
   "training.voice_assistant": "Assistant answers: the model learns to answer the way your assistant answered you.",
   "training.voice_user": "My own messages: the model learns to write like you.",
-  "training.title_filter": "Only conversations whose title contains", "training.preview": "Preview",
+  "training.title_filter": "Only conversations whose title contains", "training.date_from": "From date", "training.date_to": "To date", "training.preview": "Preview",
   "training.settings": "2. Settings", "training.base": "Base model", "training.epochs": "Epochs (passes over the data)",
   "training.rank": "LoRA rank (adapter capacity; 8–16 suits small models)", "training.lr": "Learning rate",
   "training.max_tokens": "Longest sample in tokens", "training.name": "Adapter name", "training.start": "Train",
@@ -20,7 +20,7 @@ extend("pt-BR", {
   "training.data": "1. Dados", "training.voice": "Qual voz aprender",
   "training.voice_assistant": "Respostas do assistente: o modelo aprende a responder como seu assistente respondeu.",
   "training.voice_user": "Minhas mensagens: o modelo aprende a escrever como você.",
-  "training.title_filter": "Só conversas cujo título contém", "training.preview": "Pré-visualizar",
+  "training.title_filter": "Só conversas cujo título contém", "training.date_from": "Desde", "training.date_to": "Até", "training.preview": "Pré-visualizar",
   "training.settings": "2. Configurações", "training.base": "Modelo base", "training.epochs": "Épocas (passagens pelos dados)",
   "training.rank": "Rank LoRA (capacidade do adaptador; 8–16 para modelos pequenos)", "training.lr": "Taxa de aprendizado",
   "training.max_tokens": "Maior amostra em tokens", "training.name": "Nome do adaptador", "training.start": "Treinar",
@@ -34,6 +34,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const voice = h("select", { "data-testid": "train-voice" },
     h("option", { value: "assistant" }, t("training.voice_assistant")), h("option", { value: "user" }, t("training.voice_user")));
   const title = h("input", { "data-testid": "train-title" });
+  const dateFrom = h("input", { type: "date", "data-testid": "train-date-from" });
+  const dateTo = h("input", { type: "date", "data-testid": "train-date-to" });
   const base = h("input", { value: "smollm2", "data-testid": "train-base" });
   const epochs = h("input", { type: "number", value: 2, min: 1, max: 100, "data-testid": "train-epochs" });
   const rank = h("input", { type: "number", value: 8, min: 1, max: 256 });
@@ -114,10 +116,12 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   root.append(
     h("h1", {}, t("training.title")), h("p", { class: "muted" }, t("training.what")),
     h("div", { class: "card" }, h("h2", {}, t("training.data")), ...field(t("training.voice"), voice), ...field(t("training.title_filter"), title),
+      ...field(t("training.date_from"), dateFrom), ...field(t("training.date_to"), dateTo),
       h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "train-preview-button", onclick: async () => {
         try {
           clear(preview).append(h("p", { class: "muted" }, "…"));
-          const result = await bridge.call("training_preview", base.value, voice.value, Number(maxTokens.value), title.value || null);
+          const result = await bridge.call("training_preview", base.value, voice.value, Number.parseInt(maxTokens.value, 10), title.value || null,
+            dateFrom.value || null, dateTo.value || null);
           const s = result.stats;
           clear(preview).append(h("p", {}, t("training.samples_stats", { train: s.train_samples, validation: s.validation_samples, tokens: s.tokens, trained: s.trained_tokens, cut: s.truncated_turns })),
             ...result.samples.map((sample) => h("div", { class: "hit" }, h("div", { class: "meta" }, `${sample.tokens} tokens, ${sample.trained_tokens} trained`), h("pre", {}, sample.text))));
@@ -128,7 +132,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       h("div", { class: "row" }, h("button", { class: "primary", "data-testid": "train-start", onclick: async () => {
         try {
           watch((await bridge.call("training_start", base.value, voice.value, Number.parseInt(epochs.value, 10), Number.parseInt(rank.value, 10),
-            Number.parseFloat(lr.value), Number.parseInt(maxTokens.value, 10), title.value || null, name.value)).job_id);
+            Number.parseFloat(lr.value), Number.parseInt(maxTokens.value, 10), title.value || null, name.value,
+            dateFrom.value || null, dateTo.value || null)).job_id);
         } catch (e) { showError(e); }
       } }, t("training.start")), cancel)),
     h("div", { class: "card" }, h("h2", {}, t("training.progress")), bar, status, chart, evaluation),

@@ -1,0 +1,23 @@
+"""The Training screen's bridge: preview with the data filters, and argument errors."""
+
+from app.main import build_api
+from backend.memory.embeddings import get_embedder
+from backend.memory.ingest import import_path
+from backend.memory.store import get_store
+from tests.export_factory import simple_conversation, write_chatgpt_export
+
+
+def test_preview_applies_date_filters_and_rejects_bad_dates(layout, base_in_layout, tmp_path):
+    export = write_chatgpt_export(tmp_path / "e.zip", [
+        simple_conversation("Old", "Old question?", "Old answer.", "old", create_time=1_500_000_000),  # 2017
+        simple_conversation("New", "New question?", "New answer.", "new", create_time=1_700_000_000)])  # 2023
+    import_path(get_store(layout), export, get_embedder())
+    api, _ = build_api("test", layout)
+    everything = api.training_preview("smollm2", "assistant", 512, None, None, None)["data"]
+    assert everything["stats"]["conversations"] == 2 and "<|im_start|>assistant" in everything["samples"][0]["text"]
+    recent = api.training_preview("smollm2", "assistant", 512, None, "2020-01-01", None)["data"]
+    assert recent["stats"]["conversations"] == 1 and recent["stats"]["filtered_conversations"] == 1
+    bad = api.training_preview("smollm2", "assistant", 512, None, "last tuesday", None)
+    assert bad["ok"] is False and bad["error"]["code"] == "invalid_argument"
+    assert api.training_start("smollm2", "assistant", 2, 8, 2e-4, 512, None, "../evil")["error"]["code"] == "invalid_argument"
+    assert api.training_preview("smollm2", "robot")["error"]["code"] == "invalid_argument"
