@@ -63,7 +63,7 @@ class ChatBridge:
 
     @bridge_method
     def chat_delete(self, session_id: Identifier) -> dict[str, bool]:
-        self._chat().sessions.delete(session_id)
+        self._chat().delete(session_id)
         return {"deleted": True}
 
     def _start_turn(self, session_id: str, text: str, regenerate: bool) -> dict[str, str]:
@@ -73,7 +73,7 @@ class ChatBridge:
         def run(context: JobContext) -> dict[str, Any]:
             message = service.send(session_id, text, regenerate=regenerate, should_stop=lambda: context.cancelled,
                                    on_token=lambda token: context.emit("chat_token", session_id=session_id, token=token))
-            service.sync_to_memory()
+            service.sync_to_memory(session_id)
             return {"session_id": session_id, "message": message.__dict__}
 
         return {"job_id": self._jobs.start("chat", "Chat answer", run)}

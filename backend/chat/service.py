@@ -13,7 +13,7 @@ from backend.chat.sessions import ChatMessage, ChatSession, ChatSessions
 from backend.errors import OrchMindError
 from backend.importers.model import ImportedConversation, ImportedMessage, timestamp
 from backend.memory.embeddings import Embedder
-from backend.memory.ingest import import_conversations
+from backend.memory.ingest import forget_conversation, import_conversations
 from backend.memory.search import MemorySearch
 from backend.memory.store import MemoryStore
 
@@ -101,13 +101,21 @@ class ChatService:
                             "to use the embedded engine.", code="engine_unreachable") from exc
         return "".join(parts), final
 
-    def sync_to_memory(self) -> None:
-        """Make the app's own chats searchable memory too (unchanged chats cost nothing)."""
+    def sync_to_memory(self, session_id: str | None = None) -> None:
+        """Make the app's own chats searchable memory too: one chat after a turn, or all of them.
+        Unchanged chats cost nothing, and chats left out are kept (an incremental import)."""
+        ids = [session_id] if session_id else [summary.id for summary in self.sessions.list()]
+
         def conversations(_with_progress: bool) -> Iterator[ImportedConversation]:
-            for summary in self.sessions.list():
-                session = self.sessions.get(summary.id)
+            for one_id in ids:
+                session = self.sessions.get(one_id)
                 yield ImportedConversation(CHAT_SOURCE, session.id, session.title, timestamp(session.created_at),
                                            timestamp(session.updated_at),
                                            [ImportedMessage(m.id, m.role, m.content, "text", timestamp(m.created_at), m.model)
                                             for m in session.messages if m.content])
         import_conversations(self.store, self.embedder, CHAT_SOURCE, CHAT_SOURCE, "Orch-Mind chats", "chat", conversations)
+
+    def delete(self, session_id: str) -> None:
+        """Delete a chat and its copy in memory: a deleted chat must not live on as searchable text."""
+        self.sessions.delete(session_id)
+        forget_conversation(self.store, CHAT_SOURCE, session_id)

@@ -74,7 +74,7 @@ def chat_command(model: str | None, no_memory: bool) -> None:
             console.print(service.send(session.id, "", regenerate=True).content, markup=False, highlight=False)
             continue
         _turn(service, session.id, text, {})
-    service.sync_to_memory()
+    service.sync_to_memory(session.id)
 
 
 @click.group("models")

@@ -288,6 +288,20 @@ def _delete_conversations_of(db: duckdb.DuckDBPyConnection, source_id: str) -> i
     return int(count)
 
 
+def forget_conversation(store: MemoryStore, source_id: str, external_id: str) -> bool:
+    """Remove one conversation (messages, chunks, then its unused vectors); False if it was not there."""
+    key = conversation_key(source_id, external_id)
+    db = store.cursor()
+    with store.write_lock, transaction(db):
+        found = db.execute("SELECT count(*) FROM conversations WHERE id = ?", [key]).fetchone()[0]
+        for table in ("chunks", "messages"):
+            db.execute(f"DELETE FROM {table} WHERE conversation_id = ?", [key])
+        db.execute("DELETE FROM conversations WHERE id = ?", [key])
+    if found:
+        rebuild_keyword_index(store)
+    return bool(found)
+
+
 def delete_source(store: MemoryStore, source_id: str) -> int:
     """Remove a source with its conversations, messages and chunks; returns conversations removed."""
     db = store.cursor()

@@ -72,9 +72,18 @@ def test_unknown_model_is_a_clear_error(service):
 def test_chats_become_searchable_memory(service):
     session = service.sessions.create("smollm2", "You are helpful.", memory_enabled=False)
     service.send(session.id, "I am planning a trip to Patagonia in March.", options=GREEDY)
-    service.sync_to_memory()
+    other = service.sessions.create("smollm2", "You are helpful.", memory_enabled=False)
+    service.send(other.id, "My favourite cheese is Roquefort.", options=GREEDY)
+    service.sync_to_memory(session.id)
+    service.sync_to_memory(other.id)
     hits = MemorySearch(service.store, service.embedder).search("Patagonia trip", 3)
     assert any(h.source_id == CHAT_SOURCE and h.conversation_id == session.id for h in hits)
+    assert service.store.cursor().execute("SELECT count(*) FROM conversations WHERE source_id = ?", [CHAT_SOURCE]).fetchone()[0] == 2
+
+    service.delete(session.id)
+    hits = MemorySearch(service.store, service.embedder).search("Patagonia trip", 10)
+    assert not any(h.conversation_id == session.id for h in hits), "a deleted chat is gone from memory too"
+    assert any(h.conversation_id == other.id for h in hits)
 
 
 def test_long_history_drops_oldest_turns_and_says_so():
