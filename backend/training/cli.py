@@ -170,4 +170,35 @@ def adapters_deploy(name: str, model_name: str | None) -> None:
     console.print(f"  adapted: {result['smoke']['adapted'][:100]}", markup=False)
 
 
+@adapters_group.command("merge")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--method", type=click.Choice(["ties", "dare_ties", "svd", "cat", "linear"]), default="ties", show_default=True,
+              help="How to combine the updates (cat is exact; ties/dare_ties resolve sign conflicts).")
+@click.option("--weights", default=None, help="Comma-separated weights, one per adapter (default: equal).")
+@click.option("--density", type=click.FloatRange(0.01, 1.0), default=0.5, show_default=True, help="ties/dare_ties: share kept.")
+@click.option("--name", "output", required=True, help="Name of the merged adapter.")
+def adapters_merge(names: tuple[str, ...], method: str, weights: str | None, density: float, output: str) -> None:
+    """Merge adapters trained on the same base, and score them all on your validation data."""
+    from backend.config import DataLayout, load_settings
+    from backend.memory.store import get_store
+    from backend.p2p.merge import merge_adapters
+    from backend.training.adapters import AdapterStore
+    from backend.training.dataset import DatasetOptions
+    from backend.training.runs import validation_samples
+    from backend.training.sources import conversations_from_memory
+
+    layout = DataLayout.current()
+    parsed = [float(w) for w in weights.split(",")] if weights else None
+    first = AdapterStore(layout).get(names[0])
+    validation = validation_samples(layout, first.base["reference"], conversations_from_memory(get_store(layout)),
+                                    DatasetOptions(system_prompt=load_settings(layout).system_prompt))
+    manifest = merge_adapters(layout, list(names), output, method=method, weights=parsed, density=density,  # type: ignore[arg-type]
+                              validation=validation)
+    console.print(f"[green]Merged[/] {', '.join(names)} into {manifest.name} ({method}).")
+    for name, loss in (manifest.metrics.get("inputs_eval_loss") or {}).items():
+        console.print(f"  {name}: validation loss {loss:.4f}" if loss is not None else f"  {name}: no validation data")
+    if manifest.metrics.get("eval_loss") is not None:
+        console.print(f"  {manifest.name}: validation loss {manifest.metrics['eval_loss']:.4f}")
+
+
 COMMANDS = (train_command, adapters_group)

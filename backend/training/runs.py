@@ -63,6 +63,16 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
     return job_dir
 
 
+def validation_samples(layout: DataLayout, base_reference: str, conversations: Iterable[SourceConversation],
+                       options: DatasetOptions) -> list[dict[str, Any]]:
+    """The held-out split of the user's data, as the trainer's evaluation reads it."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base(base_reference, layout).hf_dir)
+    dataset = build_dataset(tokenizer, conversations, options)
+    return [{"input_ids": s.input_ids, "labels": s.labels} for s in dataset.validation]
+
+
 def run_training(context: JobContext, job_dir: Path, resume: bool = False) -> dict[str, Any]:
     if resume and latest_checkpoint(job_dir / "checkpoints") is None:
         raise TrainingError(f"{job_dir.name} has no checkpoint to resume from; start it again instead.")

@@ -1,0 +1,82 @@
+"""Merging real adapters trained on SmolLM2: the merged update is the weighted sum of the updates."""
+
+import pytest
+import torch
+
+from backend.jobs import JobRegistry
+from backend.p2p.merge import MergeError, merge_adapters
+from backend.training.adapters import AdapterStore
+from backend.training.config import TrainConfig
+from backend.training.dataset import SourceConversation, Turn
+from backend.training.export import export_run
+from backend.training.runs import prepare_run, run_training
+
+TINY = dict(epochs=1, batch_size=8, rank=4, alpha=8, learning_rate=2e-3, eval_every=100, checkpoint_every=100, sample_prompts=0,
+            target_modules=["q_proj", "v_proj"])
+
+
+def styled(prefix: str, n: int = 32):
+    return [SourceConversation(f"{prefix}-{i}", f"{prefix} {i}", None,
+                               (Turn("user", f"What is {i} plus {i}?"), Turn("assistant", f"{prefix}, {i} plus {i} is {2 * i}!")))
+            for i in range(n)]
+
+
+def train_adapter(layout, name, prefix, **overrides):
+    job_dir = prepare_run(layout, TrainConfig(**{**TINY, **overrides}), styled(prefix))
+    registry = JobRegistry()
+    record = registry.wait(registry.start("train", name, lambda ctx: run_training(ctx, job_dir)), timeout=600)
+    assert record.state == "succeeded", record.error
+    return export_run(layout, job_dir, name)
+
+
+def delta(model, adapter, module="base_model.model.model.layers.0.self_attn.q_proj"):
+    layer = dict(model.named_modules())[module]
+    return layer.get_delta_weight(adapter).detach()
+
+
+@pytest.mark.slow
+def test_cat_merge_is_the_weighted_sum_of_updates_and_records_provenance(layout, base_in_layout):
+    from peft import PeftModel
+
+    from backend.training.base_models import load_model_and_tokenizer
+
+    train_adapter(layout, "pirate", "Arr matey")
+    train_adapter(layout, "surfer", "Dude")
+    validation = [{"input_ids": [1, 2, 3, 4], "labels": [-100, 2, 3, 4]}]
+    merged = merge_adapters(layout, ["pirate", "surfer"], "crew", method="cat", weights=[0.7, 0.3], validation=validation)
+    assert merged.provenance["method"] == "cat" and merged.provenance["weights"] == [0.7, 0.3]
+    assert [s["name"] for s in merged.provenance["sources"]] == ["pirate", "surfer"]
+    assert set(merged.metrics["inputs_eval_loss"]) == {"pirate", "surfer"} and merged.metrics["eval_loss"] > 0
+    assert merged.files["adapter.gguf"]["size"] > 0 and merged.rank == 8
+
+    store = AdapterStore(layout)
+    model, _ = load_model_and_tokenizer(base_in_layout)
+    peft_model = PeftModel.from_pretrained(model, store.path("pirate"), adapter_name="pirate")
+    peft_model.load_adapter(store.path("surfer"), adapter_name="surfer")
+    peft_model.load_adapter(store.path("crew"), adapter_name="crew")
+    expected = 0.7 * delta(peft_model, "pirate") + 0.3 * delta(peft_model, "surfer")
+    assert torch.allclose(delta(peft_model, "crew"), expected, atol=1e-6)
+
+    ties = merge_adapters(layout, ["pirate", "surfer"], "crew-ties", method="ties", density=0.5)
+    assert ties.provenance["method"] == "ties" and ties.provenance["density"] == 0.5
+
+
+def test_refuses_adapters_of_different_bases_and_bad_arguments(layout, base_in_layout):
+    import json
+    import shutil
+
+    store = AdapterStore(layout)
+    for name, sha in (("a", "1" * 64), ("b", "2" * 64)):
+        folder = store.path(name)
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps({
+            "name": name, "base": {"reference": "smollm2", "sha256": sha, "gguf": "x.gguf"}, "rank": 4, "alpha": 8,
+            "target_modules": ["q_proj"], "files": {}}))
+    with pytest.raises(MergeError) as different:
+        merge_adapters(layout, ["a", "b"], "c", method="ties")
+    assert different.value.code == "incompatible" and "different base" in different.value.message
+    with pytest.raises(MergeError):
+        merge_adapters(layout, ["a"], "c")
+    with pytest.raises(MergeError):
+        merge_adapters(layout, ["a", "b"], "c", method="average")
+    shutil.rmtree(store.root)
