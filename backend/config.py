@@ -72,6 +72,11 @@ class DataLayout:
         return self._dir("uploads")
 
     @property
+    def staging_dir(self) -> Path:
+        """Where peer downloads wait, unverified, before they may enter the adapter store."""
+        return self._dir("p2p-staging")
+
+    @property
     def identity_dir(self) -> Path:
         return self._dir("identity")
 

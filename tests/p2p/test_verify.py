@@ -1,0 +1,96 @@
+"""Hostile inputs a peer could send: each is rejected and nothing reaches the adapter store."""
+
+import hashlib
+import json
+import struct
+import uuid
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from backend.p2p.verify import VerificationError, accept_adapter, parse_manifest, read_safetensors_header
+from backend.training.adapters import AdapterStore
+
+MODULE = "model.layers.0.self_attn.q_proj"  # SmolLM2-135M: 576 -> 576
+RANK = 4
+
+
+def good_tensors():
+    rng = np.random.default_rng(0)
+    return {f"base_model.model.{MODULE}.lora_A.weight": rng.standard_normal((RANK, 576)).astype(np.float32),
+            f"base_model.model.{MODULE}.lora_B.weight": rng.standard_normal((576, RANK)).astype(np.float32)}
+
+
+def stage(layout, base, tensors=None, *, mutate=None, extra_files=None, manifest_changes=None):
+    staging = layout.staging_dir / uuid.uuid4().hex[:8]
+    staging.mkdir()
+    save_file(tensors or good_tensors(), str(staging / "adapter_model.safetensors"))
+    (staging / "adapter_config.json").write_text(json.dumps({"r": RANK, "lora_alpha": 8, "target_modules": ["q_proj"]}))
+    files = {p.name: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "size": p.stat().st_size} for p in staging.iterdir()}
+    manifest = {"name": "from-peer", "base": {"reference": "smollm2", "sha256": base.sha256, "gguf": "x.gguf"}, "rank": RANK,
+                "alpha": 8, "target_modules": ["q_proj"], "files": files, **(manifest_changes or {})}
+    if mutate:
+        mutate(staging)
+    for name, data in (extra_files or {}).items():
+        (staging / name).write_bytes(data)
+    return staging, parse_manifest(json.dumps(manifest).encode())
+
+
+def test_a_sane_adapter_is_accepted(layout, base_in_layout):
+    staging, manifest = stage(layout, base_in_layout)
+    target = accept_adapter(layout, staging, manifest, base_in_layout.hf_dir, base_in_layout.sha256)
+    assert target == AdapterStore(layout).path("from-peer") and (target / "manifest.json").exists()
+    assert not staging.exists()
+
+
+def flip_last_byte(staging):
+    path = staging / "adapter_model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("case, kwargs, fragment", [
+    ("wrong hash", {"mutate": flip_last_byte}, "does not match its hash"),
+    ("pickle file", {"extra_files": {"adapter_model.bin": b"\x80\x04pickle"}}, "do not match the manifest"),
+    ("unsolicited file", {"extra_files": {"notes.txt": b"hello"}}, "do not match the manifest"),
+    ("NaN tensor", {"tensors": {**good_tensors(), f"base_model.model.{MODULE}.lora_A.weight": np.full((RANK, 576), np.nan, np.float32)}}, "NaN"),
+    ("wrong shape", {"tensors": {f"base_model.model.{MODULE}.lora_A.weight": np.zeros((RANK, 100), np.float32)}}, "expected [4, 576]"),
+    ("unknown layer", {"tensors": {"base_model.model.model.layers.99.evil.lora_A.weight": np.zeros((RANK, 576), np.float32)}}, "does not belong"),
+    ("other base", {"manifest_changes": {"base": {"reference": "smollm2", "sha256": "0" * 64, "gguf": "x"}}}, "different base"),
+])
+def test_hostile_adapters_are_rejected_and_nothing_is_written(layout, base_in_layout, case, kwargs, fragment):
+    staging, manifest = stage(layout, base_in_layout, **kwargs)
+    with pytest.raises(VerificationError) as info:
+        accept_adapter(layout, staging, manifest, base_in_layout.hf_dir, base_in_layout.sha256)
+    assert fragment in info.value.message, case
+    assert not staging.exists(), "the staging area is cleared"
+    assert AdapterStore(layout).list() == [] and not AdapterStore(layout).path("from-peer").exists()
+
+
+@pytest.mark.parametrize("manifest, fragment", [
+    ({"name": "../../evil", "base": {}, "rank": 4, "alpha": 8, "target_modules": [], "files": {}}, "Invalid adapter name"),
+    ({"name": "x", "base": {"sha256": "0" * 64}, "rank": 4, "alpha": 8, "target_modules": [],
+      "files": {"../../.bashrc": {"sha256": "0" * 64, "size": 1}}}, "allow-list"),
+    ({"name": "x", "base": {"sha256": "0" * 64}, "rank": 4, "alpha": 8, "target_modules": [],
+      "files": {"adapter_model.safetensors": {"sha256": "0" * 64, "size": 10**12}}}, "size limit"),
+    ({"name": "x", "base": {"sha256": "0" * 64}, "rank": 4, "alpha": 8, "target_modules": [], "files": {}, "exec": "rm"}, "unknown fields"),
+])
+def test_hostile_manifests_are_rejected(manifest, fragment):
+    with pytest.raises(Exception) as info:
+        parse_manifest(json.dumps(manifest).encode())
+    assert fragment in str(getattr(info.value, "message", info.value))
+
+
+def test_safetensors_headers_pointing_outside_the_file_are_rejected(tmp_path):
+    header = json.dumps({"t": {"dtype": "F32", "shape": [1000, 1000], "data_offsets": [0, 4_000_000]}}).encode()
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\x00" * 16)
+    with pytest.raises(VerificationError) as info:
+        read_safetensors_header(path)
+    assert "outside the file" in info.value.message
+    huge = tmp_path / "huge.safetensors"
+    huge.write_bytes(struct.pack("<Q", 2**40) + b"{}")
+    with pytest.raises(VerificationError):
+        read_safetensors_header(huge)
