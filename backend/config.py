@@ -80,6 +80,11 @@ class DataLayout:
     def identity_dir(self) -> Path:
         return self._dir("identity")
 
+    @property
+    def p2p_dir(self) -> Path:
+        """Network state: rooms, shares, pending downloads and the sidecar's corestore."""
+        return self._dir("p2p")
+
     def _dir(self, name: str) -> Path:
         path = self.root / name
         path.mkdir(parents=True, exist_ok=True)
@@ -112,6 +117,21 @@ class Settings(BaseModel):
         if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?/?", value.strip()):
             raise ValueError("must be an http(s) address like http://127.0.0.1:11434")
         return value.strip()
+
+    p2p_bootstrap: list[str] = Field(
+        default_factory=list,
+        description="DHT bootstrap nodes as host:port; empty means the public Holepunch DHT.",
+        max_length=32,
+    )
+    p2p_host: str = Field("", description="Address the DHT binds to; empty means all interfaces.", max_length=64)
+
+    @field_validator("p2p_bootstrap")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"[A-Za-z0-9.\-]+:\d{1,5}", item):
+                raise ValueError(f"{item!r} is not host:port")
+        return value
 
     system_prompt: str = Field(
         "You are Orch-Mind, a helpful assistant running privately on the user's computer.",

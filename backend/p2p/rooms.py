@@ -1,0 +1,97 @@
+"""Rooms: the public community room and private rooms joined by invite code.
+
+An invite code carries 128 random bits (base32, grouped for reading aloud). The code is the room
+secret: the sidecar derives the swarm topic from it with a keyed hash and proves membership to each
+peer with a MAC bound to both connection keys, so neither the code nor anything replayable goes on
+the wire. Rooms are saved with 0600 permissions because a private room's code is a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from backend.config import DataLayout
+from backend.errors import OrchMindError, ValidationError
+
+PUBLIC_ROOM_ID = "public"
+PUBLIC_ROOM_SECRET = hashlib.blake2b(b"orch-mind/public-room/v1", digest_size=32).hexdigest()
+INVITE_PREFIX = "om1"
+INVITE_BYTES = 16
+_INVITE = re.compile(r"^om1-([A-Z2-7]{4}-){6}[A-Z2-7]{2}$")
+
+
+class RoomError(OrchMindError):
+    code = "room"
+
+
+@dataclass(frozen=True)
+class Room:
+    id: str
+    name: str
+    kind: str  # "public" | "private"
+    secret: str  # 32 bytes hex, the key the sidecar derives topic and proofs from
+
+    def public_view(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "kind": self.kind}
+
+
+def new_invite_code() -> str:
+    raw = base64.b32encode(secrets.token_bytes(INVITE_BYTES)).decode().rstrip("=")
+    return INVITE_PREFIX + "-" + "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def room_from_invite(code: str, name: str = "") -> Room:
+    normalized = code.strip().upper().replace(" ", "").replace("OM1-", "om1-", 1)
+    if not _INVITE.match(normalized):
+        raise ValidationError("That is not an Orch-Mind invite code (it looks like om1-XXXX-XXXX-…, 26 letters/digits).")
+    raw = base64.b32decode(normalized[4:].replace("-", "") + "======")
+    secret = hashlib.blake2b(raw, digest_size=32, person=b"orch-mind-room").hexdigest()
+    room_id = hashlib.blake2b(bytes.fromhex(secret), digest_size=8, person=b"orch-mind-rid").hexdigest()
+    return Room(id=room_id, name=(name.strip() or f"Private {room_id[:6]}")[:60], kind="private", secret=secret)
+
+
+PUBLIC_ROOM = Room(id=PUBLIC_ROOM_ID, name="Community", kind="public", secret=PUBLIC_ROOM_SECRET)
+
+
+class RoomBook:
+    """The rooms this user has joined, persisted in ``p2p/rooms.json`` (0600)."""
+
+    def __init__(self, layout: DataLayout | None = None) -> None:
+        self.path: Path = (layout or DataLayout.current()).p2p_dir / "rooms.json"
+
+    def list(self) -> list[Room]:
+        if not self.path.exists():
+            return []
+        try:
+            return [Room(**item) for item in json.loads(self.path.read_text())]
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise RoomError(f"{self.path} is damaged ({exc}); delete it and join your rooms again.") from exc
+
+    def get(self, room_id: str) -> Room:
+        for room in self.list():
+            if room.id == room_id:
+                return room
+        raise RoomError(f"You are not in a room with id {room_id!r}.", code="not_found")
+
+    def add(self, room: Room) -> Room:
+        rooms = [r for r in self.list() if r.id != room.id] + [room]
+        self._save(rooms)
+        return room
+
+    def remove(self, room_id: str) -> None:
+        self.get(room_id)
+        self._save([r for r in self.list() if r.id != room_id])
+
+    def _save(self, rooms: list[Room]) -> None:
+        partial = self.path.with_suffix(".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump([asdict(r) for r in rooms], handle, indent=2)
+        os.replace(partial, self.path)
