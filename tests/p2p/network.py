@@ -9,7 +9,13 @@ from pathlib import Path
 
 from backend.config import DataLayout
 from backend.p2p.service import P2PService
+from backend.jobs import JobRegistry
+from backend.training.adapters import AdapterManifest
 from backend.training.base_models import BaseModel
+from backend.training.config import TrainConfig
+from backend.training.dataset import SourceConversation, Turn
+from backend.training.export import export_run
+from backend.training.runs import prepare_run, run_training
 
 
 def peer_layout(root: Path, base: BaseModel) -> DataLayout:
@@ -34,3 +40,22 @@ def running_peer(layout: DataLayout, bootstrap: list[str]) -> Iterator[P2PServic
 
 def sees_adapter(service: P2PService, name: str, peer: str | None = None) -> bool:
     return any(row["name"] == name and (peer is None or row["peer"] == peer) for row in service.browse())
+
+
+TINY = dict(epochs=1, batch_size=8, rank=4, alpha=8, learning_rate=2e-3, eval_every=100, checkpoint_every=100, sample_prompts=0,
+            target_modules=["q_proj", "v_proj"])
+
+
+def styled(prefix: str, n: int = 32) -> list[SourceConversation]:
+    return [SourceConversation(f"{prefix}-{i}", f"{prefix} {i}", None,
+                               (Turn("user", f"What is {i} plus {i}?"), Turn("assistant", f"{prefix}, {i} plus {i} is {2 * i}!")))
+            for i in range(n)]
+
+
+def train_adapter(layout: DataLayout, name: str, prefix: str, **overrides: object) -> AdapterManifest:
+    """A real LoRA trained in seconds on SmolLM2 to answer in a recognisable style, exported with its GGUF."""
+    job_dir = prepare_run(layout, TrainConfig(**{**TINY, **overrides}), styled(prefix))
+    registry = JobRegistry()
+    record = registry.wait(registry.start("train", name, lambda ctx: run_training(ctx, job_dir)), timeout=600)
+    assert record.state == "succeeded", record.error
+    return export_run(layout, job_dir, name)

@@ -3,30 +3,9 @@
 import pytest
 import torch
 
-from backend.jobs import JobRegistry
 from backend.p2p.merge import MergeError, merge_adapters
 from backend.training.adapters import AdapterStore
-from backend.training.config import TrainConfig
-from backend.training.dataset import SourceConversation, Turn
-from backend.training.export import export_run
-from backend.training.runs import prepare_run, run_training
-
-TINY = dict(epochs=1, batch_size=8, rank=4, alpha=8, learning_rate=2e-3, eval_every=100, checkpoint_every=100, sample_prompts=0,
-            target_modules=["q_proj", "v_proj"])
-
-
-def styled(prefix: str, n: int = 32):
-    return [SourceConversation(f"{prefix}-{i}", f"{prefix} {i}", None,
-                               (Turn("user", f"What is {i} plus {i}?"), Turn("assistant", f"{prefix}, {i} plus {i} is {2 * i}!")))
-            for i in range(n)]
-
-
-def train_adapter(layout, name, prefix, **overrides):
-    job_dir = prepare_run(layout, TrainConfig(**{**TINY, **overrides}), styled(prefix))
-    registry = JobRegistry()
-    record = registry.wait(registry.start("train", name, lambda ctx: run_training(ctx, job_dir)), timeout=600)
-    assert record.state == "succeeded", record.error
-    return export_run(layout, job_dir, name)
+from tests.p2p.network import train_adapter
 
 
 def delta(model, adapter, module="base_model.model.model.layers.0.self_attn.q_proj"):

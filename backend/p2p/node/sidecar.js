@@ -26,6 +26,7 @@ const MAX_PEER_MESSAGE = 1024 * 1024
 const MAX_CATALOG_ENTRIES = 256
 const MAX_PROOFS = 64
 const PROGRESS_INTERVAL_MS = 250
+const CHANNEL_OPEN_TIMEOUT_MS = 4000
 
 const state = {
   swarm: null,
@@ -156,10 +157,21 @@ function onConnection (conn) {
   peer.proofsMsg = channel.addMessage({ encoding: c.buffer, onmessage: guarded(peer, onProofs) })
   peer.catalogMsg = channel.addMessage({ encoding: c.buffer, onmessage: guarded(peer, onCatalog) })
   channel.open()
+  // A connection whose far side never opens the catalog channel is half-open (seen on loopback
+  // testnets when both peers dial at once): drop it so Hyperswarm dials again.
+  const openTimer = setTimeout(() => {
+    if (!channel.opened && !conn.destroyed) {
+      log('connection', key.slice(0, 12), 'never opened the catalog channel; reconnecting')
+      conn.destroy()
+    }
+  }, CHANNEL_OPEN_TIMEOUT_MS)
+  conn.on('close', () => clearTimeout(openTimer))
   state.peers.set(key, peer)
   emit('peer-join', { peer: key })
   conn.on('close', () => {
-    if (state.peers.get(key) === peer) state.peers.delete(key)
+    // Hyperswarm may replace a duplicate connection to the same peer: only the current one counts.
+    if (state.peers.get(key) !== peer) return
+    state.peers.delete(key)
     emit('peer-leave', { peer: key })
   })
 }
@@ -322,6 +334,9 @@ async function start ({ seed: seedHex, storage, bootstrap, host, blocked }) {
   const dhtOpts = {}
   if (bootstrap) dhtOpts.bootstrap = bootstrap
   if (host) dhtOpts.host = host
+  // On loopback nothing is behind a NAT or firewall. Saying so skips hole-punching, which on a
+  // loopback testnet sometimes left connections open on one side only.
+  if (host === '127.0.0.1') dhtOpts.firewalled = false
   const dht = new HyperDHT({ ...dhtOpts, keyPair: state.keyPair })
   state.swarm = new Hyperswarm({
     dht,
@@ -374,7 +389,10 @@ function peers () {
 }
 
 async function stop () {
-  for (const job of state.downloads.values()) if (job.range) job.range.destroy()
+  for (const job of state.downloads.values()) {
+    job.paused = true // shutting down is not a failure: the download resumes on the next start
+    if (job.range) job.range.destroy()
+  }
   if (state.swarm) await state.swarm.destroy()
   if (state.store) await state.store.close()
   return { stopped: true }

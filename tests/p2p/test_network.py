@@ -1,0 +1,171 @@
+"""Peers on a real Hyperswarm testnet on loopback: share, browse, download, verify, import, deploy.
+
+Every peer is a real P2PService with its own data dir and its own Node sidecar; every DHT node
+binds 127.0.0.1 (see tests/p2p/network.py), so no traffic leaves this machine.
+"""
+
+import json
+import os
+import signal
+import subprocess
+
+import ollama
+import pytest
+
+from backend.errors import NotFoundError
+from backend.p2p.node_runtime import node_executable
+from backend.p2p.rooms import PUBLIC_ROOM_SECRET
+from backend.p2p.synthetic import synthetic_adapter
+from backend.p2p.testnet import LoopbackTestnet
+from backend.training.adapters import AdapterStore
+from backend.training.deploy import deploy_adapter
+from tests.p2p.network import peer_layout, running_peer, sees_adapter, train_adapter
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def testnet():
+    with LoopbackTestnet(3) as net:
+        assert all(address.startswith("127.0.0.1:") for address in net.bootstrap)
+        yield net
+
+
+@pytest.fixture
+def make_layout(tmp_path, shared_base):
+    return lambda: peer_layout(tmp_path, shared_base)
+
+
+def wait_progress(service, download_id, minimum=1, timeout=60):
+    return service.wait_for(lambda: (service._downloads().get(download_id) or {}).get("blocks", 0) >= minimum, timeout)
+
+
+def test_three_peers_share_browse_download_verify_import_deploy(testnet, make_layout, engine):
+    alice_home, bob_home, carol_home = make_layout(), make_layout(), make_layout()
+    trained = train_adapter(alice_home, "pirate-voice", "Arr matey")
+    with running_peer(alice_home, testnet.bootstrap) as alice, running_peer(bob_home, testnet.bootstrap) as bob, \
+            running_peer(carol_home, testnet.bootstrap) as carol:
+        for peer in (alice, bob, carol):
+            peer.join_public()
+        shared = alice.share("pirate-voice")
+        assert shared["rooms"] == ["public"] and shared["bytes"] == sum(f["size"] for f in trained.files.values())
+        for peer in (bob, carol):
+            assert peer.wait_for(lambda p=peer: sees_adapter(p, "pirate-voice", alice.public_key), 30)
+        row = next(r for r in bob.browse(compatible_only=True) if r["name"] == "pirate-voice")
+        assert row["first_hand"] and row["author"] == alice.public_key and row["compatible"]
+        assert row["base"]["sha256"] == trained.base["sha256"] and row["rank"] == 4
+        assert "/" not in json.dumps(row["base"]), "no local paths leave the machine"
+
+        download_id = bob.download(alice.public_key, "pirate-voice")
+        record = bob.wait_download(download_id, 120)
+        assert record["state"] == "done", record
+        received = AdapterStore(bob_home).get("pirate-voice")
+        assert received.files == trained.files and received.provenance["downloaded_from"] == alice.public_key
+        assert not any(bob_home.staging_dir.iterdir()), "staging is emptied once the adapter moved into the store"
+
+        deployed = deploy_adapter(ollama.Client(host=engine.host), bob_home, "pirate-voice", "bob-pirate")
+        assert deployed["smoke"]["adapted"] != deployed["smoke"]["base"]
+
+        assert {p["peer"] for p in carol.peers()} >= {alice.public_key, bob.public_key}
+        assert all(r["author"] == alice.public_key for r in carol.browse())
+
+
+def test_a_peer_leaving_mid_download_another_serves_the_rest(testnet, make_layout, shared_base):
+    alice_home, carol_home, dave_home = make_layout(), make_layout(), make_layout()
+    synthetic_adapter(alice_home, "big", shared_base, rank=64)  # ~78 MB, 299 blocks
+    with running_peer(carol_home, testnet.bootstrap) as carol, running_peer(dave_home, testnet.bootstrap) as dave:
+        with running_peer(alice_home, testnet.bootstrap) as alice:
+            for peer in (alice, carol, dave):
+                peer.join_public()
+            alice.share("big")
+            assert carol.wait_for(lambda: sees_adapter(carol, "big"), 30)
+            assert carol.wait_download(carol.download(alice.public_key, "big"), 120)["state"] == "done"
+            assert dave.wait_for(lambda: sees_adapter(dave, "big", alice.public_key), 30)
+            download_id = dave.download(alice.public_key, "big")
+            assert wait_progress(dave, download_id)
+            dave.pause(download_id)
+            partial = dave._downloads()[download_id]
+            assert 0 < partial["blocks"] < partial["total"], partial
+        # Alice has left. Carol, who downloaded it before, serves the rest.
+        assert dave.wait_for(lambda: alice.public_key not in {p["peer"] for p in dave.peers()}, 30)
+        dave.resume(download_id)
+        assert dave.wait_download(download_id, 120)["state"] == "done"
+        assert AdapterStore(dave_home).get("big").files == AdapterStore(alice_home).get("big").files
+
+
+def test_a_download_survives_crashes_of_both_sidecars(testnet, make_layout, shared_base):
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "big", shared_base, rank=64)
+    with running_peer(alice_home, testnet.bootstrap) as alice, running_peer(bob_home, testnet.bootstrap) as bob:
+        alice.join_public()
+        bob.join_public()
+        alice.share("big")
+        assert bob.wait_for(lambda: sees_adapter(bob, "big"), 30)
+        download_id = bob.download(alice.public_key, "big")
+        assert wait_progress(bob, download_id)
+        for victim in (alice, bob):  # kill -9: no clean shutdown, the client must notice and restart
+            os.kill(victim._sidecar.pid, signal.SIGKILL)
+        assert bob.wait_download(download_id, 180)["state"] == "done"
+        assert alice._sidecar.restart_count == 1 and bob._sidecar.restart_count == 1
+        assert AdapterStore(bob_home).get("big").files == AdapterStore(alice_home).get("big").files
+
+
+def test_a_download_resumes_after_the_app_restarts(testnet, make_layout, shared_base):
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "big", shared_base, rank=64)
+    with running_peer(alice_home, testnet.bootstrap) as alice:
+        alice.join_public()
+        alice.share("big")
+        with running_peer(bob_home, testnet.bootstrap) as bob:
+            bob.join_public()
+            assert bob.wait_for(lambda: sees_adapter(bob, "big"), 30)
+            download_id = bob.download(alice.public_key, "big")
+            assert wait_progress(bob, download_id)
+            before = bob._downloads()[download_id]["blocks"]
+        with running_peer(bob_home, testnet.bootstrap) as bob_again:  # rooms and the download are replayed
+            assert bob_again.wait_download(download_id, 120)["state"] == "done"
+    assert before > 0 and AdapterStore(bob_home).get("big").name == "big"
+
+
+def test_private_rooms_are_invisible_to_outsiders(testnet, make_layout, shared_base):
+    alice_home, bob_home, eve_home = make_layout(), make_layout(), make_layout()
+    synthetic_adapter(alice_home, "secret", shared_base, rank=2)
+    synthetic_adapter(alice_home, "open", shared_base, rank=2, seed=1)
+    with running_peer(alice_home, testnet.bootstrap) as alice, running_peer(bob_home, testnet.bootstrap) as bob, \
+            running_peer(eve_home, testnet.bootstrap) as eve:
+        for peer in (alice, bob, eve):
+            peer.join_public()
+        room, code = alice.create_room("friends")
+        assert len(code.replace("-", "")) - 3 >= 26, "at least 128 bits"
+        bob.join_room(code)
+        alice.share("secret", rooms=[room.id])
+        alice.share("open", rooms=["public"])
+        assert bob.wait_for(lambda: sees_adapter(bob, "secret") and sees_adapter(bob, "open"), 30)
+        assert eve.wait_for(lambda: sees_adapter(eve, "open"), 30)
+        assert not sees_adapter(eve, "secret")
+        alice_seen_by_eve = next(p for p in eve.peers() if p["peer"] == alice.public_key)
+        assert alice_seen_by_eve["rooms"] == ["public"]
+        with pytest.raises(NotFoundError):
+            eve.download(alice.public_key, "secret")
+        eve.block(alice.public_key)  # the firewall hook
+        assert eve.wait_for(lambda: alice.public_key not in {p["peer"] for p in eve.peers()}, 30)
+
+
+def test_an_unproven_peer_cannot_push_a_catalog_and_a_flooding_peer_is_dropped(testnet, make_layout, tmp_path):
+    with running_peer(make_layout(), testnet.bootstrap) as bob:
+        misbehaved = []
+        bob.subscribe(lambda event: misbehaved.append(event) if event.get("event") == "peer-misbehaved" else None)
+        bob.join_public()
+        port = testnet.bootstrap[0].split(":")[1]
+        hostile = subprocess.Popen([str(node_executable()), "tests/p2p/hostile_peer.js", port, PUBLIC_ROOM_SECRET,
+                                    str(tmp_path / "hostile-store")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            hostile_key = json.loads(hostile.stdout.readline())["ready"]
+            sent = [json.loads(hostile.stdout.readline()) for _ in range(2)]
+            assert [s["sent"] for s in sent] == ["unsolicited-catalog", "oversized"]
+            assert bob.wait_for(lambda: bool(misbehaved), 30)
+        finally:
+            hostile.stdin.close()
+            hostile.wait(timeout=30)
+        assert misbehaved[0]["peer"] == hostile_key and "too large" in misbehaved[0]["reason"]
+        assert bob.browse() == [], "the unsolicited catalog was ignored"
