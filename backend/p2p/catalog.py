@@ -51,8 +51,8 @@ class CatalogEntry:
 
     @property
     def entry_id(self) -> str:
-        """Stable id of this exact shared content (same files, same author)."""
-        return f"{self.author[:16]}:{self.core_key[:16]}"
+        """Stable id of this exact signed entry (author and signature)."""
+        return f"{self.author[:16]}-{self.signature[:16]}"
 
     def to_wire(self) -> dict[str, Any]:
         return {**_signed_body(self.manifest.to_dict(), self.core_key, self.block_size, self.order, self.author),

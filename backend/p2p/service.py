@@ -290,7 +290,7 @@ class P2PService:
             raise P2PError(f"{adapter} was trained on a base model you do not have "
                            f"({entry.manifest.base.get('reference') or entry.manifest.base['sha256'][:12]}).",
                            code="incompatible")
-        download_id = f"{entry.author[:16]}-{entry.core_key[:16]}"
+        download_id = entry.entry_id
         record = {"peer": view.key, "name": name, "state": "active", "entry": entry.to_wire(),
                   "blocks": 0, "total": -(-total // entry.block_size), "error": None, "started_at": time.time()}
         self._save_download(download_id, record)

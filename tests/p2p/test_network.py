@@ -169,3 +169,66 @@ def test_an_unproven_peer_cannot_push_a_catalog_and_a_flooding_peer_is_dropped(t
             hostile.wait(timeout=30)
         assert misbehaved[0]["peer"] == hostile_key and "too large" in misbehaved[0]["reason"]
         assert bob.browse() == [], "the unsolicited catalog was ignored"
+
+
+def crafted(hostile, base_entry, *, name, forge=False, **manifest_changes):
+    """A catalog entry a hostile peer makes up: signed with its own key unless ``forge``."""
+    from backend.p2p.catalog import canonical
+
+    body = json.loads(json.dumps({k: base_entry[k] for k in ("v", "manifest", "transfer", "author")}))
+    body["manifest"].update(name=name, **manifest_changes)
+    signature = base_entry["signature"] if forge else hostile.identity.sign(canonical(body))
+    return {**body, "signature": signature}
+
+
+def test_hostile_catalogs_and_transfers_are_rejected_and_nothing_is_written(testnet, make_layout, shared_base):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    mallory_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(mallory_home, "good", shared_base, rank=2)
+    nan_dir = mallory_home.root / "nan-src"
+    nan_dir.mkdir()
+    module = "base_model.model.model.layers.0.self_attn.q_proj"
+    save_file({f"{module}.lora_A.weight": np.full((2, 576), np.nan, np.float32),
+               f"{module}.lora_B.weight": np.zeros((576, 2), np.float32)}, str(nan_dir / "adapter_model.safetensors"))
+    (nan_dir / "adapter_config.json").write_text(json.dumps({"r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]}))
+    good = AdapterStore(mallory_home).get("good")
+    AdapterStore(mallory_home).save("nan", nan_dir, None, {"base": good.base, "rank": 2, "alpha": 4, "target_modules": ["q_proj"]})
+
+    with running_peer(mallory_home, testnet.bootstrap) as mallory, running_peer(bob_home, testnet.bootstrap) as bob:
+        mallory.join_public()
+        bob.join_public()
+        mallory.share("good")
+        mallory.share("nan")
+        shares = mallory._shares()
+        entry = shares["good"]["entry"]
+        files = entry["manifest"]["files"]
+        wrong_hash = {**files, "adapter_model.safetensors": {**files["adapter_model.safetensors"], "sha256": "0" * 64}}
+        size_lie = {**files, "adapter_config.json": {**files["adapter_config.json"], "size": files["adapter_config.json"]["size"] - 10}}
+        hostile = [
+            crafted(mallory, entry, name="forged", forge=True),  # altered after signing
+            crafted(mallory, entry, name="traversal", files={**files, "../../evil.sh": files["adapter_config.json"]}),
+            crafted(mallory, entry, name="pickle", files={**files, "adapter_model.bin": files["adapter_config.json"]}),
+            crafted(mallory, entry, name="oversized", files={**files, "adapter_model.safetensors": {"sha256": "0" * 64, "size": 10**12}}),
+            crafted(mallory, entry, name="bad-hash", files=wrong_hash),
+            crafted(mallory, entry, name="size-lie", files=size_lie),
+            shares["nan"]["entry"],
+        ]
+        mallory._call("set_catalog", items=[{"rooms": ["public"], "entry": e} for e in hostile])
+
+        assert bob.wait_for(lambda: sees_adapter(bob, "nan"), 30)
+        seen = {row["name"] for row in bob.browse()}
+        assert seen == {"bad-hash", "size-lie", "nan"}, "forged, traversal, pickle and oversized entries never list"
+        assert next(p for p in bob.peers() if p["peer"] == mallory.public_key)["rejected"] == 4
+        failures = {}
+        for name in ("bad-hash", "size-lie", "nan"):
+            record = bob.wait_download(bob.download(mallory.public_key, name), 60)
+            assert record["state"] == "failed"
+            failures[name] = record["error"]
+        assert "does not match its hash" in failures["bad-hash"]
+        assert "size" in failures["size-lie"] or "blocks" in failures["size-lie"]
+        assert "NaN" in failures["nan"]
+    assert AdapterStore(bob_home).list() == [] and not any(bob_home.adapters_dir.iterdir())
+    assert not any(bob_home.staging_dir.iterdir()), "failed downloads leave nothing staged"
+    assert not list(bob_home.root.parent.rglob("evil.sh"))
