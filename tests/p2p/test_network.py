@@ -232,3 +232,31 @@ def test_hostile_catalogs_and_transfers_are_rejected_and_nothing_is_written(test
     assert AdapterStore(bob_home).list() == [] and not any(bob_home.adapters_dir.iterdir())
     assert not any(bob_home.staging_dir.iterdir()), "failed downloads leave nothing staged"
     assert not list(bob_home.root.parent.rglob("evil.sh"))
+
+
+def test_the_cli_joins_browses_and_downloads(testnet, make_layout, shared_base, monkeypatch):
+    from click.testing import CliRunner
+
+    from backend.cli import main
+    from backend.config import update_settings
+
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "shared-one", shared_base, rank=2)
+    monkeypatch.setenv("ORCH_MIND_HOME", str(bob_home.root))
+    update_settings({"p2p_bootstrap": testnet.bootstrap, "p2p_host": "127.0.0.1"}, bob_home)
+    runner = CliRunner()
+    with running_peer(alice_home, testnet.bootstrap) as alice:
+        alice.join_public()
+        alice.share("shared-one")
+        assert runner.invoke(main, ["p2p", "browse"]).exit_code != 0, "no room joined yet: a usage error"
+        joined = runner.invoke(main, ["p2p", "rooms", "join", "public"])
+        assert joined.exit_code == 0 and "Community" in joined.output
+        created = runner.invoke(main, ["p2p", "rooms", "create", "book-club"])
+        assert created.exit_code == 0 and "om1-" in created.output
+        listed = runner.invoke(main, ["p2p", "browse", "--json", "--wait", "3"])
+        assert listed.exit_code == 0, listed.output
+        rows = json.loads(listed.output)
+        assert [(r["name"], r["peer"]) for r in rows] == [("shared-one", alice.public_key)]
+        fetched = runner.invoke(main, ["p2p", "download", alice.public_key[:12], "shared-one", "--as", "from-alice"])
+        assert fetched.exit_code == 0, fetched.output
+    assert AdapterStore(bob_home).get("from-alice").files == AdapterStore(alice_home).get("shared-one").files
