@@ -62,6 +62,7 @@ bench: install
 	$(PY) bench/memory.py --quick --json
 	$(PY) bench/inference.py --quick --json
 	$(PY) bench/training.py --quick --json
+	$(PY) bench/p2p.py --quick --json
 
 dist: install
 	$(PY) build/build_bundle.py
