@@ -13,6 +13,7 @@ from typing import Any
 
 from app.bridge_chat import ChatBridge
 from app.bridge_memory import MemoryBridge
+from app.bridge_network import NetworkBridge
 from app.bridge_training import TrainingBridge
 from app.events import EventChannel
 from app.validation import Identifier, ShortText, bridge_method
@@ -26,7 +27,7 @@ log = logging.getLogger("orch_mind.bridge")
 MAX_POLL_SECONDS = 25.0
 
 
-class Api(MemoryBridge, ChatBridge, TrainingBridge):
+class Api(MemoryBridge, ChatBridge, TrainingBridge, NetworkBridge):
     """Methods the UI calls. Each validates its arguments and answers ``{ok, data | error}``."""
 
     def __init__(self, layout: DataLayout, jobs: JobRegistry, events: EventChannel, mode: str) -> None:

@@ -1,5 +1,143 @@
-import { notBuiltYet } from "../js/dom.js";
+// Network: rooms, my shared adapters, peers, their adapters, downloads with progress, merge.
+// Everything a peer sends (names, descriptions, keys) is put in the page as text, never as HTML.
+import { clear, h } from "../js/dom.js";
+import { extend } from "../js/i18n.js";
 
-export function render({ root, t }) {
-  root.append(...notBuiltYet(t, "network.title", "network.what"));
+extend("en", {
+  "network.title": "Network",
+  "network.what": "Share the adapters you choose with people in your rooms, and download theirs. Your conversations never leave this computer: only adapters you share do.",
+  "network.offline": "Offline", "network.online": "Online as {key}", "network.go_online": "Go online", "network.go_offline": "Go offline",
+  "network.rooms": "Rooms", "network.join_public": "Join the community room", "network.create_room": "Create a private room",
+  "network.room_name": "Room name", "network.invite": "Invite code", "network.join": "Join",
+  "network.invite_created": "Give this code only to the people you want in the room:", "network.leave": "Leave",
+  "network.shares": "My shared adapters", "network.share": "Share", "network.unshare": "Stop sharing",
+  "network.peers": "Peers", "network.no_peers": "No peers yet.", "network.block": "Block",
+  "network.available": "Adapters from peers", "network.compatible_only": "Only for base models I have",
+  "network.download": "Download", "network.incompatible": "needs a base you do not have",
+  "network.downloads": "Downloads", "network.pause": "Pause", "network.resume": "Resume", "network.cancel": "Cancel",
+  "network.merge": "Merge adapters", "network.merge_what": "Combine adapters trained on the same base into a new one (federated learning by hand).",
+  "network.merge_name": "Name of the merged adapter", "network.method": "Method", "network.merge_button": "Merge",
+  "network.refresh": "Refresh",
+});
+extend("pt-BR", {
+  "network.title": "Rede",
+  "network.what": "Compartilhe os adaptadores que escolher com as pessoas das suas salas e baixe os delas. Suas conversas nunca saem deste computador: só os adaptadores que você compartilha.",
+  "network.offline": "Desconectado", "network.online": "Conectado como {key}", "network.go_online": "Conectar", "network.go_offline": "Desconectar",
+  "network.rooms": "Salas", "network.join_public": "Entrar na sala da comunidade", "network.create_room": "Criar uma sala privada",
+  "network.room_name": "Nome da sala", "network.invite": "Código de convite", "network.join": "Entrar",
+  "network.invite_created": "Dê este código só a quem você quer na sala:", "network.leave": "Sair",
+  "network.shares": "Meus adaptadores compartilhados", "network.share": "Compartilhar", "network.unshare": "Parar de compartilhar",
+  "network.peers": "Pares", "network.no_peers": "Nenhum par ainda.", "network.block": "Bloquear",
+  "network.available": "Adaptadores dos pares", "network.compatible_only": "Só para modelos base que tenho",
+  "network.download": "Baixar", "network.incompatible": "precisa de um modelo base que você não tem",
+  "network.downloads": "Downloads", "network.pause": "Pausar", "network.resume": "Continuar", "network.cancel": "Cancelar",
+  "network.merge": "Combinar adaptadores", "network.merge_what": "Combine adaptadores treinados no mesmo modelo base em um novo (aprendizado federado manual).",
+  "network.merge_name": "Nome do adaptador combinado", "network.method": "Método", "network.merge_button": "Combinar",
+  "network.refresh": "Atualizar",
+});
+
+const short = (key) => `${key.slice(0, 8)}…${key.slice(-4)}`;
+
+export async function render({ root, bridge, t, showError, onEvent }) {
+  const state = h("p", { "data-testid": "network-state" });
+  const onlineButton = h("button", { class: "primary", "data-testid": "network-online" });
+  const rooms = h("ul", { "data-testid": "network-rooms" });
+  const invite = h("p", { "data-testid": "network-invite", hidden: true });
+  const roomName = h("input", { placeholder: t("network.room_name"), "data-testid": "network-room-name" });
+  const code = h("input", { placeholder: "om1-…", "data-testid": "network-code" });
+  const shareSelect = h("select", { "data-testid": "network-share-select" });
+  const shares = h("ul", { "data-testid": "network-shares" });
+  const peers = h("ul", { "data-testid": "network-peers" });
+  const compatible = h("input", { type: "checkbox", "data-testid": "network-compatible" });
+  const available = h("table", { "data-testid": "network-available" });
+  const downloads = h("div", { "data-testid": "network-downloads" });
+  const mergeList = h("div", { class: "checks", "data-testid": "network-merge-list" });
+  const mergeName = h("input", { placeholder: "merged", "data-testid": "network-merge-name" });
+  const method = h("select", { "data-testid": "network-merge-method" }, ...["cat", "linear", "svd", "ties", "dare_ties"].map((m) => h("option", { value: m }, m)));
+  const mergeStatus = h("p", { class: "muted", "data-testid": "network-merge-status" });
+  let online = false;
+
+  const act = (fn) => async () => { try { await fn(); await refresh(); } catch (e) { showError(e); } };
+
+  function drawDownloads(list) {
+    clear(downloads).append(...list.map((d) => {
+      const bar = h("progress", { max: d.total || 1, value: d.blocks || 0 });
+      return h("div", { class: "download", "data-testid": "network-download", dataset: { id: d.id, state: d.state } },
+        h("strong", {}, d.name), ` · ${d.state}`, d.error ? h("span", { class: "error" }, ` · ${d.error}`) : null, bar,
+        d.state === "active" ? h("button", { onclick: act(() => bridge.call("network_pause", d.id)) }, t("network.pause")) : null,
+        ["paused", "failed"].includes(d.state) ? h("button", { onclick: act(() => bridge.call("network_resume", d.id)) }, t("network.resume")) : null,
+        d.state !== "done" ? h("button", { class: "danger", onclick: act(() => bridge.call("network_cancel", d.id)) }, t("network.cancel")) : null);
+    }));
+  }
+
+  async function refresh() {
+    const status = await bridge.call("network_status");
+    online = status.online;
+    state.textContent = online ? t("network.online", { key: short(status.public_key) }) : t("network.offline");
+    onlineButton.textContent = online ? t("network.go_offline") : t("network.go_online");
+    clear(rooms).append(...status.rooms.map((room) => h("li", { "data-testid": "network-room" }, `${room.name} (${room.kind})`,
+      h("button", { class: "link", onclick: act(() => bridge.call("network_leave_room", room.id)) }, t("network.leave")))));
+    clear(shares).append(...status.shares.map((s) => h("li", { "data-testid": "network-shared" }, `${s.adapter} → ${s.rooms.join(", ")}`,
+      h("button", { class: "link", onclick: act(() => bridge.call("network_unshare", s.adapter)) }, t("network.unshare")))));
+    const adapters = await bridge.call("adapters_list");
+    clear(shareSelect).append(...adapters.map((a) => h("option", { value: a.name }, a.name)));
+    clear(mergeList).append(...adapters.map((a) => h("label", {}, h("input", { type: "checkbox", value: a.name }), ` ${a.name} (rank ${a.rank})`)));
+    drawDownloads(status.downloads);
+    if (!online) { clear(peers); clear(available); return; }
+    const peerRows = await bridge.call("network_peers");
+    clear(peers).append(...(peerRows.length ? peerRows.map((p) => h("li", { "data-testid": "network-peer" },
+      `${short(p.peer)} · ${p.rooms.join(", ") || "—"} · ${p.adapters} adapters`,
+      h("button", { class: "link danger", onclick: act(() => bridge.call("network_block", p.peer)) }, t("network.block"))))
+      : [h("li", { class: "muted" }, t("network.no_peers"))]));
+    const rows = await bridge.call("network_browse", compatible.checked);
+    clear(available).append(h("tr", {}, ...["name", "base", "rank", "MB", "author", ""].map((c) => h("th", {}, c))),
+      ...rows.map((r) => h("tr", { "data-testid": "network-adapter" },
+        h("td", {}, h("strong", {}, r.name), h("div", { class: "muted" }, r.description)),
+        h("td", {}, r.base.reference || r.base.sha256.slice(0, 12), r.compatible ? "" : h("div", { class: "error" }, t("network.incompatible"))),
+        h("td", {}, String(r.rank)), h("td", {}, (r.bytes / 1e6).toFixed(1)), h("td", {}, short(r.author)),
+        h("td", {}, h("button", { class: "primary", disabled: !r.compatible, "data-testid": "network-download-button",
+          onclick: act(() => bridge.call("network_download", r.peer, r.name, null)) }, t("network.download"))))));
+  }
+
+  onlineButton.addEventListener("click", act(() => bridge.call(online ? "network_go_offline" : "network_go_online")));
+  compatible.addEventListener("change", act(async () => {}));
+  let pending = null;
+  const stop = onEvent((event) => {
+    if (event.type === "job" && event.job.kind === "merge" && ["succeeded", "failed"].includes(event.job.state)) {
+      mergeStatus.textContent = event.job.state === "failed" ? event.job.error.message : `${event.job.result.adapter} ✓`;
+      refresh().catch(showError);
+    }
+    if (event.type !== "network") return;
+    if (event.event === "download-progress") {
+      const row = downloads.querySelector(`[data-id="${CSS.escape(event.id)}"] progress`);
+      if (row) { row.max = event.total; row.value = event.blocks; }
+      return;
+    }
+    clearTimeout(pending);  // peers and catalogs arrive in bursts: redraw once they settle
+    pending = setTimeout(() => refresh().catch(showError), 200);
+  });
+
+  root.append(h("h1", {}, t("network.title")), h("p", { class: "muted" }, t("network.what")),
+    h("div", { class: "card" }, h("div", { class: "row" }, state, onlineButton)),
+    h("div", { class: "card" }, h("h2", {}, t("network.rooms")), rooms,
+      h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "network-join-public", onclick: act(() => bridge.call("network_join_public")) }, t("network.join_public"))),
+      h("div", { class: "row" }, roomName, h("button", { class: "secondary", "data-testid": "network-create-room", onclick: act(async () => {
+        const room = await bridge.call("network_create_room", roomName.value.trim());
+        invite.hidden = false; clear(invite).append(t("network.invite_created"), " ", h("code", {}, room.invite_code));
+      }) }, t("network.create_room"))), invite,
+      h("div", { class: "row" }, code, h("button", { class: "secondary", "data-testid": "network-join-room", onclick: act(() => bridge.call("network_join_room", code.value.trim(), "")) }, t("network.join")))),
+    h("div", { class: "card" }, h("h2", {}, t("network.shares")), shares,
+      h("div", { class: "row" }, shareSelect, h("button", { class: "primary", "data-testid": "network-share", onclick: act(() => bridge.call("network_share", shareSelect.value, null)) }, t("network.share")))),
+    h("div", { class: "card" }, h("h2", {}, t("network.peers")), peers),
+    h("div", { class: "card" }, h("h2", {}, t("network.available")), h("label", {}, compatible, " ", t("network.compatible_only")), available),
+    h("div", { class: "card" }, h("h2", {}, t("network.downloads")), downloads),
+    h("div", { class: "card" }, h("h2", {}, t("network.merge")), h("p", { class: "muted" }, t("network.merge_what")), mergeList,
+      h("label", {}, t("network.merge_name")), mergeName, h("label", {}, t("network.method")), method,
+      h("div", { class: "row" }, h("button", { class: "primary", "data-testid": "network-merge", onclick: act(async () => {
+        const names = [...mergeList.querySelectorAll("input:checked")].map((box) => box.value);
+        await bridge.call("adapters_merge", names, mergeName.value.trim(), method.value);
+        mergeStatus.textContent = "…";
+      }) }, t("network.merge_button"))), mergeStatus));
+  await refresh();
+  return () => { stop(); clearTimeout(pending); };
 }

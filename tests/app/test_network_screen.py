@@ -1,0 +1,61 @@
+"""The Network screen in real Chromium against the real bridge, with a real peer on a loopback testnet."""
+
+import json
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from app.main import BrowserModeServer, build_api
+from backend.config import update_settings
+from backend.p2p.synthetic import synthetic_adapter
+from backend.p2p.testnet import LoopbackTestnet
+from backend.training.adapters import AdapterStore
+from tests.conftest import CHROMIUM_ARGS
+from tests.p2p.network import peer_layout, running_peer
+
+HOSTILE_TEXT = '<img src=x onerror="window.__pwned = 1">'
+
+pytestmark = pytest.mark.slow
+
+
+def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout, tmp_path, chromium_path, artifacts_dir):
+    with LoopbackTestnet(3) as net:
+        update_settings({"p2p_bootstrap": net.bootstrap, "p2p_host": "127.0.0.1"}, layout)
+        alice_home = peer_layout(tmp_path, base_in_layout)
+        synthetic_adapter(alice_home, "friendly", base_in_layout, rank=2)
+        manifest_path = AdapterStore(alice_home).path("friendly") / "manifest.json"
+        manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "description": HOSTILE_TEXT}))
+        api, events = build_api("browser", layout)
+        server = BrowserModeServer(api, events).start_in_thread()
+        try:
+            with running_peer(alice_home, net.bootstrap) as alice, sync_playwright() as playwright:
+                alice.join_public()
+                alice.share("friendly")
+                browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+                page = browser.new_page(viewport={"width": 1200, "height": 1400})
+                errors = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.goto(server.config.url)
+                page.wait_for_selector("body[data-ready=true]", timeout=15000)
+                page.click("#nav button[data-screen=network]")
+                page.wait_for_selector("[data-testid=network-state]")
+                page.click("[data-testid=network-online]")
+                page.wait_for_selector("[data-testid=network-state]:has-text('Online')", timeout=30000)
+                page.click("[data-testid=network-join-public]")
+                row = page.wait_for_selector("[data-testid=network-adapter]:has-text('friendly')", timeout=30000)
+                assert HOSTILE_TEXT in row.inner_text(), "peer text is shown as text"
+                assert page.evaluate("window.__pwned") is None and page.query_selector("[data-testid=network-adapter] img") is None
+                row.query_selector("[data-testid=network-download-button]").click()
+                page.wait_for_selector("[data-testid=network-download][data-state=done]", timeout=60000)
+                page.fill("[data-testid=network-room-name]", "family")
+                page.click("[data-testid=network-create-room]")
+                page.wait_for_selector("[data-testid=network-invite] code")
+                assert page.inner_text("[data-testid=network-invite] code").startswith("om1-")
+                assert "family (private)" in page.inner_text("[data-testid=network-rooms]")
+                page.screenshot(path=str(artifacts_dir / "network-screen.png"), full_page=True)
+                browser.close()
+                assert errors == []
+        finally:
+            api._service().stop()
+            server.stop()
+    assert AdapterStore(layout).get("friendly").description == HOSTILE_TEXT
