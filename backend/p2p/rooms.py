@@ -24,7 +24,7 @@ PUBLIC_ROOM_ID = "public"
 PUBLIC_ROOM_SECRET = hashlib.blake2b(b"orch-mind/public-room/v1", digest_size=32).hexdigest()
 INVITE_PREFIX = "om1"
 INVITE_BYTES = 16
-_INVITE = re.compile(r"^om1-([A-Z2-7]{4}-){6}[A-Z2-7]{2}$")
+_INVITE = re.compile(r"^[A-Z2-7]{26}$")
 
 
 class RoomError(OrchMindError):
@@ -48,10 +48,13 @@ def new_invite_code() -> str:
 
 
 def room_from_invite(code: str, name: str = "") -> Room:
-    normalized = code.strip().upper().replace(" ", "").replace("OM1-", "om1-", 1)
-    if not _INVITE.match(normalized):
+    """The room an invite code opens; dashes, spaces and case do not matter (codes get retyped)."""
+    text = code.strip().upper()
+    text = text[3:] if text.startswith("OM1") else text
+    letters = re.sub(r"[\s-]", "", text)
+    if not _INVITE.match(letters):
         raise ValidationError("That is not an Orch-Mind invite code (it looks like om1-XXXX-XXXX-…, 26 letters/digits).")
-    raw = base64.b32decode(normalized[4:].replace("-", "") + "======")
+    raw = base64.b32decode(letters + "======")
     secret = hashlib.blake2b(raw, digest_size=32, person=b"orch-mind-room").hexdigest()
     room_id = hashlib.blake2b(bytes.fromhex(secret), digest_size=8, person=b"orch-mind-rid").hexdigest()
     return Room(id=room_id, name=(name.strip() or f"Private {room_id[:6]}")[:60], kind="private", secret=secret)

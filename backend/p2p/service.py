@@ -26,7 +26,7 @@ from backend.p2p.catalog import BLOCK_SIZE, CatalogEntry, sign_entry, verify_ent
 from backend.p2p.identity import Identity, load_identity
 from backend.p2p.local_bases import local_bases
 from backend.p2p.rooms import PUBLIC_ROOM, Room, RoomBook, new_invite_code, room_from_invite
-from backend.p2p.sidecar import SidecarError, SidecarProcess
+from backend.p2p.sidecar import SidecarProcess
 from backend.p2p.verify import MAX_FILE_BYTES, VerificationError, accept_adapter
 from backend.training.adapters import AdapterManifest, AdapterStore, validate_adapter_name
 
