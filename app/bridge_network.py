@@ -86,7 +86,8 @@ class NetworkBridge:
     def network_share(self, adapter: ShortText, rooms: list[Identifier] | None = None) -> dict[str, Any]:
         if rooms is not None and len(rooms) > 32:
             raise ValidationError("Too many rooms.")
-        return self._online().share(validate_adapter_name(adapter), rooms)
+        name = validate_adapter_name(adapter)
+        return self._online().share(name, rooms)
 
     @bridge_method
     def network_unshare(self, adapter: ShortText) -> dict[str, bool]:
@@ -103,8 +104,8 @@ class NetworkBridge:
 
     @bridge_method
     def network_download(self, peer: PeerKey, adapter: ShortText, save_as: ShortText | None = None) -> dict[str, str]:
-        return {"id": self._online().download(peer, validate_adapter_name(adapter),
-                                              validate_adapter_name(save_as) if save_as else None)}
+        name, target = validate_adapter_name(adapter), validate_adapter_name(save_as) if save_as else None
+        return {"id": self._online().download(peer, name, target)}
 
     @bridge_method
     def network_pause(self, download_id: Identifier) -> dict[str, bool]:

@@ -19,6 +19,15 @@ from backend.logging_setup import configure_logging
 log = logging.getLogger("orch_mind.app")
 
 
+def first_start(layout: DataLayout | None = None) -> DataLayout:
+    """Create the data dir and register the bundled default models (no download, idempotent)."""
+    from backend.inference.model_store import ModelStore
+
+    layout = layout or DataLayout.current()
+    ModelStore(layout).register_defaults()
+    return layout
+
+
 def build_api(mode: str, layout: DataLayout | None = None) -> tuple[Api, EventChannel]:
     layout = layout or DataLayout.current()
     events = EventChannel()
@@ -53,6 +62,7 @@ class BrowserModeServer:
 
 def run_app(*, force_browser: bool = False, port: int | None = None, on_started: Any = None) -> None:
     configure_logging()
+    first_start()
     if force_browser or not has_display():
         api, events = build_api("browser")
         server = BrowserModeServer(api, events, port)

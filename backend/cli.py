@@ -72,6 +72,33 @@ for _command in (*MEMORY_COMMANDS, *INFERENCE_COMMANDS, *TRAINING_COMMANDS, *P2P
     main.add_command(_command)
 
 
+LLAMA_TOOLS = ("convert_lora_to_gguf.py", "convert_hf_to_gguf.py")
+
+
+@main.command("trainer", hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def trainer(args: tuple[str, ...]) -> None:
+    """The training subprocess (how the bundle runs it: there is no separate Python there)."""
+    from backend.training.trainer import main as trainer_main
+
+    sys.exit(trainer_main(list(args)))
+
+
+@main.command("run-tool", hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("script", type=click.Choice(LLAMA_TOOLS))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run_tool(script: str, args: tuple[str, ...]) -> None:
+    """Run one of llama.cpp's converter scripts in this interpreter (the bundle's ``python script.py``)."""
+    import runpy
+
+    from backend.training.export import llama_tools_dir
+
+    tools = llama_tools_dir()
+    sys.path[:0] = [str(tools / "gguf-py"), str(tools)]
+    sys.argv = [str(tools / script), *args]
+    runpy.run_path(str(tools / script), run_name="__main__")
+
+
 def register(command: click.Command) -> None:
     """Let other packages add subcommands (app/ adds ``app``) without backend importing them."""
     main.add_command(command)

@@ -114,6 +114,15 @@ def _node() -> Check:
         return Check("p2p_sidecar", False, str(exc))
 
 
+def _llama_tools() -> Check:
+    try:
+        from backend.training.export import llama_tools_dir
+
+        return Check("gguf_converters", True, str(llama_tools_dir()))
+    except Exception as exc:  # noqa: BLE001
+        return Check("gguf_converters", False, str(exc))
+
+
 def _display() -> Check:
     display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     detail = f"window mode on {display}" if display else "no display: `orch-mind app` uses browser mode"
@@ -137,6 +146,7 @@ def run_checks(layout: DataLayout | None = None) -> list[Check]:
         lambda: _package("ollama"),
         lambda: _ollama(layout),
         lambda: _package("pywebview", "webview"),
+        _llama_tools,
         _node,
         _display,
         lambda: Check("chromium", shutil.which("chromium") is not None, shutil.which("chromium") or "not installed (only the UI tests need it)", required=False),

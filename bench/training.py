@@ -6,7 +6,8 @@ app's setup), same base (SmolLM2-135M), same data, same LoRA, one epoch each, me
 Keys: tokps_vs_baseline (ours / baseline real tokens per second, goal >= 1.5), val_loss and
 val_loss_baseline (the same held-out split, same masking), peak_rss_vs_baseline (ours / baseline).
 Each side runs in a fresh process so its peak RSS is its own. Each side gets the learning rate that
-suits its batch size (the baseline's for batch 1; ours scaled linearly by 8); both are in the JSON.
+suits its batch size (the baseline's for batch 1; ours scaled linearly by 8), and a warmup over about
+the same number of samples (5 steps of 1, 1 step of 8); all are in the JSON.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ LORA = {"rank": 8, "alpha": 16}
 BASELINE_LR = 5e-4  # for batch 1
 OURS_BATCH = 8
 OURS_LR = BASELINE_LR * OURS_BATCH  # linear scaling of the learning rate with the batch size (Goyal et al., 2017)
+BASELINE_WARMUP = 5  # steps of batch 1: 5 samples
+OURS_WARMUP = 1  # one step of batch 8: about the same number of samples warmed up
 
 
 def conversations(n: int):
@@ -93,7 +96,7 @@ def side_baseline(job_dir: Path) -> None:
                     "attention_mask": torch.ones(len(train[index]["input_ids"]), dtype=torch.long)}
 
     args = TrainingArguments(output_dir=str(job_dir / "baseline"), per_device_train_batch_size=1, num_train_epochs=1,
-                             learning_rate=BASELINE_LR, warmup_steps=config.warmup_steps, logging_steps=50,
+                             learning_rate=BASELINE_LR, warmup_steps=BASELINE_WARMUP, logging_steps=50,
                              save_strategy="no", report_to=[], use_cpu=True, seed=config.seed, disable_tqdm=True)
     started = time.time()
     Trainer(model=model, args=args, train_dataset=Rows()).train()
@@ -127,7 +130,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as home:
         layout = DataLayout(Path(home))
-        config = TrainConfig(epochs=1, batch_size=OURS_BATCH, learning_rate=OURS_LR, eval_every=10_000,
+        config = TrainConfig(epochs=1, batch_size=OURS_BATCH, learning_rate=OURS_LR, warmup_steps=OURS_WARMUP, eval_every=10_000,
                              checkpoint_every=10_000, sample_prompts=0, **LORA)
         job_dir = prepare_run(layout, config, conversations(80 if args.quick else 240))
         baseline = run_side("baseline", job_dir)
@@ -137,7 +140,7 @@ def main() -> None:
         "tokps_vs_baseline": round(ours["tokens_per_s"] / baseline["tokens_per_s"], 2),
         "val_loss": round(ours["val_loss"], 4), "val_loss_baseline": round(baseline["val_loss"], 4),
         "peak_rss_vs_baseline": round(ours["peak_rss_mb"] / baseline["peak_rss_mb"], 3),
-        "learning_rate": {"ours": OURS_LR, "baseline": BASELINE_LR}, "ours": ours, "baseline": baseline, "cuda": "not measured: no GPU was lent to this session",
+        "learning_rate": {"ours": OURS_LR, "baseline": BASELINE_LR}, "warmup_steps": {"ours": OURS_WARMUP, "baseline": BASELINE_WARMUP}, "ours": ours, "baseline": baseline, "cuda": "not measured: no GPU was lent to this session",
     }
     print(json.dumps(result, indent=None if args.json else 2))
 

@@ -17,6 +17,7 @@ from typing import Any
 from backend.config import DataLayout
 from backend.errors import OrchMindError
 from backend.training.adapters import AdapterManifest, AdapterStore
+from backend.runtime import llama_tool_command
 from backend.training.config import TrainConfig
 
 
@@ -35,8 +36,8 @@ def llama_tools_dir() -> Path:
 
 def adapter_to_gguf(adapter_dir: Path, base_hf_dir: Path, output: Path) -> Path:
     tools = llama_tools_dir()
-    command = [sys.executable, str(tools / "convert_lora_to_gguf.py"), "--base", str(base_hf_dir), "--outtype", "f16",
-               "--outfile", str(output), str(adapter_dir)]
+    command = llama_tool_command(tools, "convert_lora_to_gguf.py", ["--base", str(base_hf_dir), "--outtype", "f16",
+                                                                   "--outfile", str(output), str(adapter_dir)])
     env = {**os.environ, "PYTHONPATH": str(tools / "gguf-py")}
     completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
     if completed.returncode != 0 or not output.exists():
@@ -81,8 +82,9 @@ def merge_to_gguf(layout: DataLayout, adapter: str, output: Path) -> Path:
     merged.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     tools = llama_tools_dir()
-    completed = subprocess.run([sys.executable, str(tools / "convert_hf_to_gguf.py"), str(folder), "--outtype", "f16",
-                                "--outfile", str(output)], capture_output=True, text=True,
+    completed = subprocess.run(llama_tool_command(tools, "convert_hf_to_gguf.py", [str(folder), "--outtype", "f16",
+                                                                                   "--outfile", str(output)]),
+                               capture_output=True, text=True,
                                env={**os.environ, "PYTHONPATH": str(tools / "gguf-py")}, timeout=3600)
     if completed.returncode != 0:
         raise ExportError("Converting the merged model to GGUF failed: " + completed.stderr.strip()[-400:])

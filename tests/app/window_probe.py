@@ -14,18 +14,8 @@ import time
 import traceback
 
 from app.main import build_api
+from app.self_test import wait_for
 from app.window import run_window
-
-
-def wait_for(window, expression: str, timeout: float = 30.0):
-    deadline = time.time() + timeout
-    value = None
-    while time.time() < deadline:
-        value = window.evaluate_js(expression)
-        if value:
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(f"{expression} stayed {value!r}")
 
 
 def main(result_path: str, screenshot_path: str) -> None:
