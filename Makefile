@@ -63,6 +63,7 @@ bench: install
 	$(PY) bench/inference.py --quick --json
 	$(PY) bench/training.py --quick --json
 	$(PY) bench/p2p.py --quick --json
+	$(PY) bench/bundle.py --json
 
 dist: install
 	$(PY) build/build_bundle.py
