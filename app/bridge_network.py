@@ -137,10 +137,11 @@ class NetworkBridge:
         layout = self._layout
 
         def run(context: JobContext) -> dict[str, Any]:
-            from backend.p2p.merge import merge_adapters
+            from backend.p2p.merge import merge_scored_on_memory
 
             context.progress("merging", 0, 1)
-            manifest = merge_adapters(layout, sources, output, method=method)
-            return {"adapter": manifest.name, "method": method}
+            manifest = merge_scored_on_memory(layout, sources, output, method=method)
+            return {"adapter": manifest.name, "method": method, "eval_loss": manifest.metrics.get("eval_loss"),
+                    "inputs_eval_loss": manifest.metrics.get("inputs_eval_loss")}
 
         return {"job_id": self._jobs.start("merge", f"Merge into {output}", run)}

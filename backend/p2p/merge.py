@@ -99,3 +99,18 @@ def merge_adapters(layout: DataLayout, names: list[str], output: str, *, method:
                            "system_prompt": manifests[0].provenance.get("system_prompt")},
         })
     return manifest
+
+
+def merge_scored_on_memory(layout: DataLayout, names: list[str], output: str, *, method: MergeMethod = "ties",
+                           weights: list[float] | None = None, density: float = 0.5) -> AdapterManifest:
+    """Merge, scoring the inputs and the result on the validation split of the user's own memory."""
+    from backend.config import load_settings
+    from backend.memory.store import get_store
+    from backend.training.dataset import DatasetOptions
+    from backend.training.runs import validation_samples
+    from backend.training.sources import conversations_from_memory
+
+    first = AdapterStore(layout).get(names[0])
+    validation = validation_samples(layout, first.base["reference"], conversations_from_memory(get_store(layout)),
+                                    DatasetOptions(system_prompt=load_settings(layout).system_prompt))
+    return merge_adapters(layout, names, output, method=method, weights=weights, density=density, validation=validation)

@@ -31,6 +31,9 @@ class TrainConfig(BaseModel):
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long samples.")
     quantization: Literal["none", "4bit", "8bit"] = Field("none", description="bitsandbytes QLoRA (4bit) or 8-bit base.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training dtype for the base weights.")
+    precision: Literal["auto", "fp32", "bf16-mixed"] = Field(
+        "auto", description="Compute precision: bf16 autocast with fp32 weights where the hardware does bf16 natively "
+                            "(recent CUDA GPUs, CPUs with AVX512-BF16 or AMX), else fp32.")
     voice: Literal["assistant", "user"] = Field("assistant", description="Learn the assistant's answers, or write like you.")
     validation_percent: int = Field(10, ge=0, le=50)
     system_prompt: str = Field("You are Orch-Mind, a helpful assistant running privately on the user's computer.",

@@ -132,6 +132,22 @@ class StopFlag:
         self.requested = True
 
 
+def resolve_precision(requested: str, quantization: str) -> str:
+    """``auto``: bf16 autocast where the hardware computes bf16 natively (about 2x on an AVX512-BF16
+    CPU), fp32 elsewhere; QLoRA already computes in bf16 through bitsandbytes."""
+    import torch
+
+    if requested != "auto":
+        return requested
+    if quantization != "none":
+        return "fp32"
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "fp32"
+    cpu = torch.cpu
+    native = getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bf16-mixed" if native else "fp32"
+
+
 def run(job_dir: Path, resume: bool) -> None:
     import torch
     from accelerate import Accelerator
@@ -218,6 +234,9 @@ def run(job_dir: Path, resume: bool) -> None:
                                {"history": history, "config": config.model_dump()})
         emit({"type": "checkpoint", "step": step, "path": path.name})
 
+    precision = resolve_precision(config.precision, config.quantization)
+    autocast_device = "cuda" if torch.cuda.is_available() else "cpu"
+    emit({"type": "progress", "status": f"training ({precision})", "completed": start_step, "total": total_steps, "precision": precision})
     model.train()
     started, tokens_seen = time.time(), 0
     for step in range(start_step, total_steps):
@@ -226,7 +245,8 @@ def run(job_dir: Path, resume: bool) -> None:
         step_labelled = max(1, sum(1 for b in batches for s in b for label in s["labels"][1:] if label != IGNORE_INDEX))
         for batch_samples in batches:
             batch = collate(batch_samples, pad_id, device)
-            loss_sum, _ = labelled_loss(model, batch, through_wrapper=accelerator.num_processes > 1)
+            with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+                loss_sum, _ = labelled_loss(model, batch, through_wrapper=accelerator.num_processes > 1)
             loss = loss_sum / step_labelled  # the step's mean over every labelled token, whatever the split
             accelerator.backward(loss)
             step_loss += float(loss)

@@ -17,7 +17,7 @@ extend("en", {
   "network.downloads": "Downloads", "network.pause": "Pause", "network.resume": "Resume", "network.cancel": "Cancel",
   "network.merge": "Merge adapters", "network.merge_what": "Combine adapters trained on the same base into a new one (federated learning by hand).",
   "network.merge_name": "Name of the merged adapter", "network.method": "Method", "network.merge_button": "Merge",
-  "network.refresh": "Refresh",
+  "network.refresh": "Refresh", "network.val_loss": "validation loss on your data",
 });
 extend("pt-BR", {
   "network.title": "Rede",
@@ -33,7 +33,7 @@ extend("pt-BR", {
   "network.downloads": "Downloads", "network.pause": "Pausar", "network.resume": "Continuar", "network.cancel": "Cancelar",
   "network.merge": "Combinar adaptadores", "network.merge_what": "Combine adaptadores treinados no mesmo modelo base em um novo (aprendizado federado manual).",
   "network.merge_name": "Nome do adaptador combinado", "network.method": "Método", "network.merge_button": "Combinar",
-  "network.refresh": "Atualizar",
+  "network.refresh": "Atualizar", "network.val_loss": "perda de validação nos seus dados",
 });
 
 const short = (key) => `${key.slice(0, 8)}…${key.slice(-4)}`;
@@ -104,7 +104,10 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   let pending = null;
   const stop = onEvent((event) => {
     if (event.type === "job" && event.job.kind === "merge" && ["succeeded", "failed"].includes(event.job.state)) {
-      mergeStatus.textContent = event.job.state === "failed" ? event.job.error.message : `${event.job.result.adapter} ✓`;
+      const r = event.job.result || {};
+      const scores = Object.entries(r.inputs_eval_loss || {}).map(([name, loss]) => `${name} ${loss === null ? "—" : loss.toFixed(4)}`);
+      mergeStatus.textContent = event.job.state === "failed" ? event.job.error.message
+        : `${r.adapter} ✓` + (r.eval_loss != null ? ` · ${t("network.val_loss")} ${r.eval_loss.toFixed(4)} (${scores.join(", ")})` : "");
       refresh().catch(showError);
     }
     if (event.type !== "network") return;

@@ -59,3 +59,31 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
             api._service().stop()
             server.stop()
     assert AdapterStore(layout).get("friendly").description == HOSTILE_TEXT
+
+
+def test_merge_two_adapters_from_the_network_screen(layout, base_in_layout, chromium_path, artifacts_dir):
+    synthetic_adapter(layout, "left", base_in_layout, rank=2, modules=("q_proj", "v_proj"))
+    synthetic_adapter(layout, "right", base_in_layout, rank=2, modules=("q_proj", "v_proj"), seed=1)
+    api, events = build_api("browser", layout)
+    server = BrowserModeServer(api, events).start_in_thread()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1200, "height": 1400})
+            page.goto(server.config.url)
+            page.wait_for_selector("body[data-ready=true]", timeout=15000)
+            page.click("#nav button[data-screen=network]")
+            page.wait_for_selector("[data-testid=network-merge-list] input[value=right]")
+            for name in ("left", "right"):
+                page.check(f"[data-testid=network-merge-list] input[value={name}]")
+            page.fill("[data-testid=network-merge-name]", "both")
+            page.select_option("[data-testid=network-merge-method]", "cat")
+            page.click("[data-testid=network-merge]")
+            page.wait_for_selector("[data-testid=network-merge-status]:has-text('both ✓')", timeout=300000)
+            browser.close()
+    finally:
+        api._service().stop()
+        server.stop()
+    merged = AdapterStore(layout).get("both")
+    assert merged.provenance["method"] == "cat" and [s["name"] for s in merged.provenance["sources"]] == ["left", "right"]
+    assert merged.rank == 4, "cat stacks the ranks"
