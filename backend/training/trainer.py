@@ -98,6 +98,7 @@ def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any
 
     if not samples:
         return None
+    model = getattr(model, "module", model)  # under DDP: evaluation needs no gradient sync, so skip the wrapper
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
@@ -130,6 +131,13 @@ class StopFlag:
 
     def _on_signal(self, *_: Any) -> None:
         self.requested = True
+
+
+def shard_plan(plan: list[list[int]], rank: int, world: int) -> list[list[int]]:
+    """This process's share of the batches. Every process must run the same number of backward passes
+    (each one all-reduces under DDP), so the plan is padded by wrapping around, as DistributedSampler does."""
+    padded = plan + plan[: (-len(plan)) % world]
+    return padded[rank::world]
 
 
 def resolve_precision(requested: str, quantization: str) -> str:
@@ -215,7 +223,7 @@ def run(job_dir: Path, resume: bool) -> None:
             history["base_eval_loss"] = evaluate(model, validation, pad_id, device, config.batch_size)
         emit({"type": "eval", "step": 0, "eval_loss": history["base_eval_loss"], "base": True})
 
-    plans = {epoch: batch_plan(train_samples, config.batch_size, epoch, config.seed)[shard[0]::shard[1]]
+    plans = {epoch: shard_plan(batch_plan(train_samples, config.batch_size, epoch, config.seed), *shard)
              for epoch in range(config.epochs)}
 
     def micro_batches(step: int) -> Iterator[list[dict[str, Any]]]:
