@@ -80,7 +80,11 @@ class P2PService:
     def start(self) -> None:
         self._sidecar = SidecarProcess(self._on_event, on_restart=self._replay)
         self._sidecar.start()
-        self._replay()
+        try:
+            self._replay()
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self._sidecar is not None:

@@ -260,3 +260,13 @@ def test_the_cli_joins_browses_and_downloads(testnet, make_layout, shared_base, 
         fetched = runner.invoke(main, ["p2p", "download", alice.public_key[:12], "shared-one", "--as", "from-alice"])
         assert fetched.exit_code == 0, fetched.output
     assert AdapterStore(bob_home).get("from-alice").files == AdapterStore(alice_home).get("shared-one").files
+
+
+def test_a_second_network_on_the_same_data_dir_is_refused_clearly(testnet, make_layout):
+    from backend.p2p.sidecar import SidecarError
+
+    home = make_layout()
+    with running_peer(home, testnet.bootstrap):
+        with pytest.raises(SidecarError, match="in use by another Orch-Mind"):
+            with running_peer(home, testnet.bootstrap):
+                pass

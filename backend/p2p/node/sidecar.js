@@ -330,7 +330,14 @@ async function start ({ seed: seedHex, storage, bootstrap, host, blocked }) {
   for (const key of blocked || []) state.blocked.add(key)
   fs.mkdirSync(storage, { recursive: true })
   state.store = new Corestore(storage)
-  await state.store.ready()
+  try {
+    await state.store.ready()
+  } catch (err) {
+    if (/lock/i.test(err.message)) {
+      throw new Error('the network data is in use by another Orch-Mind (the app or `orch-mind p2p serve`); close it first')
+    }
+    throw err
+  }
   const dhtOpts = {}
   if (bootstrap) dhtOpts.bootstrap = bootstrap
   if (host) dhtOpts.host = host
