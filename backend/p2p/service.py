@@ -354,6 +354,7 @@ class P2PService:
         if record is None or record["state"] != "active":
             return
         entry = verify_entry(record["entry"])
+        record["transferred_at"] = time.time()  # the bytes are here; verification starts
         try:
             if failure:
                 raise P2PError(f"The transfer failed: {failure}")
