@@ -26,7 +26,11 @@ def build(dist: Path) -> Path:
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
                "--distpath", str(dist), "--workpath", str(ROOT / ".cache" / "pyinstaller"), str(ROOT / "build" / "orch-mind.spec")]
     subprocess.run(command, check=True, cwd=ROOT)
-    return dist / "orch-mind"
+    bundle = dist / "orch-mind"
+    for link in bundle.rglob("*"):  # PyInstaller leaves links to the Qt libraries the spec dropped
+        if link.is_symlink() and not link.exists():
+            link.unlink()
+    return bundle
 
 
 def main() -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +102,21 @@ def engine(tmp_path_factory):
     engine = EmbeddedEngine(DataLayout(tmp_path_factory.mktemp("engine-home"))).start()
     yield engine
     engine.stop()
+
+
+@contextmanager
+def app_page(url: str, chromium_path: str, height: int = 800) -> Iterator[Any]:
+    """Real headless Chromium on the app's URL, ready; fails the test on any JavaScript error."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1200, "height": height})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]", timeout=15000)
+        yield page
+        browser.close()
+        assert errors == [], f"JavaScript errors on the page: {errors}"
+

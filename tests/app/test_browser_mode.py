@@ -4,10 +4,9 @@ import json
 
 import httpx
 import pytest
-from playwright.sync_api import sync_playwright
 
 from app.main import BrowserModeServer, build_api
-from tests.conftest import CHROMIUM_ARGS
+from tests.conftest import app_page
 
 
 @pytest.fixture
@@ -20,17 +19,9 @@ def server(layout):
 
 @pytest.fixture
 def page(server, chromium_path, artifacts_dir):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1200, "height": 800})
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(server.config.url)
-        page.wait_for_selector("body[data-ready=true]", timeout=15000)
+    with app_page(server.config.url, chromium_path) as page:
         yield page
         page.screenshot(path=str(artifacts_dir / "browser-mode.png"))
-        browser.close()
-        assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 def test_navigation_and_bridge_round_trip(page, layout):

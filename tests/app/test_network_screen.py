@@ -3,14 +3,13 @@
 import json
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from app.main import BrowserModeServer, build_api
 from backend.config import update_settings
 from backend.p2p.synthetic import synthetic_adapter
 from backend.p2p.testnet import LoopbackTestnet
 from backend.training.adapters import AdapterStore
-from tests.conftest import CHROMIUM_ARGS
+from tests.conftest import app_page
 from tests.p2p.network import peer_layout, running_peer
 
 HOSTILE_TEXT = '<img src=x onerror="window.__pwned = 1">'
@@ -28,15 +27,9 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
         api, events = build_api("browser", layout)
         server = BrowserModeServer(api, events).start_in_thread()
         try:
-            with running_peer(alice_home, net.bootstrap) as alice, sync_playwright() as playwright:
+            with running_peer(alice_home, net.bootstrap) as alice, app_page(server.config.url, chromium_path, 1400) as page:
                 alice.join_public()
                 alice.share("friendly")
-                browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-                page = browser.new_page(viewport={"width": 1200, "height": 1400})
-                errors = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(server.config.url)
-                page.wait_for_selector("body[data-ready=true]", timeout=15000)
                 page.click("#nav button[data-screen=network]")
                 page.wait_for_selector("[data-testid=network-state]")
                 page.click("[data-testid=network-online]")
@@ -53,8 +46,6 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
                 assert page.inner_text("[data-testid=network-invite] code").startswith("om1-")
                 assert "family (private)" in page.inner_text("[data-testid=network-rooms]")
                 page.screenshot(path=str(artifacts_dir / "network-screen.png"), full_page=True)
-                browser.close()
-                assert errors == []
         finally:
             api._service().stop()
             server.stop()
@@ -67,11 +58,7 @@ def test_merge_two_adapters_from_the_network_screen(layout, base_in_layout, chro
     api, events = build_api("browser", layout)
     server = BrowserModeServer(api, events).start_in_thread()
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1200, "height": 1400})
-            page.goto(server.config.url)
-            page.wait_for_selector("body[data-ready=true]", timeout=15000)
+        with app_page(server.config.url, chromium_path, 1400) as page:
             page.click("#nav button[data-screen=network]")
             page.wait_for_selector("[data-testid=network-merge-list] input[value=right]")
             for name in ("left", "right"):
@@ -80,7 +67,6 @@ def test_merge_two_adapters_from_the_network_screen(layout, base_in_layout, chro
             page.select_option("[data-testid=network-merge-method]", "cat")
             page.click("[data-testid=network-merge]")
             page.wait_for_selector("[data-testid=network-merge-status]:has-text('both ✓')", timeout=300000)
-            browser.close()
     finally:
         api._service().stop()
         server.stop()
