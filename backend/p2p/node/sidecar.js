@@ -291,14 +291,16 @@ async function fetchAdapter ({ id, key, files, blockSize }) {
     emit('download-progress', { id, blocks: contiguousBlocks(core, blocks), total: blocks, peers: core.peers.length })
   }
   core.on('download', progress)
+  job.detach = () => core.off('download', progress)
   const finish = (fields) => {
-    core.off('download', progress)
+    job.detach()
     state.downloads.delete(id)
     emit(fields.error ? 'download-error' : 'download-done', { id, ...fields })
   }
   ;(async () => {
     try {
       await core.update({ wait: true })
+      if (job.paused) return
       if (core.length > blocks) throw new Error(`the peer's copy has ${core.length} blocks, the manifest says ${blocks}`)
       job.range = core.download({ start: 0, end: blocks, linear: true })
       await job.range.done()
@@ -318,6 +320,7 @@ function pause ({ id }) {
   const job = state.downloads.get(id)
   if (!job) return { paused: false }
   job.paused = true
+  job.detach()
   if (job.range) job.range.destroy()
   return { paused: true }
 }
@@ -398,6 +401,7 @@ function peers () {
 async function stop () {
   for (const job of state.downloads.values()) {
     job.paused = true // shutting down is not a failure: the download resumes on the next start
+    job.detach()
     if (job.range) job.range.destroy()
   }
   if (state.swarm) await state.swarm.destroy()
