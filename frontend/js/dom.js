@@ -18,7 +18,3 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
-
-export function notBuiltYet(t, titleKey, whatKey) {
-  return [h("h1", {}, t(titleKey)), h("div", { class: "notice", "data-testid": "not-built" }, t("common.not_built"), " ", t(whatKey))];
-}
