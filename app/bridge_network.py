@@ -42,27 +42,30 @@ class NetworkBridge:
 
     def _online(self) -> P2PService:
         service = self._service()
-        if service._sidecar is None:
+        if not service.online:
             raise P2PError("You are offline: press “Go online” first.", code="offline")
         return service
 
+    def _status(self) -> dict[str, Any]:
+        service = self._service()
+        return {"online": service.online, "public_key": service.public_key, "rooms": service.list_rooms(),
+                "shares": service.my_shares(), "downloads": service.list_downloads()}
+
     @bridge_method
     def network_status(self) -> dict[str, Any]:
-        service = self._service()
-        return {"online": service._sidecar is not None, "public_key": service.public_key,
-                "rooms": service.list_rooms(), "shares": service.my_shares(), "downloads": service.list_downloads()}
+        return self._status()
 
     @bridge_method
     def network_go_online(self) -> dict[str, Any]:
         service = self._service()
-        if service._sidecar is None:
+        if not service.online:
             service.start()
-        return self.network_status()
+        return self._status()
 
     @bridge_method
     def network_go_offline(self) -> dict[str, Any]:
         self._service().stop()
-        return self.network_status()
+        return self._status()
 
     @bridge_method
     def network_join_public(self) -> dict[str, str]:

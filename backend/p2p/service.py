@@ -86,6 +86,10 @@ class P2PService:
             self.stop()
             raise
 
+    @property
+    def online(self) -> bool:
+        return self._sidecar is not None
+
     def stop(self) -> None:
         if self._sidecar is not None:
             self._sidecar.close()

@@ -36,3 +36,5 @@ def test_rooms_work_offline_and_transfers_say_go_online(api):
     assert {r["id"] for r in api.network_status()["data"]["rooms"]} == {"public", created["id"]}
     answer = api.network_browse(False)
     assert answer["ok"] is False and answer["error"]["code"] == "offline"
+    offline = api.network_go_offline()
+    assert offline["ok"] is True and offline["data"]["online"] is False and "rooms" in offline["data"]
