@@ -18,3 +18,15 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+
+const drawn = new WeakMap();
+
+// Replace a container's children only when the data behind them changed. Screens refresh on every
+// background event; redrawing unchanged lists would reset what the user is doing (a ticked box, a
+// chosen option, a button under the pointer) for nothing.
+export function redraw(node, data, build) {
+  const key = JSON.stringify(data);
+  if (drawn.get(node) === key) return node;
+  drawn.set(node, key);
+  return clear(node).append(...build(data)), node;
+}

@@ -1,6 +1,6 @@
 // Network: rooms, my shared adapters, peers, their adapters, downloads with progress, merge.
 // Everything a peer sends (names, descriptions, keys) is put in the page as text, never as HTML.
-import { clear, h } from "../js/dom.js";
+import { clear, h, redraw } from "../js/dom.js";
 import { extend } from "../js/i18n.js";
 
 extend("en", {
@@ -17,7 +17,7 @@ extend("en", {
   "network.downloads": "Downloads", "network.pause": "Pause", "network.resume": "Resume", "network.cancel": "Cancel",
   "network.merge": "Merge adapters", "network.merge_what": "Combine adapters trained on the same base into a new one (federated learning by hand).",
   "network.merge_name": "Name of the merged adapter", "network.method": "Method", "network.merge_button": "Merge",
-  "network.refresh": "Refresh", "network.val_loss": "validation loss on your data",
+  "network.refresh": "Refresh", "network.val_loss": "validation loss on your data", "network.downloaded": "Downloaded",
 });
 extend("pt-BR", {
   "network.title": "Rede",
@@ -33,7 +33,7 @@ extend("pt-BR", {
   "network.downloads": "Downloads", "network.pause": "Pausar", "network.resume": "Continuar", "network.cancel": "Cancelar",
   "network.merge": "Combinar adaptadores", "network.merge_what": "Combine adaptadores treinados no mesmo modelo base em um novo (aprendizado federado manual).",
   "network.merge_name": "Nome do adaptador combinado", "network.method": "Método", "network.merge_button": "Combinar",
-  "network.refresh": "Atualizar", "network.val_loss": "perda de validação nos seus dados",
+  "network.refresh": "Atualizar", "network.val_loss": "perda de validação nos seus dados", "network.downloaded": "Baixado",
 });
 
 const short = (key) => `${key.slice(0, 8)}…${key.slice(-4)}`;
@@ -60,7 +60,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const act = (fn) => async () => { try { await fn(); await refresh(); } catch (e) { showError(e); } };
 
   function drawDownloads(list) {
-    clear(downloads).append(...list.map((d) => {
+    redraw(downloads, list, (items) => items.map((d) => {
       const bar = h("progress", { max: d.total || 1, value: d.blocks || 0 });
       return h("div", { class: "download", "data-testid": "network-download", dataset: { id: d.id, state: d.state } },
         h("strong", {}, d.name), ` · ${d.state}`, d.error ? h("span", { class: "error" }, ` · ${d.error}`) : null, bar,
@@ -75,28 +75,33 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     online = status.online;
     state.textContent = online ? t("network.online", { key: short(status.public_key) }) : t("network.offline");
     onlineButton.textContent = online ? t("network.go_offline") : t("network.go_online");
-    clear(rooms).append(...status.rooms.map((room) => h("li", { "data-testid": "network-room" }, `${room.name} (${room.kind})`,
+    redraw(rooms, status.rooms, (list) => list.map((room) => h("li", { "data-testid": "network-room" }, `${room.name} (${room.kind})`,
       h("button", { class: "link", onclick: act(() => bridge.call("network_leave_room", room.id)) }, t("network.leave")))));
-    clear(shares).append(...status.shares.map((s) => h("li", { "data-testid": "network-shared" }, `${s.adapter} → ${s.rooms.join(", ")}`,
+    redraw(shares, status.shares, (list) => list.map((s) => h("li", { "data-testid": "network-shared" }, `${s.adapter} → ${s.rooms.join(", ")}`,
       h("button", { class: "link", onclick: act(() => bridge.call("network_unshare", s.adapter)) }, t("network.unshare")))));
-    const adapters = await bridge.call("adapters_list");
-    clear(shareSelect).append(...adapters.map((a) => h("option", { value: a.name }, a.name)));
-    clear(mergeList).append(...adapters.map((a) => h("label", {}, h("input", { type: "checkbox", value: a.name }), ` ${a.name} (rank ${a.rank})`)));
+    const adapters = (await bridge.call("adapters_list")).map((a) => ({ name: a.name, rank: a.rank }));
+    const chosen = shareSelect.value;
+    redraw(shareSelect, adapters, (list) => list.map((a) => h("option", { value: a.name, selected: a.name === chosen }, a.name)));
+    const ticked = new Set([...mergeList.querySelectorAll("input:checked")].map((box) => box.value));
+    redraw(mergeList, adapters, (list) => list.map((a) => h("label", {},
+      h("input", { type: "checkbox", value: a.name, checked: ticked.has(a.name) }), ` ${a.name} (rank ${a.rank})`)));
     drawDownloads(status.downloads);
-    if (!online) { clear(peers); clear(available); return; }
+    if (!online) { redraw(peers, null, () => []); redraw(available, null, () => []); return; }
     const peerRows = await bridge.call("network_peers");
-    clear(peers).append(...(peerRows.length ? peerRows.map((p) => h("li", { "data-testid": "network-peer" },
+    redraw(peers, peerRows, (list) => list.length ? list.map((p) => h("li", { "data-testid": "network-peer" },
       `${short(p.peer)} · ${p.rooms.join(", ") || "—"} · ${p.adapters} adapters`,
       h("button", { class: "link danger", onclick: act(() => bridge.call("network_block", p.peer)) }, t("network.block"))))
-      : [h("li", { class: "muted" }, t("network.no_peers"))]));
-    const rows = await bridge.call("network_browse", compatible.checked);
-    clear(available).append(h("tr", {}, ...["name", "base", "rank", "MB", "author", ""].map((c) => h("th", {}, c))),
-      ...rows.map((r) => h("tr", { "data-testid": "network-adapter" },
+      : [h("li", { class: "muted" }, t("network.no_peers"))]);
+    const fetched = new Set(status.downloads.filter((d) => d.state === "done").map((d) => d.id));
+    const rows = (await bridge.call("network_browse", compatible.checked)).map((r) => ({ ...r, fetched: fetched.has(r.id) }));
+    redraw(available, rows, (list) => [h("tr", {}, ...["name", "base", "rank", "MB", "author", ""].map((c) => h("th", {}, c))),
+      ...list.map((r) => h("tr", { "data-testid": "network-adapter" },
         h("td", {}, h("strong", {}, r.name), h("div", { class: "muted" }, r.description)),
         h("td", {}, r.base.reference || r.base.sha256.slice(0, 12), r.compatible ? "" : h("div", { class: "error" }, t("network.incompatible"))),
         h("td", {}, String(r.rank)), h("td", {}, (r.bytes / 1e6).toFixed(1)), h("td", {}, short(r.author)),
-        h("td", {}, h("button", { class: "primary", disabled: !r.compatible, "data-testid": "network-download-button",
-          onclick: act(() => bridge.call("network_download", r.peer, r.name, null)) }, t("network.download"))))));
+        h("td", {}, r.fetched ? h("span", { class: "ok", "data-testid": "network-downloaded" }, `✓ ${t("network.downloaded")}`)
+          : h("button", { class: "primary", disabled: !r.compatible, "data-testid": "network-download-button",
+            onclick: act(() => bridge.call("network_download", r.peer, r.name, null)) }, t("network.download")))))]);
   }
 
   onlineButton.addEventListener("click", act(() => bridge.call(online ? "network_go_offline" : "network_go_online")));

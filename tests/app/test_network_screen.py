@@ -38,13 +38,19 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
                 row = page.wait_for_selector("[data-testid=network-adapter]:has-text('friendly')", timeout=30000)
                 assert HOSTILE_TEXT in row.inner_text(), "peer text is shown as text"
                 assert page.evaluate("window.__pwned") is None and page.query_selector("[data-testid=network-adapter] img") is None
-                row.query_selector("[data-testid=network-download-button]").click()
+                # A locator, not the row handle: peers' catalogs may redraw the table between finding and clicking.
+                page.locator("[data-testid=network-adapter]", has_text="friendly").locator(
+                    "[data-testid=network-download-button]").click()
                 page.wait_for_selector("[data-testid=network-download][data-state=done]", timeout=60000)
+                page.wait_for_selector("[data-testid=network-adapter]:has-text('friendly') [data-testid=network-downloaded]")
+                page.check("[data-testid=network-merge-list] input[value=friendly]")
                 page.fill("[data-testid=network-room-name]", "family")
                 page.click("[data-testid=network-create-room]")
                 page.wait_for_selector("[data-testid=network-invite] code")
                 assert page.inner_text("[data-testid=network-invite] code").startswith("om1-")
                 assert "family (private)" in page.inner_text("[data-testid=network-rooms]")
+                assert page.is_checked("[data-testid=network-merge-list] input[value=friendly]"), \
+                    "a refresh keeps what the user ticked for merging"
                 page.screenshot(path=str(artifacts_dir / "network-screen.png"), full_page=True)
         finally:
             api._service().stop()
