@@ -24,6 +24,11 @@ from backend.training.checkpoints import latest_checkpoint, load_checkpoint, sav
 from backend.training.config import TrainConfig
 
 IGNORE_INDEX = -100
+# Below this batch width (tokens) plain matmul attention beats PyTorch's CPU flash attention, whose
+# backward is slow for short sequences; above it, flash attention wins and keeps memory linear.
+# Measured on 2 cores, bf16 autocast, 9 heads of 64: 64 tokens 1.9 vs 3.6 ms, 128: 5.7 vs 9.4 ms,
+# 256: 22 vs 18 ms, 512: 103 vs 64 ms (fwd+bwd). Chat turns are mostly short, so this matters.
+SHORT_ATTENTION_TOKENS = 192
 
 
 def emit(event: dict[str, Any]) -> None:
@@ -93,6 +98,14 @@ def labelled_loss(model: Any, batch: dict[str, Any], *, through_wrapper: bool = 
     return loss, int(keep.sum())
 
 
+def choose_attention(model: Any, width: int, device: Any) -> None:
+    """Run this batch with the attention kernel that is fastest for its width on this device."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    wanted = "eager" if device.type == "cpu" and width <= SHORT_ATTENTION_TOKENS else "sdpa"
+    if base.config._attn_implementation != wanted:
+        base.set_attn_implementation(wanted)
+
+
 def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any, batch_size: int) -> float | None:
     import torch
 
@@ -103,7 +116,9 @@ def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any
     total, count = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(samples), batch_size):
-            loss, n = labelled_loss(model, collate(samples[start:start + batch_size], pad_id, device))
+            batch = collate(samples[start:start + batch_size], pad_id, device)
+            choose_attention(model, batch["input_ids"].shape[1], device)
+            loss, n = labelled_loss(model, batch)
             total, count = total + float(loss), count + n
     model.train()
     return total / max(count, 1)
@@ -253,6 +268,7 @@ def run(job_dir: Path, resume: bool) -> None:
         step_labelled = max(1, sum(1 for b in batches for s in b for label in s["labels"][1:] if label != IGNORE_INDEX))
         for batch_samples in batches:
             batch = collate(batch_samples, pad_id, device)
+            choose_attention(accelerator.unwrap_model(model), batch["input_ids"].shape[1], device)
             with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
                 loss_sum, _ = labelled_loss(model, batch, through_wrapper=accelerator.num_processes > 1)
             loss = loss_sum / step_labelled  # the step's mean over every labelled token, whatever the split

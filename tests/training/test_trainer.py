@@ -110,3 +110,23 @@ def test_gradient_checkpointing_trains(layout, base_in_layout):
     assert record.result.get("stopped")
     losses = [e["loss"] for e in events if e["type"] == "progress" and e.get("status") == "training"]
     assert len(losses) == 2 and all(loss > 0 for loss in losses)
+
+
+def test_short_batches_use_matmul_attention_on_cpu_with_the_same_loss():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from backend.training.trainer import SHORT_ATTENTION_TOKENS, choose_attention, collate, labelled_loss
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2)).eval()
+    cpu = torch.device("cpu")
+    samples = [{"input_ids": list(range(1, n)), "labels": [-100] * 5 + list(range(6, n))} for n in (40, 29)]
+    batch = collate(samples, 0, cpu)
+    losses = {}
+    for width in (batch["input_ids"].shape[1], SHORT_ATTENTION_TOKENS + 1):
+        choose_attention(model, width, cpu)
+        with torch.no_grad():
+            losses[model.config._attn_implementation] = float(labelled_loss(model, batch)[0])
+    assert set(losses) == {"eager", "sdpa"}, "the kernel follows the batch width"
+    assert losses["eager"] == pytest.approx(losses["sdpa"], rel=1e-5), "switching kernels does not change the loss"
