@@ -153,10 +153,10 @@ def main() -> None:
                 runs[side].append({"seed": seed, **run_side(side, job_dir)})
 
     def mean(side: str, key: str) -> float:
-        return sum(run[key] for run in runs[side]) / len(runs[side])
+        return statistics.fmean(run[key] for run in runs[side])
 
     tokps = mean("ours", "tokens_per_s") / mean("baseline", "tokens_per_s")
-    # Both sides see the same seed's data order, so compare them seed by seed: the mean difference and its standard error.
+    # A seed sets both sides' LoRA initialisation and shuffling, so pair them by seed: mean difference and its standard error.
     differences = [o["val_loss"] - b["val_loss"] for o, b in zip(runs["ours"], runs["baseline"])]
     spread = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
     val_loss, val_loss_baseline = mean("ours", "val_loss"), mean("baseline", "val_loss")

@@ -28,5 +28,6 @@ export function redraw(node, data, build) {
   const key = JSON.stringify(data);
   if (drawn.get(node) === key) return node;
   drawn.set(node, key);
-  return clear(node).append(...build(data)), node;
+  clear(node).append(...build(data));
+  return node;
 }

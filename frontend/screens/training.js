@@ -84,7 +84,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
           const result = await bridge.call("adapters_deploy", a.name, a.name);
           status.className = "ok"; status.textContent = `${result.model}: ${result.smoke.adapted.slice(0, 120)}`;
         } catch (e) { showError(e); } } }, t("training.deploy")),
-        h("button", { class: "danger", onclick: async () => { await bridge.call("adapters_delete", a.name); refresh(); } }, t("common.delete")))))));
+        h("button", { class: "danger", onclick: async () => {
+          try { await bridge.call("adapters_delete", a.name); await refresh(); } catch (e) { showError(e); } } }, t("common.delete")))))));
   }
 
   function watch(jobId) {
