@@ -82,7 +82,7 @@ def _report(record: Any, layout: Any, name: str) -> None:
 @click.option("--quantization", type=click.Choice(["none", "4bit", "8bit"]), default="none", show_default=True,
               help="bitsandbytes base quantization (QLoRA with 4bit); meant for CUDA.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16-mixed"]), default="auto", show_default=True,
-              help="auto: bf16 autocast where the CPU/GPU computes bf16 natively (about 2x faster), else fp32.")
+              help="auto: bf16 autocast where the CPU/GPU computes bf16 natively (1.4x fp32 on an AVX512-BF16 CPU), else fp32.")
 @click.option("--name", default=None, help="Name of the resulting adapter (default: adapter-<run>).")
 @click.option("--resume", "resume_run", default=None, metavar="RUN", help="Resume a stopped run (train-…) from its checkpoint.")
 def train_command(base: str, epochs: int, rank: int, alpha: int, learning_rate: float, batch_size: int, max_tokens: int,
