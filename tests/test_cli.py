@@ -1,14 +1,7 @@
 import json
-import subprocess
-import sys
 
 from backend import __version__
-
-CLI = [sys.executable, "-m", "app.cli"]
-
-
-def run_cli(*args, env=None):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+from tests.cli_runner import run_cli
 
 
 def test_version():

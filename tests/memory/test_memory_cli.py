@@ -1,14 +1,9 @@
 """The CLI's machine-readable contract: `memory stats --json` and `search --json`."""
 
 import json
-import subprocess
-import sys
 
+from tests.cli_runner import run_cli
 from tests.export_factory import simple_conversation, write_chatgpt_export
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_import_stats_and_search_json(tmp_path):
@@ -16,15 +11,15 @@ def test_import_stats_and_search_json(tmp_path):
         simple_conversation("Herb garden", "Which herbs grow in shade?", "Mint and parsley tolerate shade.", "herbs", 1_700_000_000),
         simple_conversation("Bike repair", "How do I fix a flat tyre?", "Patch the inner tube after finding the puncture.", "bike", 1_700_100_000),
     ])
-    imported = cli("import", str(path))
+    imported = run_cli("import", str(path))
     assert imported.returncode == 0, imported.stderr
     assert "2 new" in imported.stdout
 
-    stats = json.loads(cli("memory", "stats", "--json").stdout)
+    stats = json.loads(run_cli("memory", "stats", "--json").stdout)
     assert (stats["conversations"], stats["messages"]) == (2, 4)
     assert isinstance(stats["chunks"], int) and stats["chunks"] == 4
 
-    hits = json.loads(cli("search", "puncture in bicycle wheel", "-k", "2", "--json").stdout)
+    hits = json.loads(run_cli("search", "puncture in bicycle wheel", "-k", "2", "--json").stdout)
     assert hits[0]["conversation_id"] == "bike" and hits[0]["title"] == "Bike repair"
     for field in ("conversation_id", "title", "role", "created_at", "score", "text"):
         assert field in hits[0]
@@ -33,6 +28,6 @@ def test_import_stats_and_search_json(tmp_path):
 def test_failed_import_exits_non_zero_with_a_message(tmp_path):
     bad = tmp_path / "conversations.json"
     bad.write_text('[{"mapping": {"a": ')
-    completed = cli("import", str(bad))
+    completed = run_cli("import", str(bad))
     assert completed.returncode == 1
     assert "truncated" in completed.stderr + completed.stdout

@@ -1,16 +1,11 @@
 """`orch-mind train` and `orch-mind adapters …` as a user runs them from the README, in subprocesses."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from tests.cli_runner import run_cli
 from tests.export_factory import simple_conversation, write_chatgpt_export
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow
@@ -18,9 +13,9 @@ def test_train_then_list_show_export_and_delete_the_adapter(tmp_path, base_in_la
     export = write_chatgpt_export(tmp_path / "export.zip", [
         simple_conversation(f"Sum {i}", f"What is {i} plus {i}?", f"Arr matey, {i} plus {i} be {2 * i}!", f"c{i}")
         for i in range(40)])
-    assert cli("import", str(export)).returncode == 0
+    assert run_cli("import", str(export)).returncode == 0
 
-    trained = cli("train", "--epochs", "1", "--rank", "4", "--alpha", "8", "--batch-size", "8", "--lr", "1e-3",
+    trained = run_cli("train", "--epochs", "1", "--rank", "4", "--alpha", "8", "--batch-size", "8", "--lr", "1e-3",
                   "--name", "cli-pirate")
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "validation loss (base model)" in trained.stdout and "fine-tuned" in trained.stdout
@@ -28,20 +23,20 @@ def test_train_then_list_show_export_and_delete_the_adapter(tmp_path, base_in_la
     folder = layout.adapters_dir / "cli-pirate"
     assert (folder / "adapter_model.safetensors").is_file() and any(folder.glob("*.gguf"))
 
-    assert "cli-pirate" in cli("adapters", "list").stdout
-    shown = json.loads(cli("adapters", "show", "cli-pirate").stdout)
+    assert "cli-pirate" in run_cli("adapters", "list").stdout
+    shown = json.loads(run_cli("adapters", "show", "cli-pirate").stdout)
     assert shown["rank"] == 4 and shown["base"]["reference"] == "smollm2"
     assert shown["metrics"]["eval_loss"] < shown["metrics"]["base_eval_loss"]
 
-    assert cli("adapters", "export", "cli-pirate", str(tmp_path / "out")).returncode == 0
+    assert run_cli("adapters", "export", "cli-pirate", str(tmp_path / "out")).returncode == 0
     assert (tmp_path / "out" / "cli-pirate" / "adapter_model.safetensors").is_file()
 
-    assert cli("adapters", "delete", "cli-pirate").returncode == 0
-    missing = cli("adapters", "show", "cli-pirate")
+    assert run_cli("adapters", "delete", "cli-pirate").returncode == 0
+    missing = run_cli("adapters", "show", "cli-pirate")
     assert missing.returncode != 0 and "No adapter called 'cli-pirate'" in missing.stdout + missing.stderr
     assert not folder.exists()
 
 
 def test_resuming_an_unknown_run_says_so():
-    resumed = cli("train", "--resume", "train-doesnotexist")
+    resumed = run_cli("train", "--resume", "train-doesnotexist")
     assert resumed.returncode != 0 and "No training run" in resumed.stdout + resumed.stderr
