@@ -10,6 +10,16 @@ import threading
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def loopback_host_allowed(host: str, port: int) -> bool:
+    """The DNS-rebinding defence: a request's Host must name loopback (with our port, or none).
+
+    A page on ``evil.example`` whose name is re-pointed at 127.0.0.1 still sends ``Host:
+    evil.example``, so only a loopback name can mean the request was addressed to us on purpose."""
+    host = host.strip().lower()
+    return any(host in (name, f"{name}:{port}") for name in LOOPBACK_NAMES)
 
 
 def free_port() -> int:

@@ -12,9 +12,12 @@ import ollama
 
 from backend.config import DataLayout, load_settings
 from backend.inference.discovery import probe_ollama
+from backend.inference.engine_guard import OriginPolicy
 from backend.inference.engine_server import create_engine_app
+from backend.inference.llama_runner import LlamaRunner
 from backend.inference.model_store import ModelStore
-from backend.loopback_server import LoopbackServer
+from backend.loopback_server import LoopbackServer, free_port
+
 
 class EmbeddedEngine:
     """The embedded Ollama-compatible server, in a background thread (app) or foreground (serve)."""
@@ -22,8 +25,11 @@ class EmbeddedEngine:
     def __init__(self, layout: DataLayout | None = None, port: int | None = None) -> None:
         self.store = ModelStore(layout)
         self.store.register_defaults()
-        self._server = LoopbackServer(create_engine_app(self.store), port, "embedded-engine")
-        self.port = self._server.port
+        self.port = port or free_port()
+        origins = OriginPolicy.from_settings(load_settings(layout).engine_origins)
+        self.runner = LlamaRunner()
+        self._server = LoopbackServer(create_engine_app(self.store, self.runner, port=self.port, origins=origins), self.port,
+                                      "embedded-engine")
 
     @property
     def host(self) -> str:

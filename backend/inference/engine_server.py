@@ -13,25 +13,43 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import shutil
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Iterator, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from backend import __version__
 from backend.errors import NotFoundError, OrchMindError
+from backend.inference.engine_guard import EngineGuard, OriginPolicy
+from backend.inference.engine_requests import (
+    ChatRequest,
+    CreateRequest,
+    EmbedRequest,
+    GenerateRequest,
+    GenerationOptions,
+    ModelOnlyRequest,
+    describe,
+)
 from backend.inference.llama_runner import EngineError, LlamaRunner
 from backend.inference.model_store import ModelManifest, ModelStore, ModelStoreError, validate_name
+
+log = logging.getLogger("orch_mind.engine")
 
 ENGINE_VERSION = f"0.6.0-orch-mind-{__version__}"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_BLOB_BYTES = 64 * 1024**3
+MAX_PENDING_GENERATIONS = 16  # running + waiting for a model; past that a client gets a 503
+DISK_HEADROOM_BYTES = 512 * 1024**2
 OPTION_MAP = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "seed": "seed",
               "num_predict": "max_tokens", "stop": "stop", "repeat_penalty": "repeat_penalty",
               "min_p": "min_p", "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty"}
@@ -48,6 +66,10 @@ def error(message: str, status: int) -> JSONResponse:
 def status_for(exc: OrchMindError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, EngineBusy):
+        return 503
+    if isinstance(exc, InsufficientStorage):
+        return 507
     if isinstance(exc, ModelStoreError) or exc.code in ("invalid_request", "prompt_too_long"):
         return 400
     return 500
@@ -57,16 +79,30 @@ class BadRequest(OrchMindError):
     code = "invalid_request"
 
 
-def sampling_options(manifest: ModelManifest, options: Any) -> dict[str, Any]:
-    if options is not None and not isinstance(options, dict):
-        raise BadRequest("options must be an object")
-    merged = {**manifest.parameters, **(options or {})}
-    out: dict[str, Any] = {}
-    for key, value in merged.items():
-        if key in OPTION_MAP:
-            out[OPTION_MAP[key]] = value
+class EngineBusy(OrchMindError):
+    code = "busy"
+
+
+class InsufficientStorage(OrchMindError):
+    code = "insufficient_storage"
+
+
+def stored_options(manifest: ModelManifest) -> GenerationOptions:
+    try:
+        return GenerationOptions.model_validate(manifest.parameters)
+    except ValidationError as exc:
+        raise BadRequest(f"model '{manifest.name}' has invalid stored parameters ({describe(exc)}); "
+                         "create it again with valid ones") from exc
+
+
+def sampling_options(manifest: ModelManifest, options: GenerationOptions) -> dict[str, Any]:
+    """llama.cpp's keyword arguments: the model's stored parameters, overridden by the request's."""
+    merged = {**stored_options(manifest).stored(), **options.stored()}
+    out: dict[str, Any] = {OPTION_MAP[key]: value for key, value in merged.items() if key in OPTION_MAP}
     if out.get("max_tokens", 0) in (-1, -2):
         out["max_tokens"] = None
+    if out.get("seed") == -1:
+        del out["seed"]
     return out
 
 
@@ -76,6 +112,7 @@ def details(manifest: ModelManifest) -> dict[str, Any]:
 
 
 _DONE = object()
+RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
 class RecordPump:
@@ -88,12 +125,17 @@ class RecordPump:
     was busy are sent as one record: fewer JSON lines, same text.
     """
 
-    def __init__(self, records: Iterator[dict[str, Any]], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, records: Iterator[dict[str, Any]], loop: asyncio.AbstractEventLoop, stop: threading.Event,
+                 on_finished: Any = None) -> None:
         self._records = records
         self._loop = loop
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._stop = threading.Event()
+        self._stop = stop
+        self._on_finished = on_finished or (lambda: None)
         threading.Thread(target=self._work, daemon=True, name="engine-generation").start()
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def _put(self, item: Any) -> None:
         self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
@@ -107,9 +149,11 @@ class RecordPump:
         except OrchMindError as exc:
             self._put(exc)
         except Exception as exc:  # noqa: BLE001 - reported to the client as an error record
+            log.exception("generation failed")
             self._put(EngineError(f"generation failed: {exc}"))
         finally:
             getattr(self._records, "close", lambda: None)()
+            self._on_finished()
             self._put(_DONE)
 
     async def get(self) -> Any:
@@ -159,36 +203,50 @@ def merge_records(first: dict[str, Any], second: dict[str, Any]) -> dict[str, An
 
 
 class EngineApp:
-    def __init__(self, store: ModelStore, runner: LlamaRunner | None = None) -> None:
+    def __init__(self, store: ModelStore, runner: LlamaRunner | None = None, max_pending: int = MAX_PENDING_GENERATIONS) -> None:
         self.store = store
         self.runner = runner or LlamaRunner()
+        self.max_pending = max_pending
+        self._admission = threading.BoundedSemaphore(max_pending)
 
-    async def _json(self, request: Request) -> dict[str, Any]:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+    async def _parse(self, request: Request, model: type[RequestT]) -> RequestT:
+        """The body as ``model``: size-capped while it arrives, then parsed and validated."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             raise BadRequest(f"request body too large (over {MAX_BODY_BYTES} bytes)")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise BadRequest(f"request body too large (over {MAX_BODY_BYTES} bytes)")
         try:
-            payload = json.loads(body or b"{}")
+            payload = json.loads(bytes(body).decode("utf-8") or "{}")
         except json.JSONDecodeError as exc:
             raise BadRequest(f"invalid JSON: {exc.msg}") from exc
+        except UnicodeDecodeError as exc:
+            raise BadRequest("invalid JSON: the body is not UTF-8 text") from exc
+        except RecursionError as exc:
+            raise BadRequest("invalid JSON: nested too deeply") from exc
         if not isinstance(payload, dict):
             raise BadRequest("the request body must be a JSON object")
-        return payload
+        try:
+            return model.model_validate(payload)
+        except ValidationError as exc:
+            raise BadRequest(describe(exc)) from exc
 
-    def _manifest(self, payload: dict[str, Any]) -> ModelManifest:
-        name = payload.get("model") or payload.get("name")
-        if not isinstance(name, str) or not name:
-            raise BadRequest("model is required")
+    def _manifest(self, name: str) -> ModelManifest:
         return self.store.get(validate_name(name))
 
     # --- generation -------------------------------------------------------------------------
     def _stream_chat(self, manifest: ModelManifest, messages: list[dict[str, Any]], options: dict[str, Any],
-                     kind: str) -> Iterator[dict[str, Any]]:
+                     kind: str, stop: threading.Event) -> Iterator[dict[str, Any]]:
         started = time.perf_counter_ns()
         loaded = self.runner.get(manifest)
         load_ns = int(loaded.load_seconds * 1e9) if time.time() - loaded.last_used < 1 else 0
         llama = loaded.llama
         with loaded.lock:
+            if stop.is_set():  # the client left while this request waited for the model
+                return
             prompt_tokens = self._count_prompt(llama, messages)
             if prompt_tokens >= loaded.n_ctx:
                 raise BadRequest(f"prompt is too long: {prompt_tokens} tokens for a context of {loaded.n_ctx}", code="prompt_too_long")
@@ -229,43 +287,64 @@ class EngineApp:
         return record
 
     async def chat(self, request: Request) -> Response:
-        payload = await self._json(request)
-        manifest = self._manifest(payload)
-        messages = payload.get("messages") or []
-        if not isinstance(messages, list) or not all(isinstance(m, dict) and isinstance(m.get("content", ""), str) for m in messages):
-            raise BadRequest("messages must be a list of {role, content} objects")
-        messages = [{"role": str(m.get("role", "user")), "content": m.get("content", "")} for m in messages]
+        body = await self._parse(request, ChatRequest)
+        manifest = self._manifest(body.model)
+        messages = [{"role": m.role, "content": m.content} for m in body.messages]
         if manifest.system and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": manifest.system})
-        options = sampling_options(manifest, payload.get("options"))
-        return await self._start(self._stream_chat(manifest, messages, options, "chat"), payload.get("stream", True), "chat")
+        options = sampling_options(manifest, body.options)
+        return await self._start(request, lambda stop: self._stream_chat(manifest, messages, options, "chat", stop), body.stream)
 
     async def generate(self, request: Request) -> Response:
-        payload = await self._json(request)
-        manifest = self._manifest(payload)
-        prompt = payload.get("prompt", "")
-        if not isinstance(prompt, str):
-            raise BadRequest("prompt must be a string")
-        if not prompt:  # Ollama: an empty prompt just loads the model
+        body = await self._parse(request, GenerateRequest)
+        manifest = self._manifest(body.model)
+        if not body.prompt:  # Ollama: an empty prompt just loads the model
             await run_in_threadpool(self.runner.get, manifest)
             return JSONResponse({"model": manifest.name, "created_at": now_iso(), "response": "", "done": True, "done_reason": "load"})
-        system = payload.get("system") or manifest.system
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-        options = sampling_options(manifest, payload.get("options"))
-        return await self._start(self._stream_chat(manifest, messages, options, "generate"), payload.get("stream", True), kind="generate")
+        system = body.system or manifest.system
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": body.prompt}]
+        options = sampling_options(manifest, body.options)
+        return await self._start(request, lambda stop: self._stream_chat(manifest, messages, options, "generate", stop), body.stream)
 
-    async def _start(self, records: Iterator[dict[str, Any]], stream: Any, kind: str) -> Response:
-        """Wait for the first record before answering, so load and validation errors get a real status."""
-        pump = RecordPump(records, asyncio.get_running_loop())
-        first = await pump.get()
-        if stream is False:
+    async def _start(self, request: Request, records: Any, stream: bool) -> Response:
+        """Wait for the first record before answering, so load and validation errors get a real status.
+
+        Admission is bounded (a full engine answers 503 at once rather than queueing without end),
+        and a client that disconnects stops its generation, streaming or not."""
+        if not self._admission.acquire(blocking=False):
+            raise EngineBusy(f"the engine is busy ({self.max_pending} requests running or waiting); try again shortly")
+        stop = threading.Event()
+        try:
+            pump = RecordPump(records(stop), asyncio.get_running_loop(), stop, on_finished=self._admission.release)
+        except BaseException:
+            self._admission.release()
+            raise
+        watcher = asyncio.create_task(self._stop_on_disconnect(request, pump))
+        try:
+            first = await pump.get()
+            if stream:
+                return StreamingResponse(pump.ndjson(first), media_type="application/x-ndjson")
             final = first
             async for item in pump.items():
                 if isinstance(item, OrchMindError):
                     raise item
                 final = merge_records(final, item)
             return JSONResponse(final)
-        return StreamingResponse(pump.ndjson(first), media_type="application/x-ndjson")
+        except BaseException:
+            pump.stop()
+            raise
+        finally:
+            watcher.cancel()
+
+    @staticmethod
+    async def _stop_on_disconnect(request: Request, pump: RecordPump) -> None:
+        """Wait for the client to go away (the body is already read, so the next message is a
+        disconnect) and stop the generation it asked for."""
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                pump.stop()
+                return
 
     # --- models -----------------------------------------------------------------------------
     async def tags(self, request: Request) -> Response:
@@ -277,7 +356,7 @@ class EngineApp:
         return JSONResponse({"models": models})
 
     async def show(self, request: Request) -> Response:
-        manifest = self._manifest(await self._json(request))
+        manifest = self._manifest((await self._parse(request, ModelOnlyRequest)).model)
         lines = [f"FROM {manifest.base_path}"] + [f"ADAPTER {a}" for a in manifest.adapters]
         if manifest.system:
             lines.append(f'SYSTEM """{manifest.system}"""')
@@ -296,41 +375,41 @@ class EngineApp:
             for m in self.runner.loaded()]})
 
     async def delete(self, request: Request) -> Response:
-        manifest = self._manifest(await self._json(request))
+        manifest = self._manifest((await self._parse(request, ModelOnlyRequest)).model)
         self.store.delete(manifest.name)
         self.runner.unload(manifest.name)
         return Response(status_code=200)
 
     async def create(self, request: Request) -> Response:
-        payload = await self._json(request)
-        name = validate_name(str(payload.get("model") or payload.get("name") or ""))
-        source = payload.get("from")
-        if not isinstance(source, str) or not source:
+        body = await self._parse(request, CreateRequest)
+        name = validate_name(body.model)
+        if body.quantize:
+            raise BadRequest("quantize is not supported by the embedded engine; add an already quantized GGUF")
+        source = body.from_ or next(iter((body.files or {}).values()), None)
+        if not source:
             raise BadRequest("'from' is required: a model name or the digest of an uploaded GGUF")
         base_path = self.store.resolve_gguf(source)
         adapters = []
-        for file_name, digest in (payload.get("adapters") or {}).items():
-            path = self.store.blob_path(str(digest))
+        for file_name, digest in (body.adapters or {}).items():
+            path = self.store.blob_path(digest)
             if not path.exists():
                 raise NotFoundError(f"adapter blob {digest} for {file_name!r} not found; upload it first", code="blob_not_found")
-            if path.open("rb").read(4) != b"GGUF":
-                raise ModelStoreError(f"adapter {file_name!r} is not a GGUF LoRA adapter")
+            with path.open("rb") as handle:
+                if handle.read(4) != b"GGUF":
+                    raise ModelStoreError(f"adapter {file_name!r} is not a GGUF LoRA adapter")
             adapters.append(str(path))
         parent = self.store.get(source) if not source.startswith("sha256") else None
-        parameters = payload.get("parameters") or {}
-        if not isinstance(parameters, dict):
-            raise BadRequest("parameters must be an object")
+        parameters = {**(stored_options(parent).stored() if parent else {}), **body.parameters.stored()}
         manifest = ModelManifest(name=name, base_path=base_path, adapters=(parent.adapters if parent else []) + adapters,
-                                 system=payload.get("system") or (parent.system if parent else None),
-                                 parameters={**(parent.parameters if parent else {}), **parameters},
-                                 parent=parent.name if parent else None)
+                                 system=body.system or (parent.system if parent else None),
+                                 parameters=parameters, parent=parent.name if parent else None)
         # Prove the model loads (with its adapter) before it is saved: a broken model is never listed.
         await run_in_threadpool(self.runner.get, manifest)
         self.store.save(manifest)
         records = [{"status": "reading model metadata"}, {"status": "creating adapter layer"} if adapters else None,
                    {"status": "writing manifest"}, {"status": "success"}]
         records = [r for r in records if r]
-        if payload.get("stream", True) is False:
+        if not body.stream:
             return JSONResponse(records[-1])
         return StreamingResponse(iter([(json.dumps(r) + "\n").encode() for r in records]), media_type="application/x-ndjson")
 
@@ -338,29 +417,32 @@ class EngineApp:
         return Response(status_code=200 if self.store.has_blob(request.path_params["digest"]) else 404)
 
     async def blob_upload(self, request: Request) -> Response:
+        """Stream the upload to a temporary file, hashing as it arrives; it becomes the blob only
+        when its digest matches. Nothing is held in memory and an aborted upload leaves nothing."""
         digest = request.path_params["digest"]
-        self.store.blob_path(digest)  # validates before reading a byte
-        received = 0
-        chunks: list[bytes] = []
-
-        async def body() -> Any:
-            nonlocal received
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > MAX_BLOB_BYTES:
-                    raise BadRequest("blob too large")
-                chunks.append(chunk)
-        await body()
-        await run_in_threadpool(self.store.write_blob, digest, iter(chunks))
+        writer = self.store.blob_writer(digest)  # validates the digest before reading a byte
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit():
+            if int(declared) > MAX_BLOB_BYTES:
+                raise BadRequest(f"blob too large (over {MAX_BLOB_BYTES} bytes)")
+            free = shutil.disk_usage(self.store.blobs).free
+            if int(declared) > free - DISK_HEADROOM_BYTES:
+                raise InsufficientStorage(f"not enough disk space for a {int(declared):,}-byte blob ({free:,} bytes free)")
+        try:
+            with writer:
+                async for chunk in request.stream():
+                    if writer.size + len(chunk) > MAX_BLOB_BYTES:
+                        raise BadRequest(f"blob too large (over {MAX_BLOB_BYTES} bytes)")
+                    writer.write(chunk)
+                await run_in_threadpool(writer.commit)
+        except ClientDisconnect:
+            return Response(status_code=400)
         return Response(status_code=201)
 
     async def embed(self, request: Request) -> Response:
-        payload = await self._json(request)
-        manifest = self._manifest(payload)
-        inputs = payload.get("input", "")
-        inputs = [inputs] if isinstance(inputs, str) else inputs
-        if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs) or len(inputs) > 512:
-            raise BadRequest("input must be a string or a list of up to 512 strings")
+        body = await self._parse(request, EmbedRequest)
+        manifest = self._manifest(body.model)
+        inputs = body.texts()
         started = time.perf_counter_ns()
         vectors = await run_in_threadpool(self.runner.embed, manifest, inputs)
         return JSONResponse({"model": manifest.name, "embeddings": vectors,
@@ -370,8 +452,10 @@ class EngineApp:
         return JSONResponse({"version": ENGINE_VERSION})
 
 
-def create_engine_app(store: ModelStore, runner: LlamaRunner | None = None) -> Starlette:
-    engine = EngineApp(store, runner)
+def create_engine_app(store: ModelStore, runner: LlamaRunner | None = None, *, port: int,
+                      origins: OriginPolicy | None = None, max_pending: int = MAX_PENDING_GENERATIONS) -> ASGIApp:
+    """The engine's routes behind :class:`EngineGuard` (Host, Origin and content-type checks)."""
+    engine = EngineApp(store, runner, max_pending)
 
     def guarded(handler: Any) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -379,10 +463,15 @@ def create_engine_app(store: ModelStore, runner: LlamaRunner | None = None) -> S
                 return await handler(request)
             except OrchMindError as exc:
                 return error(exc.message, status_for(exc))
+            except ClientDisconnect:
+                return Response(status_code=400)
+            except Exception:  # noqa: BLE001 - the HTTP edge: log the traceback, answer a stable message
+                log.exception("engine request %s %s failed", request.method, request.url.path)
+                return error("internal error in the embedded engine; details are in the Orch-Mind log", 500)
         return endpoint
 
     routes = [
-        Route("/", lambda r: Response("Ollama is running", media_type="text/plain")),
+        Route("/", lambda r: Response("Ollama is running", media_type="text/plain"), methods=["GET", "HEAD"]),
         Route("/api/version", guarded(engine.version)),
         Route("/api/tags", guarded(engine.tags)),
         Route("/api/ps", guarded(engine.ps)),
@@ -395,4 +484,4 @@ def create_engine_app(store: ModelStore, runner: LlamaRunner | None = None) -> S
         Route("/api/blobs/{digest:str}", guarded(engine.blob_head), methods=["HEAD"]),
         Route("/api/blobs/{digest:str}", guarded(engine.blob_upload), methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    return EngineGuard(Starlette(routes=routes), port, origins or OriginPolicy())

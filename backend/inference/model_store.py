@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,8 +21,8 @@ from backend.config import DataLayout, atomic_write_text
 from backend.errors import NotFoundError, OrchMindError
 from backend.inference.default_models import DEFAULT_CHAT_MODEL, default_chat_gguf
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?$")
-DIGEST_PATTERN = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?\Z")
+DIGEST_PATTERN = re.compile(r"^sha256[:-]([0-9a-f]{64})\Z")
 GGUF_MAGIC = b"GGUF"
 
 
@@ -61,6 +62,40 @@ class ModelManifest:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
 
 
+class BlobWriter:
+    """One upload: a private temporary file beside the blobs, hashed as it is written, renamed into
+    place only when the digest matches; on any other way out of the ``with`` it is deleted."""
+
+    def __init__(self, target: Path, expected_hex: str) -> None:
+        self.target = target
+        self._expected = expected_hex
+        self._hasher = hashlib.sha256()
+        self.size = 0
+        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".partial", delete=False)
+        self._handle = handle
+        self._partial = Path(handle.name)
+
+    def write(self, chunk: bytes) -> None:
+        self._hasher.update(chunk)
+        self._handle.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> Path:
+        self._handle.close()
+        actual = self._hasher.hexdigest()
+        if actual != self._expected:
+            raise ModelStoreError(f"digest mismatch: the uploaded data hashes to sha256:{actual}")
+        self._partial.replace(self.target)
+        return self.target
+
+    def __enter__(self) -> "BlobWriter":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._handle.close()
+        self._partial.unlink(missing_ok=True)
+
+
 class ModelStore:
     def __init__(self, layout: DataLayout | None = None) -> None:
         root = (layout or DataLayout.current()).models_dir
@@ -86,21 +121,16 @@ class ModelStore:
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).exists()
 
+    def blob_writer(self, digest: str) -> "BlobWriter":
+        """A writer for the blob ``digest``: stream into it, then ``commit`` (or leave the ``with``)."""
+        return BlobWriter(self.blob_path(digest), validate_digest(digest))
+
     def write_blob(self, digest: str, chunks: Any) -> Path:
         """Stream a blob to disk, verify its hash, then move it into place (never a partial blob)."""
-        expected = validate_digest(digest)
-        target = self.blob_path(digest)
-        partial = target.with_suffix(".partial")
-        hasher = hashlib.sha256()
-        with partial.open("wb") as handle:
+        with self.blob_writer(digest) as writer:
             for chunk in chunks:
-                hasher.update(chunk)
-                handle.write(chunk)
-        if hasher.hexdigest() != expected:
-            partial.unlink(missing_ok=True)
-            raise ModelStoreError(f"digest mismatch: the uploaded data hashes to sha256:{hasher.hexdigest()}")
-        partial.replace(target)
-        return target
+                writer.write(chunk)
+            return writer.commit()
 
     def save(self, manifest: ModelManifest) -> None:
         manifest.name = validate_name(manifest.name)

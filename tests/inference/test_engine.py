@@ -66,7 +66,7 @@ def test_bad_requests_get_ollama_style_errors_and_the_server_stays_up(engine, cl
     with pytest.raises(ollama.ResponseError) as traversal:
         client.chat(model="../../etc/passwd", messages=[{"role": "user", "content": "hi"}])
     assert traversal.value.status_code == 400 and "invalid model name" in traversal.value.error
-    malformed = httpx.post(f"{engine.host}/api/chat", content=b"{not json")
+    malformed = httpx.post(f"{engine.host}/api/chat", content=b"{not json", headers={"Content-Type": "application/json"})
     assert malformed.status_code == 400 and "invalid JSON" in malformed.json()["error"]
     with pytest.raises(ollama.ResponseError) as too_long:
         client.chat(model="smollm2", messages=[{"role": "user", "content": "word " * 5000}])

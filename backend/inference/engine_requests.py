@@ -1,0 +1,137 @@
+"""The embedded engine's requests, one pydantic model per endpoint: the subset of Ollama's API we speak.
+
+Everything a client sends is validated here before anything runs or is stored, so a hostile or
+merely wrong request gets a 400 that names the field, and a model can never be saved with options
+or a system prompt that would break every later chat with it. Unknown top-level fields are ignored
+(clients send fields for features we do not have, as they do to Ollama); known fields must have
+the right type and range.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+
+MAX_TEXT_CHARS = 1_000_000
+MAX_SYSTEM_CHARS = 32_000
+MAX_MESSAGES = 1_000
+MAX_EMBED_INPUTS = 512
+MAX_STOP_SEQUENCES = 16
+
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+System = Annotated[str, StringConstraints(max_length=MAX_SYSTEM_CHARS)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+StopSequence = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class GenerationOptions(BaseModel):
+    """Ollama's ``options`` (and a model's stored ``parameters``): the ones the engine honours.
+
+    Other Ollama options (num_gpu, num_thread, mirostat …) are accepted and ignored, as they have
+    no meaning for this engine; the ones below are checked, because they are stored with models."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    temperature: float | None = Field(None, ge=0, le=100, description="Sampling temperature; 0 is greedy.")
+    top_k: int | None = Field(None, ge=0, le=1_000_000, description="Sample from the k most likely tokens.")
+    top_p: float | None = Field(None, ge=0, le=1, description="Nucleus sampling threshold.")
+    min_p: float | None = Field(None, ge=0, le=1, description="Drop tokens below this share of the best one.")
+    repeat_penalty: float | None = Field(None, ge=0, le=100, description="Penalty for repeating recent tokens.")
+    presence_penalty: float | None = Field(None, ge=-100, le=100)
+    frequency_penalty: float | None = Field(None, ge=-100, le=100)
+    seed: int | None = Field(None, ge=-1, le=2**32 - 1, description="Sampling seed; -1 is random.")
+    num_predict: int | None = Field(None, ge=-2, le=1_000_000, description="Token cap; -1 means none.")
+    num_ctx: int | None = Field(None, ge=64, le=1_048_576, description="Context window in tokens.")
+    stop: list[StopSequence] | None = Field(None, max_length=MAX_STOP_SEQUENCES)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stop_as_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("stop"), str):
+            return {**data, "stop": [data["stop"]]}
+        return data
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class EngineRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_is_model(cls, data: Any) -> Any:
+        """Older clients send ``name`` where newer ones send ``model``."""
+        if isinstance(data, dict) and "model" not in data and "name" in data:
+            return {**data, "model": data["name"]}
+        return data
+
+
+class ModelRequest(EngineRequest):
+    model: ModelName
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: Text = ""
+
+
+class GenerationRequest(ModelRequest):
+    options: GenerationOptions = Field(default_factory=GenerationOptions)
+    stream: bool = True
+    keep_alive: str | int | float | None = None
+
+
+class ChatRequest(GenerationRequest):
+    messages: list[ChatMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
+
+
+class GenerateRequest(GenerationRequest):
+    prompt: Text = ""
+    system: System | None = None
+
+
+class EmbedRequest(ModelRequest):
+    input: list[Text]
+    truncate: bool = True
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _texts(cls, value: Any) -> Any:
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list) or not 1 <= len(value) <= MAX_EMBED_INPUTS or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"input must be a string or a list of up to {MAX_EMBED_INPUTS} strings")
+        return value
+
+    def texts(self) -> list[str]:
+        return list(self.input)
+
+
+Digest = Annotated[str, StringConstraints(max_length=80)]
+
+
+class CreateRequest(EngineRequest):
+    model: ModelName
+    from_: ModelName | None = Field(None, alias="from")
+    files: dict[Annotated[str, StringConstraints(max_length=200)], Digest] | None = Field(None, max_length=1)
+    adapters: dict[Annotated[str, StringConstraints(max_length=200)], Digest] | None = Field(None, max_length=1)
+    system: System | None = None
+    parameters: GenerationOptions = Field(default_factory=GenerationOptions)
+    quantize: str | None = None
+    stream: bool = True
+
+
+class ModelOnlyRequest(ModelRequest):
+    pass
+
+
+def describe(error: ValidationError) -> str:
+    """One line a person can act on: which field, what is wrong with it."""
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "invalid request: " + "; ".join(parts)
