@@ -21,8 +21,8 @@ from backend.training.adapters import AdapterManifest
 ENTRY_VERSION = 1
 BLOCK_SIZE = 256 * 1024
 MAX_ENTRY_BYTES = 64 * 1024
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_HEX128 = re.compile(r"^[0-9a-f]{128}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+_HEX128 = re.compile(r"^[0-9a-f]{128}\Z")
 
 
 def canonical(value: Any) -> bytes:

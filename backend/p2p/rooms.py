@@ -24,7 +24,7 @@ PUBLIC_ROOM_ID = "public"
 PUBLIC_ROOM_SECRET = hashlib.blake2b(b"orch-mind/public-room/v1", digest_size=32).hexdigest()
 INVITE_PREFIX = "om1"
 INVITE_BYTES = 16
-_INVITE = re.compile(r"^[A-Z2-7]{26}$")
+_INVITE = re.compile(r"^[A-Z2-7]{26}\Z")
 
 
 class RoomError(OrchMindError):

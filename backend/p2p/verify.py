@@ -29,7 +29,7 @@ MAX_FILE_BYTES = {"adapter_model.safetensors": 512 * 1024**2, "adapter.gguf": 51
 ADAPTER_FILES = frozenset({"adapter_model.safetensors", "adapter.gguf", "adapter_config.json"})
 MAX_HEADER_BYTES = 4 * 1024 * 1024
 DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4}
-LORA_NAME = re.compile(r"^base_model\.model\.(?P<module>[A-Za-z0-9_.]+)\.lora_(?P<part>[AB])\.weight$")
+LORA_NAME = re.compile(r"^base_model\.model\.(?P<module>[A-Za-z0-9_.]+)\.lora_(?P<part>[AB])\.weight\Z")
 MANIFEST_FIELDS = {"name", "base", "rank", "alpha", "target_modules", "files", "description", "dataset", "metrics",
                    "provenance", "created_at", "format_version"}
 

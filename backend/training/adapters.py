@@ -19,7 +19,7 @@ from typing import Any
 from backend.config import DataLayout, atomic_write_text
 from backend.errors import NotFoundError, OrchMindError
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "adapter.gguf")
 
 
