@@ -27,9 +27,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-import ijson
-
-from backend.importers.model import ImportedConversation, ImportedMessage, ImportFormatError, timestamp
+from backend.importers.bounded_json import iter_list_items
+from backend.importers.model import (
+    ImportedConversation,
+    ImportedMessage,
+    ImportFormatError,
+    as_dict,
+    as_list,
+    as_text,
+    timestamp,
+)
 from backend.importers.source_files import ByteProgress, looks_like_export, open_export_json
 
 SOURCE_KIND = "chatgpt"
@@ -41,6 +48,7 @@ QUOTE_TYPES = {"tether_quote"}
 
 
 MARKER = b'"mapping"'
+MAX_NODES = 100_000  # nodes in one conversation's tree; real ones have hundreds
 
 
 def detect(path: Path) -> bool:
@@ -54,27 +62,24 @@ def _part_text(part: Any) -> str:
         kind = part.get("content_type", "")
         if kind == "image_asset_pointer" or "asset_pointer" in part:
             return "[image]"
-        if kind == "audio_transcription" and isinstance(part.get("text"), str):
-            return part["text"]
-        if isinstance(part.get("text"), str):
-            return part["text"]
+        return as_text(part.get("text"))
     return ""
 
 
 def content_text(content: dict[str, Any]) -> str:
     """The readable text of any content type (used for memory; flags decide where it goes)."""
-    kind = content.get("content_type", "text")
+    kind = as_text(content.get("content_type"), "text")
     if kind in ("text", "multimodal_text") or "parts" in content:
-        return "\n".join(t for t in (_part_text(p) for p in content.get("parts") or []) if t).strip()
+        return "\n".join(t for t in (_part_text(p) for p in as_list(content.get("parts"))) if t).strip()
     if kind == "code":
-        language = content.get("language") or ""
-        code = content.get("text") or ""
+        language = as_text(content.get("language"))
+        code = as_text(content.get("text"))
         return f"```{language if language != 'unknown' else ''}\n{code}\n```" if code.strip() else ""
     if kind == "tether_quote":
-        title = content.get("title") or content.get("domain") or ""
-        return "\n".join(x for x in (title, content.get("url") or "", content.get("text") or "") if x).strip()
+        title = as_text(content.get("title")) or as_text(content.get("domain"))
+        return "\n".join(x for x in (title, as_text(content.get("url")), as_text(content.get("text"))) if x).strip()
     if kind == "thoughts":
-        return "\n".join(str(t.get("content", "")) for t in content.get("thoughts") or [] if isinstance(t, dict)).strip()
+        return "\n".join(as_text(t.get("content")) for t in as_list(content.get("thoughts")) if isinstance(t, dict)).strip()
     if kind == "user_editable_context":
         return "\n".join(x for x in (content.get("user_profile"), content.get("user_instructions")) if isinstance(x, str)).strip()
     for key in ("text", "result", "content", "summary"):
@@ -85,11 +90,11 @@ def content_text(content: dict[str, Any]) -> str:
 
 def classify(message: dict[str, Any]) -> tuple[str, str, bool, bool]:
     """(role, content_type, searchable, trainable) for one message, per the table above."""
-    author = message.get("author") or {}
-    role = author.get("role") or "unknown"
-    content = message.get("content") or {}
-    kind = content.get("content_type") or "text"
-    metadata = message.get("metadata") or {}
+    author = as_dict(message.get("author"))
+    role = as_text(author.get("role")) or "unknown"
+    content = as_dict(message.get("content"))
+    kind = as_text(content.get("content_type")) or "text"
+    metadata = as_dict(message.get("metadata"))
     hidden = (
         message.get("weight") == 0
         or metadata.get("is_visually_hidden_from_conversation")
@@ -100,63 +105,91 @@ def classify(message: dict[str, Any]) -> tuple[str, str, bool, bool]:
         return role, kind, False, False
     if kind in QUOTE_TYPES:
         return role, kind, True, False
-    tool_call = (message.get("recipient") or "all") != "all"
+    tool_call = (as_text(message.get("recipient")) or "all") != "all"
     return role, kind, True, role in ("user", "assistant") and not tool_call
 
 
-def _active_path(mapping: dict[str, Any], current: str | None) -> list[str]:
-    if not current or current not in mapping:
-        leaves = [k for k, v in mapping.items() if not (v or {}).get("children")]
+def _node_time(node: Any) -> float:
+    value = as_dict(as_dict(node).get("message")).get("create_time")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _active_path(mapping: dict[str, Any], current: Any) -> list[str]:
+    if not isinstance(current, str) or current not in mapping:
+        leaves = [k for k, v in mapping.items() if not as_list(as_dict(v).get("children"))]
         if not leaves:
             return []
-        current = max(leaves, key=lambda k: float(((mapping[k] or {}).get("message") or {}).get("create_time") or 0))
+        current = max(leaves, key=lambda k: _node_time(mapping[k]))
     path, seen = [], set()
-    node_id: str | None = current
-    while node_id and node_id in mapping and node_id not in seen:
+    node_id: Any = current
+    while isinstance(node_id, str) and node_id in mapping and node_id not in seen:
         seen.add(node_id)
         path.append(node_id)
-        node_id = (mapping[node_id] or {}).get("parent")
+        node_id = as_dict(mapping[node_id]).get("parent")
     return path[::-1]
+
+
+def _well_formed(message: dict[str, Any]) -> bool:
+    """A message whose parts have the shapes we read; anything else is skipped and counted."""
+    return (isinstance(message.get("content"), dict) and isinstance(message.get("author", {}), dict)
+            and isinstance(message.get("metadata") or {}, dict)
+            and isinstance(as_dict(message.get("content")).get("content_type", "text"), str)
+            and isinstance(as_dict(message.get("author")).get("role", "unknown"), str))
 
 
 def parse_conversation(raw: Any, index: int, *, all_branches: bool = False) -> ImportedConversation:
     if not isinstance(raw, dict) or not isinstance(raw.get("mapping"), dict):
         raise ImportFormatError(f"Conversation #{index + 1} has no 'mapping'; this does not look like a ChatGPT export.")
     mapping: dict[str, Any] = raw["mapping"]
-    external_id = str(raw.get("conversation_id") or raw.get("id") or f"index-{index}")
+    if len(mapping) > MAX_NODES:
+        raise ImportFormatError(f"Conversation #{index + 1} has {len(mapping):,} nodes (the limit is {MAX_NODES:,}); "
+                                "this is not a chat export, or it is damaged.")
+    identifier = raw.get("conversation_id") or raw.get("id")
+    external_id = str(identifier) if isinstance(identifier, (str, int)) and not isinstance(identifier, bool) else f"index-{index}"
     active = _active_path(mapping, raw.get("current_node"))
     active_set = set(active)
     order = list(active)
     if all_branches:
         others = [k for k in mapping if k not in active_set]
-        others.sort(key=lambda k: float(((mapping[k] or {}).get("message") or {}).get("create_time") or 0))
+        others.sort(key=lambda k: _node_time(mapping[k]))
         order += others
     messages = []
+    skipped = 0
     for node_id in order:
-        message = (mapping.get(node_id) or {}).get("message")
-        if not isinstance(message, dict):
+        node = mapping.get(node_id)
+        if not isinstance(node, dict):
+            skipped += node is not None
+            continue
+        message = node.get("message")
+        if message is None:
             continue  # null messages (the root, deleted nodes)
-        text = content_text(message.get("content") or {})
+        if not isinstance(message, dict) or not _well_formed(message):
+            skipped += 1
+            continue
+        text = content_text(message["content"])
         if not text:
             continue
         role, kind, searchable, trainable = classify(message)
         on_active = node_id in active_set
+        model_slug = as_dict(message.get("metadata")).get("model_slug")
         messages.append(ImportedMessage(
-            external_id=str(message.get("id") or node_id), role=role, text=text, content_type=kind,
+            external_id=as_text(message.get("id")) or node_id, role=role, text=text, content_type=kind,
             created_at=timestamp(message.get("create_time")),
-            model=(message.get("metadata") or {}).get("model_slug"),
+            model=model_slug if isinstance(model_slug, str) else None,
             searchable=searchable, trainable=trainable and on_active, on_active_branch=on_active,
         ))
+    title = raw.get("title")
     return ImportedConversation(
-        source_kind=SOURCE_KIND, external_id=external_id, title=str(raw.get("title") or "Untitled"),
+        source_kind=SOURCE_KIND, external_id=external_id, title=title if isinstance(title, str) and title else "Untitled",
         created_at=timestamp(raw.get("create_time")), updated_at=timestamp(raw.get("update_time")), messages=messages,
+        skipped_messages=skipped,
     )
 
 
 def iter_conversations(path: Path, *, all_branches: bool = False, on_progress: ByteProgress | None = None) -> Iterator[ImportedConversation]:
     """Stream conversations one at a time (ijson), so a multi-GB export stays in bounded memory."""
     with open_export_json(path, FILE_NAME) as stream:
-        for index, raw in enumerate(ijson.items(stream, "item", use_float=True)):
+        for index, raw in enumerate(iter_list_items(stream, path.name)):
             yield parse_conversation(raw, index, all_branches=all_branches)
             if on_progress:
                 on_progress(stream.bytes_read, stream.total_bytes)

@@ -10,9 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-import ijson
-
-from backend.importers.model import ImportedConversation, ImportedMessage, ImportFormatError, timestamp
+from backend.importers.bounded_json import iter_list_items
+from backend.importers.model import (
+    ImportedConversation,
+    ImportedMessage,
+    ImportFormatError,
+    as_dict,
+    as_list,
+    as_text,
+    timestamp,
+)
 from backend.importers.source_files import ByteProgress, looks_like_export, open_export_json
 
 SOURCE_KIND = "claude"
@@ -30,40 +37,45 @@ def detect(path: Path) -> bool:
 def _message_text(message: dict[str, Any]) -> str:
     blocks = message.get("content")
     if isinstance(blocks, list) and blocks:
-        texts = [b.get("text", "") for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
-        return "\n".join(t for t in texts if isinstance(t, str) and t).strip()
-    return str(message.get("text") or "").strip()
+        texts = [as_text(b.get("text")) for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
+        return "\n".join(t for t in texts if t).strip()
+    return as_text(message.get("text")).strip()
 
 
 def parse_conversation(raw: Any, index: int) -> ImportedConversation:
     if not isinstance(raw, dict) or not isinstance(raw.get("chat_messages"), list):
         raise ImportFormatError(f"Conversation #{index + 1} has no 'chat_messages'; this does not look like a Claude export.")
     messages: list[ImportedMessage] = []
+    skipped = 0
     for position, message in enumerate(raw["chat_messages"]):
         if not isinstance(message, dict):
+            skipped += 1
             continue
-        role = ROLES.get(str(message.get("sender")), "unknown")
+        sender = message.get("sender")
+        role = ROLES.get(sender, "unknown") if isinstance(sender, str) else "unknown"
         created = timestamp(message.get("created_at"))
-        message_id = str(message.get("uuid") or f"{index}-{position}")
+        identifier = message.get("uuid")
+        message_id = identifier if isinstance(identifier, str) and identifier else f"{index}-{position}"
         text = _message_text(message)
         if text:
             messages.append(ImportedMessage(message_id, role, text, "text", created, None, True, role in ROLES.values()))
-        for number, attachment in enumerate(message.get("attachments") or []):
-            content = (attachment or {}).get("extracted_content") if isinstance(attachment, dict) else None
-            if isinstance(content, str) and content.strip():
-                name = attachment.get("file_name") or "attachment"
+        for number, attachment in enumerate(as_list(message.get("attachments"))):
+            content = as_text(as_dict(attachment).get("extracted_content"))
+            if content.strip():
+                name = as_text(attachment.get("file_name")) or "attachment"
                 messages.append(ImportedMessage(f"{message_id}-att{number}", role, f"[{name}]\n{content.strip()}",
                                                 "attachment", created, None, True, False))
+    identifier = raw.get("uuid")
     return ImportedConversation(
-        source_kind=SOURCE_KIND, external_id=str(raw.get("uuid") or f"index-{index}"),
-        title=str(raw.get("name") or "Untitled"), created_at=timestamp(raw.get("created_at")),
-        updated_at=timestamp(raw.get("updated_at")), messages=messages,
+        source_kind=SOURCE_KIND, external_id=identifier if isinstance(identifier, str) and identifier else f"index-{index}",
+        title=as_text(raw.get("name")) or "Untitled", created_at=timestamp(raw.get("created_at")),
+        updated_at=timestamp(raw.get("updated_at")), messages=messages, skipped_messages=skipped,
     )
 
 
 def iter_conversations(path: Path, *, on_progress: ByteProgress | None = None) -> Iterator[ImportedConversation]:
     with open_export_json(path, FILE_NAME) as stream:
-        for index, raw in enumerate(ijson.items(stream, "item", use_float=True)):
+        for index, raw in enumerate(iter_list_items(stream, path.name)):
             yield parse_conversation(raw, index)
             if on_progress:
                 on_progress(stream.bytes_read, stream.total_bytes)

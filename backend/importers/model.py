@@ -37,6 +37,7 @@ class ImportedConversation:
     created_at: datetime | None
     updated_at: datetime | None
     messages: list[ImportedMessage] = field(default_factory=list)
+    skipped_messages: int = 0  # malformed nodes left out (counted in the import's result)
 
     def content_hash(self) -> str:
         """Stable hash of everything we store: unchanged conversations are skipped on re-import."""
@@ -63,3 +64,17 @@ def timestamp(value: object) -> datetime | None:
         return datetime.fromtimestamp(float(value), tz=timezone.utc).replace(tzinfo=None)  # type: ignore[arg-type]
     except (ValueError, OverflowError, OSError, TypeError):
         return None
+
+
+def as_dict(value: object) -> dict:
+    """``value`` if it is a JSON object, else an empty one: exports are read defensively."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def as_text(value: object, default: str = "") -> str:
+    """A string field, or ``default`` for anything else (numbers, objects, null)."""
+    return value if isinstance(value, str) else default

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -32,12 +33,32 @@ def _title(relative: Path, text: str) -> str:
 
 
 def iter_note_files(root: Path) -> Iterator[Path]:
+    """Regular files only: a symlink, a named pipe (whose read would wait forever) or a device in
+    the folder is passed over, as is anything that vanishes while the folder is walked."""
     for directory, subdirs, files in os.walk(root, followlinks=False):
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(directory) / name
-            if path.suffix.lower() in EXTENSIONS and not path.is_symlink() and path.stat().st_size <= MAX_NOTE_BYTES:
+            if path.suffix.lower() not in EXTENSIONS:
+                continue
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_NOTE_BYTES:
                 yield path
+
+
+def read_note(path: Path) -> str:
+    """The note's text; opened without following a link and without waiting on a pipe that
+    replaced the file since it was listed, and never more than the size cap."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return ""
+        data = handle.read(MAX_NOTE_BYTES + 1)
+    return data[:MAX_NOTE_BYTES].decode("utf-8", errors="replace")
 
 
 def iter_conversations(root: Path) -> Iterator[ImportedConversation]:
@@ -45,7 +66,10 @@ def iter_conversations(root: Path) -> Iterator[ImportedConversation]:
         raise ImportFormatError(f"{root} is not a folder of notes.")
     for path in iter_note_files(root):
         relative = path.relative_to(root)
-        text = path.read_text(encoding="utf-8", errors="replace").strip()
+        try:
+            text = read_note(path).strip()
+        except OSError:
+            continue  # removed or replaced by a link while importing
         if not text:
             continue
         modified = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(tzinfo=None)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import lzma
+import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable, Iterator
 
@@ -19,32 +22,54 @@ from backend.importers.model import ImportFormatError
 MAX_UNCOMPRESSED_BYTES = 32 * 1024**3
 MAX_COMPRESSION_RATIO = 200
 MAX_MEMBERS = 200_000
+SUPPORTED_COMPRESSION = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+# What a damaged member raises while it is decompressed: each becomes a clear ImportFormatError.
+DECOMPRESSION_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError)
 
 ByteProgress = Callable[[int, int], None]
 
 
 class CountingReader(io.RawIOBase):
-    """Reads from ``inner``, counts bytes (for progress), and fails past ``limit`` bytes."""
+    """Reads from ``inner``, counts bytes (for progress), and fails past ``limit`` bytes in all or
+    past the current item's budget (see :meth:`start_item`)."""
 
-    def __init__(self, inner: BinaryIO, total: int, limit: int, what: str) -> None:
+    def __init__(self, inner: BinaryIO, total: int, limit: int, what: str, *, archive: str | None = None) -> None:
         self._inner = inner
         self._limit = limit
         self._read = 0
         self._what = what
+        self._archive = archive
+        self._item_start = 0
+        self._item_limit: int | None = None
+        self._item_what = ""
         self.total_bytes = total
 
     @property
     def bytes_read(self) -> int:
         return self._read
 
+    def start_item(self, limit: int, what: str) -> None:
+        """From here on, fail once more than ``limit`` bytes are read before the next call."""
+        self._item_start = self._read
+        self._item_limit = limit
+        self._item_what = what
+
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        data = self._inner.read(len(buffer))
+        try:
+            data = self._inner.read(len(buffer))
+        except DECOMPRESSION_ERRORS as exc:
+            if self._archive is None:
+                raise
+            raise ImportFormatError(f"{self._archive} is damaged and cannot be decompressed ({exc}).") from exc
         self._read += len(data)
         if self._read > self._limit:
             raise ImportFormatError(f"{self._what} expands beyond {self._limit:,} bytes; refusing a possible zip bomb.")
+        if self._item_limit is not None and self._read - self._item_start > self._item_limit:
+            raise ImportFormatError(f"{self._item_what} is larger than {self._item_limit // 1024**2:,} MiB; "
+                                    "refusing it (a damaged export or a zip bomb).")
         buffer[: len(data)] = data
         return len(data)
 
@@ -75,26 +100,35 @@ def open_export_json(path: Path, file_name: str) -> Iterator[CountingReader]:
         raise ImportFormatError(f"{path} does not exist.", code="not_found")
     if path.is_dir():
         raise ImportFormatError(f"{path} is a folder; give the export .zip or its {file_name}.")
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ImportFormatError(f"{path.name} is not a regular file (a pipe or a device?); give the export .zip or its {file_name}.")
     if zipfile.is_zipfile(path):
         try:
             archive = zipfile.ZipFile(path)
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise ImportFormatError(f"{path.name} is a damaged zip file ({exc}).") from exc
         with archive:
             _check_member_names(archive, path)
             info = find_member(archive, file_name)
             if info is None:
                 raise ImportFormatError(f"{path.name} has no {file_name}; is this the right export?")
+            if info.flag_bits & 0x1:
+                raise ImportFormatError(f"{info.filename} in {path.name} is encrypted; export again without a password.")
+            if info.compress_type not in SUPPORTED_COMPRESSION:
+                raise ImportFormatError(f"{info.filename} in {path.name} uses an unsupported compression method "
+                                        f"({info.compress_type}); re-zip it with ordinary (deflate) compression.")
             if info.file_size > MAX_UNCOMPRESSED_BYTES or (
                 info.compress_size and info.file_size / max(info.compress_size, 1) > MAX_COMPRESSION_RATIO
             ):
                 raise ImportFormatError(f"{info.filename} in {path.name} declares an implausible size; refusing a possible zip bomb.")
             limit = min(MAX_UNCOMPRESSED_BYTES, max(info.file_size, 1) + 1024)
             try:
-                with archive.open(info) as member:
-                    yield CountingReader(member, info.file_size, limit, f"{info.filename} in {path.name}")  # type: ignore[misc]
-            except zipfile.BadZipFile as exc:
-                raise ImportFormatError(f"{path.name} is damaged: {exc}.") from exc
+                member = archive.open(info)
+            except (*DECOMPRESSION_ERRORS, NotImplementedError, RuntimeError) as exc:
+                raise ImportFormatError(f"{path.name} is damaged or uses a zip feature we cannot read ({exc}).") from exc
+            with member:
+                yield CountingReader(member, info.file_size, limit, f"{info.filename} in {path.name}",  # type: ignore[misc]
+                                     archive=path.name)
         return
     with path.open("rb") as handle:
         size = path.stat().st_size

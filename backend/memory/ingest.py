@@ -19,13 +19,11 @@ import json
 import os
 import time
 import uuid
-import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Literal
 
 import duckdb
-import ijson
 import pyarrow as pa
 
 from backend.importers import chatgpt, claude, notes
@@ -55,6 +53,8 @@ class ImportStats:
     messages: int = 0
     chunks: int = 0
     vectors_embedded: int = 0
+    skipped_messages: int = 0  # malformed messages left out
+    duplicates: int = 0  # conversations whose id appeared earlier in the same file (the first one is kept)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
@@ -89,19 +89,13 @@ def conversation_key(source_id: str, external_id: str) -> str:
 
 
 def _stream(kind: str, path: Path, all_branches: bool, on_progress: Callable[[int, int], None] | None) -> Iterator[ImportedConversation]:
-    try:
-        if kind == chatgpt.SOURCE_KIND:
-            yield from chatgpt.iter_conversations(path, all_branches=all_branches, on_progress=on_progress)
-        elif kind == claude.SOURCE_KIND:
-            yield from claude.iter_conversations(path, on_progress=on_progress)
-        else:
-            yield from notes.iter_conversations(path)
-    except ijson.IncompleteJSONError as exc:
-        raise ImportFormatError(f"{path.name} ends before its JSON is complete (a truncated download?): {exc}") from exc
-    except ijson.JSONError as exc:
-        raise ImportFormatError(f"{path.name} is not valid JSON: {exc}") from exc
-    except (zlib.error, EOFError) as exc:
-        raise ImportFormatError(f"{path.name} is damaged and cannot be decompressed: {exc}") from exc
+    """The importer's conversations; JSON, archive and limit problems arrive as ImportFormatError."""
+    if kind == chatgpt.SOURCE_KIND:
+        yield from chatgpt.iter_conversations(path, all_branches=all_branches, on_progress=on_progress)
+    elif kind == claude.SOURCE_KIND:
+        yield from claude.iter_conversations(path, on_progress=on_progress)
+    else:
+        yield from notes.iter_conversations(path)
 
 
 def _chunks_of(conversation: ImportedConversation) -> list[tuple[int, int, str]]:
@@ -211,10 +205,16 @@ def import_conversations(
                 stats.vectors_embedded += embed_missing(store, embedder, pending)
                 pending.clear()
 
+            seen: set[str] = set()
             for conversation in conversations(True):
                 if should_stop():
                     raise ImportFormatError("The import was cancelled; nothing was changed.", code="cancelled")
+                if conversation.external_id in seen:
+                    stats.duplicates += 1
+                    continue
+                seen.add(conversation.external_id)
                 stats.conversations += 1
+                stats.skipped_messages += conversation.skipped_messages
                 if known.get(conversation.external_id) == conversation.content_hash():
                     stats.unchanged += 1
                     continue
@@ -252,9 +252,11 @@ def _write(store: MemoryStore, kind: str, label: str, source_id: str, conversati
             _delete_conversations_of(db, source_id)
         writer = _Writer(db)
         done = 0
+        written: set[str] = set()
         for conversation in conversations:
-            if conversation.external_id not in changed:
-                continue
+            if conversation.external_id not in changed or conversation.external_id in written:
+                continue  # unchanged, or a later duplicate of an id already written
+            written.add(conversation.external_id)
             key = conversation_key(source_id, conversation.external_id)
             if conversation.external_id in known:
                 writer.flush()

@@ -112,3 +112,19 @@ def test_switching_the_embedding_model_re_embeds_instead_of_mixing(store, embedd
         MemorySearch(store, embedder).search("bread")
     assert mismatch.value.code == "embedding_mismatch"
     assert MemorySearch(store, other).search("bread dough", 1)
+
+
+def test_a_repeated_conversation_id_is_imported_once_and_counted(store, embedder, tmp_path):
+    """Two conversations with one id (merged exports) used to fail on DuckDB's primary key."""
+    first = simple_conversation("First copy", "Where do herons nest?", "In colonies called heronries.", "same-id")
+    second = simple_conversation("Second copy", "Where do owls nest?", "In tree hollows.", "same-id")
+    damaged = simple_conversation("Damaged", "What is a kestrel?", "A small falcon.", "damaged").to_dict()
+    damaged["mapping"]["damaged-n2"]["message"]["content"] = "not an object"
+    path = tmp_path / "conversations.json"
+    path.write_text(json.dumps([first.to_dict(), second.to_dict(), damaged]))
+    stats = import_path(store, path, embedder)
+    assert (stats.conversations, stats.added, stats.duplicates, stats.skipped_messages) == (2, 2, 1, 1)
+    titles = [r[0] for r in store.cursor().execute("SELECT title FROM conversations ORDER BY title").fetchall()]
+    assert titles == ["Damaged", "First copy"]
+    again = import_path(store, path, embedder)
+    assert (again.unchanged, again.duplicates) == (2, 1)
