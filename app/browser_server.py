@@ -27,7 +27,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.events import EventChannel
 from app.validation import exposed_methods, safe_file_name
-from backend.loopback_server import LOOPBACK
+from backend.errors import ValidationError
+from backend.loopback_server import LOOPBACK, loopback_host_allowed
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 CONTENT_SECURITY_POLICY = (
@@ -49,45 +50,63 @@ class BrowserModeConfig:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}/#token={self.token}"
 
-    @property
-    def allowed_hosts(self) -> frozenset[str]:
-        return frozenset({f"{LOOPBACK}:{self.port}", f"localhost:{self.port}"})
+
+
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+]
 
 
 class GuardMiddleware:
-    """Host check on every request, security headers on every response."""
+    """Host check on every request, security headers on every response (the refusal's too)."""
 
-    def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, port: int) -> None:
         self.app = app
-        self.allowed_hosts = allowed_hosts
+        self.port = port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if headers.get("host", "") not in self.allowed_hosts:
-            response = PlainTextResponse("Forbidden host.", status_code=403)
-            await response(scope, receive, send)
-            return
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                extra = [
-                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"cross-origin-resource-policy", b"same-origin"),
-                    (b"cache-control", b"no-store"),
-                ]
-                message["headers"] = list(message.get("headers", [])) + extra
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
             await send(message)
 
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if not loopback_host_allowed(headers.get("host", ""), self.port):
+            await PlainTextResponse("Forbidden host.", status_code=403)(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
 
 
-def _token_ok(request: Request, token: str) -> bool:
-    supplied = request.headers.get("x-orch-token") or request.query_params.get("token") or ""
+def _failure(code: str, message: str, status: int) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": {"code": code, "message": message}}, status)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The body, or None past ``limit`` bytes: the declared length is checked before reading a
+    byte, and the stream is counted as it arrives (a client may lie about its length)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _token_ok(request: Request, token: str, *, query_allowed: bool = False) -> bool:
+    """The launch token from ``X-Orch-Token``; from the query string only where a browser API
+    cannot set headers (EventSource), since URLs end up in logs and history."""
+    supplied = request.headers.get("x-orch-token") or (request.query_params.get("token") if query_allowed else "") or ""
     return hmac.compare_digest(supplied.encode(), token.encode())
 
 
@@ -96,26 +115,26 @@ def create_browser_app(api: object, events: EventChannel, config: BrowserModeCon
 
     async def call(request: Request) -> Response:
         if not _token_ok(request, config.token):
-            return JSONResponse({"ok": False, "error": {"code": "unauthorized", "message": "Missing or wrong token."}}, 401)
+            return _failure("unauthorized", "Missing or wrong token.", 401)
         name = request.path_params["method"]
         method = methods.get(name)
         if method is None:
-            return JSONResponse({"ok": False, "error": {"code": "unknown_method", "message": f"No bridge method {name!r}."}}, 404)
-        body = await request.body()
-        if len(body) > MAX_CALL_BODY:
-            return JSONResponse({"ok": False, "error": {"code": "too_large", "message": "Request too large."}}, 413)
+            return _failure("unknown_method", f"No bridge method {name!r}.", 404)
+        body = await _read_capped(request, MAX_CALL_BODY)
+        if body is None:
+            return _failure("too_large", "Request too large.", 413)
         try:
-            payload = json.loads(body or b"{}")
-        except json.JSONDecodeError:
-            return JSONResponse({"ok": False, "error": {"code": "invalid_json", "message": "The body is not JSON."}}, 400)
+            payload = json.loads(body.decode("utf-8") or "{}")
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
+            return _failure("invalid_json", "The body is not a JSON object.", 400)
         args = payload.get("args", []) if isinstance(payload, dict) else None
         if not isinstance(args, list):
-            return JSONResponse({"ok": False, "error": {"code": "invalid_argument", "message": "args must be a list."}}, 400)
+            return _failure("invalid_argument", "args must be a list.", 400)
         result = await run_in_threadpool(method, *args)
         return JSONResponse(result)
 
     async def event_stream(request: Request) -> Response:
-        if not _token_ok(request, config.token):
+        if not _token_ok(request, config.token, query_allowed=True):
             return PlainTextResponse("Missing or wrong token.", status_code=401)
         try:
             cursor = int(request.headers.get("last-event-id") or request.query_params.get("after") or 0)
@@ -137,8 +156,14 @@ def create_browser_app(api: object, events: EventChannel, config: BrowserModeCon
 
     async def upload(request: Request) -> Response:
         if not _token_ok(request, config.token):
-            return JSONResponse({"ok": False, "error": {"code": "unauthorized", "message": "Missing or wrong token."}}, 401)
-        name = safe_file_name(request.query_params.get("name", "upload"))
+            return _failure("unauthorized", "Missing or wrong token.", 401)
+        try:
+            name = safe_file_name(request.query_params.get("name", "upload"))
+        except ValidationError as exc:
+            return _failure(exc.code, exc.message, 400)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+            return _failure("too_large", "The upload exceeds 8 GiB.", 413)
         stored_name = f"{secrets.token_hex(4)}-{name}"
         target = config.uploads_dir / stored_name
         partial = target.with_name(target.name + ".part")
@@ -148,12 +173,11 @@ def create_browser_app(api: object, events: EventChannel, config: BrowserModeCon
                 async for chunk in request.stream():
                     written += len(chunk)
                     if written > MAX_UPLOAD_BYTES:
-                        raise ValueError("too large")
+                        return _failure("too_large", "The upload exceeds 8 GiB.", 413)
                     handle.write(chunk)
-        except ValueError:
+            partial.replace(target)
+        finally:  # a refused or aborted upload leaves nothing behind
             partial.unlink(missing_ok=True)
-            return JSONResponse({"ok": False, "error": {"code": "too_large", "message": "The upload exceeds 8 GiB."}}, 413)
-        partial.replace(target)
         return JSONResponse({"ok": True, "data": {"upload": stored_name, "bytes": written}})
 
     async def index(request: Request) -> Response:
@@ -168,4 +192,4 @@ def create_browser_app(api: object, events: EventChannel, config: BrowserModeCon
             Mount("/", StaticFiles(directory=FRONTEND_DIR)),
         ]
     )
-    return GuardMiddleware(app, config.allowed_hosts)
+    return GuardMiddleware(app, config.port)
