@@ -33,7 +33,7 @@ class MemoryBridge:
     _jobs: JobRegistry
     _window: Any
 
-    def _start_import(self, path: Path, mode: Mode) -> str:
+    def _start_import(self, path: Path, mode: Mode, *, delete_after: bool = False) -> str:
         layout = self._layout
 
         def run(context: JobContext) -> dict[str, Any]:
@@ -41,17 +41,20 @@ class MemoryBridge:
             stats = import_path(get_store(layout), path, embedder, mode=mode,
                                 progress=lambda status, done, total: context.progress(status, done, total),
                                 should_stop=lambda: context.cancelled)
+            if delete_after:  # imported: the copy of the export need not stay in the data dir
+                path.unlink(missing_ok=True)
             return stats.to_dict()
 
         return self._jobs.start("import", f"Import {path.name}", run)
 
     @bridge_method
-    def start_import_upload(self, upload: RelativePath, mode: Mode = "increment") -> dict[str, str]:
-        """Import a file uploaded in browser mode (it lives in the data dir's uploads/)."""
+    def start_import_upload(self, upload: RelativePath, mode: Mode = "increment", keep_upload: bool = False) -> dict[str, str]:
+        """Import a file uploaded in browser mode (it lives in the data dir's uploads/); the upload is
+        deleted once imported unless ``keep_upload``."""
         path = confined_path(self._layout.uploads_dir, upload)
         if not path.is_file():
             raise ValidationError(f"No uploaded file {upload!r}.")
-        return {"job_id": self._start_import(path, mode)}
+        return {"job_id": self._start_import(path, mode, delete_after=not keep_upload)}
 
     @bridge_method
     def pick_and_import(self, mode: Mode = "increment") -> dict[str, str | None]:

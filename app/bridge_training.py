@@ -13,7 +13,7 @@ from backend.inference.engine import get_connection
 from backend.jobs import JobContext, JobRegistry
 from backend.memory.store import get_store
 from backend.training.adapters import AdapterStore, validate_adapter_name
-from backend.training.base_models import resolve_base
+from backend.training.base_models import named_gguf, resolve_base
 from backend.training.checkpoints import latest_checkpoint
 from backend.training.config import TrainConfig
 from backend.training.dataset import DatasetOptions, build_dataset
@@ -47,7 +47,7 @@ class TrainingBridge:
         from transformers import AutoTokenizer
 
         options = self._options(voice, max_tokens, title_contains, date_from, date_to)
-        tokenizer = AutoTokenizer.from_pretrained(resolve_base(base, self._layout).hf_dir)
+        tokenizer = AutoTokenizer.from_pretrained(resolve_base(base, self._layout, allow_paths=False).hf_dir)
         dataset = build_dataset(tokenizer, conversations_from_memory(get_store(self._layout)), options)
         samples = [{"text": s.text, "tokens": len(s.input_ids), "trained_tokens": s.trained_tokens} for s in dataset.train[:3]]
         return {"stats": dataset.stats.__dict__, "samples": samples}
@@ -58,6 +58,8 @@ class TrainingBridge:
                        adapter_name: ShortText = "my-adapter", date_from: ShortText | None = None,
                        date_to: ShortText | None = None) -> dict[str, str]:
         validate_adapter_name(adapter_name)
+        if named_gguf(base, self._layout) is None:  # the UI picks a model by name; paths are for the CLI
+            raise ValidationError(f"No base model {base!r} among your models; pick one from the Models list.")
         try:
             config = TrainConfig(base=base, voice=voice, epochs=epochs, rank=rank, alpha=2 * rank, learning_rate=learning_rate,
                                  max_tokens=max_tokens, adapter_name=adapter_name,

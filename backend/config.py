@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,43 @@ HOME_ENV = "ORCH_MIND_HOME"
 Language = Literal["en", "pt-BR"]
 
 
+PRIVATE_UMASK = 0o077
+_secured: set[Path] = set()
+
+
 def data_dir() -> Path:
-    """The root of all user data; created on first use."""
+    """The root of all user data; created on first use, private to the user (see secure_data_dir)."""
     override = os.environ.get(HOME_ENV)
     root = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME))
-    root.mkdir(parents=True, exist_ok=True)
-    return root.resolve()
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root = root.resolve()
+    if root not in _secured:
+        secure_data_dir(root)
+        _secured.add(root)
+    return root
+
+
+def secure_data_dir(root: Path) -> None:
+    """Keep a person's chat history, models and keys readable by that person alone.
+
+    From now on this process (and the trainer, the sidecar and every other child, which inherit
+    it) creates files 0600 and folders 0700; files an older version left group- or world-readable
+    are fixed once per process. Links are not followed: what they point at is not ours."""
+    os.umask(PRIVATE_UMASK)
+    if os.name != "posix":
+        return
+    for directory, subdirs, files in os.walk(root, followlinks=False):
+        for name in [*subdirs, *files]:
+            path = os.path.join(directory, name)
+            try:
+                mode = os.lstat(path).st_mode
+                if not stat.S_ISLNK(mode) and mode & 0o077:
+                    os.chmod(path, stat.S_IMODE(mode) & 0o700 | (0o700 if stat.S_ISDIR(mode) else 0))
+            except OSError:
+                continue  # vanished while we looked, or not ours to change
+    mode = os.stat(root).st_mode
+    if mode & 0o077:
+        os.chmod(root, stat.S_IMODE(mode) & 0o700)
 
 
 @dataclass(frozen=True)
@@ -87,7 +119,7 @@ class DataLayout:
 
     def _dir(self, name: str) -> Path:
         path = self.root / name
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
 
@@ -102,9 +134,10 @@ class Settings(BaseModel):
         description="Where to look for a running Ollama daemon before starting the embedded engine.",
         max_length=200,
     )
-    chat_model: str = Field("smollm2", description="Model used for chat.", min_length=1, max_length=200)
+    chat_model: str = Field("smollm2", description="Model used for chat: a name from the Models list.", min_length=1,
+                            max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?$")
     embedding_model: str = Field(
-        "all-MiniLM-L6-v2",
+        "all-MiniLM-L6-v2",  # DEFAULT_EMBEDDING_MODEL
         description="sentence-transformers model for memory; a change re-embeds memory.",
         min_length=1,
         max_length=300,
@@ -137,6 +170,20 @@ class Settings(BaseModel):
         "You are Orch-Mind, a helpful assistant running privately on the user's computer.",
         max_length=4000,
     )
+    engine_origins: list[str] = Field(
+        default_factory=list,
+        description="Web origins (like http://localhost:3000; * matches anything) allowed to chat with your "
+        "models through the embedded engine. None by default: web pages cannot use your models.",
+        max_length=32,
+    )
+
+    @field_validator("engine_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*://[A-Za-z0-9.\-*\[\]:]+", item.strip()) or item.strip() == "*://*":
+                raise ValueError(f"{item!r} is not an origin like http://localhost:3000")
+        return [item.strip() for item in value]
 
 
 SETTINGS_FIELDS = tuple(Settings.model_fields)
@@ -173,6 +220,23 @@ def load_settings(layout: DataLayout | None = None) -> Settings:
         ) from exc
 
 
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+SENTENCE_TRANSFORMERS_MARKERS = ("modules.json", "config_sentence_transformers.json")
+
+
+def check_embedding_model(name: str) -> None:
+    """A new embedding model must be one we can load offline: the packaged default, or a local
+    sentence-transformers folder. Anything else (``/etc``, a hub id with no internet) would break
+    search until the setting is reset, so it is refused when set."""
+    if name in (DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"):
+        return
+    folder = Path(name).expanduser()
+    if folder.is_absolute() and folder.is_dir() and any((folder / marker).is_file() for marker in SENTENCE_TRANSFORMERS_MARKERS):
+        return
+    raise SettingsError(f"embedding_model: {name!r} is not a model Orch-Mind can load; use {DEFAULT_EMBEDDING_MODEL} "
+                        "or the full path of a sentence-transformers model folder.")
+
+
 def update_settings(changes: dict[str, Any], layout: DataLayout | None = None) -> Settings:
     """Validate ``changes`` against the current settings and save atomically."""
     layout = layout or DataLayout.current()
@@ -180,6 +244,8 @@ def update_settings(changes: dict[str, Any], layout: DataLayout | None = None) -
     if unknown:
         raise SettingsError(f"Unknown setting(s): {', '.join(unknown)}.")
     current = load_settings(layout)
+    if "embedding_model" in changes and changes["embedding_model"] != current.embedding_model:
+        check_embedding_model(str(changes["embedding_model"]))
     try:
         updated = Settings.model_validate({**current.model_dump(), **changes})
     except PydanticValidationError as exc:

@@ -58,36 +58,44 @@ def ollama_store_gguf(name: str, models_root: Path | None = None) -> Path | None
     return None
 
 
-def locate_gguf(reference: str, layout: DataLayout) -> Path | None:
-    candidate = Path(reference).expanduser()
-    if candidate.suffix == ".gguf" and candidate.is_file():
-        return candidate.resolve()
-    from backend.inference.model_store import ModelStore, ModelStoreError
+def named_gguf(name: str, layout: DataLayout) -> Path | None:
+    """The GGUF of a model known by name: one of ours (the engine's store), else Ollama's store."""
+    from backend.inference.model_store import ModelStore, ModelStoreError, validate_name
 
+    try:
+        validate_name(name)
+    except ModelStoreError:
+        return None
     try:
         store = ModelStore(layout)
         store.register_defaults()
-        return Path(store.get(reference).base_path)
-    except (NotFoundError, ModelStoreError):
+        return Path(store.get(name).base_path)
+    except NotFoundError:
         pass
-    return ollama_store_gguf(reference)
+    return ollama_store_gguf(name)
 
 
-def resolve_base(reference: str, layout: DataLayout | None = None) -> BaseModel:
+def resolve_base(reference: str, layout: DataLayout | None = None, *, allow_paths: bool = True) -> BaseModel:
+    """The base model for ``reference``: a model name first, then (``allow_paths``: the CLI, not the
+    UI bridge) a .gguf file or a Hugging Face folder. Without paths, nothing outside our stores is
+    opened, and the error does not say whether some path exists."""
     layout = layout or DataLayout.current()
-    folder = Path(reference).expanduser()
-    if folder.is_dir():
-        if not (folder / "config.json").exists():
-            raise BaseModelError(f"{folder} has no config.json; give a Hugging Face model folder or a .gguf file.")
-        weights = sorted(folder.glob("*.safetensors"))
-        if not weights:
-            raise BaseModelError(f"{folder} has no .safetensors weights (pickle .bin files are not loaded).")
-        return BaseModel(reference, None, folder.resolve(), file_sha256(weights[0]))
-    gguf = locate_gguf(reference, layout)
+    gguf = named_gguf(reference, layout)
+    if gguf is None and allow_paths:
+        folder = Path(reference).expanduser()
+        if folder.is_dir():
+            if not (folder / "config.json").exists():
+                raise BaseModelError(f"{folder} has no config.json; give a Hugging Face model folder or a .gguf file.")
+            weights = sorted(folder.glob("*.safetensors"))
+            if not weights:
+                raise BaseModelError(f"{folder} has no .safetensors weights (pickle .bin files are not loaded).")
+            return BaseModel(reference, None, folder.resolve(), file_sha256(weights[0]))
+        if folder.suffix == ".gguf" and folder.is_file():
+            gguf = folder.resolve()
     if gguf is None:
-        raise BaseModelError(
-            f"No base model {reference!r}: not one of your models, not in the Ollama store, not a .gguf file or a model folder.",
-            code="not_found")
+        where = "not one of your models, not in the Ollama store, not a .gguf file or a model folder" if allow_paths \
+            else "not one of your models or in the Ollama store; pick one from the Models list"
+        raise BaseModelError(f"No base model {reference!r}: {where}.", code="not_found")
     sha = file_sha256(gguf)
     cache = layout.models_dir / "hf" / sha[:16]
     if not (cache / "model.safetensors").exists():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from backend.config import PRIVATE_UMASK
 from backend.errors import OrchMindError
 from backend.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from backend.training.config import TrainConfig
@@ -330,6 +332,7 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m backend.training.trainer JOB_DIR [--resume]", file=sys.stderr)
         return 2
+    os.umask(PRIVATE_UMASK)  # checkpoints and adapters hold what was learned from a person's chats
     try:
         run(Path(argv[0]), "--resume" in argv)
     except OrchMindError as exc:

@@ -36,7 +36,12 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const title = h("input", { "data-testid": "train-title" });
   const dateFrom = h("input", { type: "date", "data-testid": "train-date-from" });
   const dateTo = h("input", { type: "date", "data-testid": "train-date-to" });
-  const base = h("input", { value: "smollm2", "data-testid": "train-base" });
+  // The base is picked from the engine's models, never typed as a path (the bridge refuses paths).
+  const base = h("select", { "data-testid": "train-base" }, h("option", { value: "smollm2:latest" }, "smollm2:latest"));
+  bridge.call("models_overview").then((overview) => {
+    const chosen = base.value;
+    clear(base).append(...overview.models.map((m) => h("option", { value: m.name, selected: m.name === chosen }, m.name)));
+  }).catch(showError);
   const epochs = h("input", { type: "number", value: 2, min: 1, max: 100, "data-testid": "train-epochs" });
   const rank = h("input", { type: "number", value: 8, min: 1, max: 256 });
   const lr = h("input", { type: "number", value: 0.0002, step: 0.0001, "data-testid": "train-lr" });
