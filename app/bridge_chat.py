@@ -1,31 +1,18 @@
-"""Bridge methods of the Chat and Models screens."""
+"""Bridge methods of the Chat screen."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+from typing import Any
 
-import ollama
 
 from app.validation import Identifier, LongText, ShortText, bridge_method
 from backend.chat.service import ChatService
 from backend.config import DataLayout, load_settings
 from backend.errors import NotFoundError, ValidationError
 from backend.inference.engine import get_connection
-from backend.inference.llama_runner import EngineError
-from backend.inference.model_store import validate_name
 from backend.jobs import JobContext, JobRegistry
 from backend.memory.embeddings import get_embedder
 from backend.memory.store import get_store
-
-
-@contextlib.contextmanager
-def engine_errors() -> Iterator[None]:
-    """The engine's own errors (unknown model, bad name) reach the UI as messages, not internals."""
-    try:
-        yield
-    except ollama.ResponseError as exc:
-        raise EngineError(exc.error, code="not_found" if exc.status_code == 404 else "engine") from exc
 
 
 class ChatBridge:
@@ -35,7 +22,7 @@ class ChatBridge:
     def _chat(self) -> ChatService:
         settings = load_settings(self._layout)
         return ChatService(get_store(self._layout), get_embedder(settings.embedding_model),
-                           get_connection(self._layout).client, top_k=settings.memory_top_k)
+                           get_connection(self._layout).client, top_k=settings.memory_top_k, max_tokens=settings.chat_max_tokens)
 
     @bridge_method
     def chat_sessions(self) -> list[dict[str, Any]]:
@@ -60,6 +47,17 @@ class ChatBridge:
             raise ValidationError("A chat title cannot be empty.")
         return self._chat().sessions.update(session_id, title=title, model=model, system_prompt=system_prompt,
                                             memory_enabled=memory_enabled).to_dict()
+
+    @bridge_method
+    def chat_set_options(self, session_id: Identifier, max_tokens: int | None = None,
+                         temperature: float | int | None = None) -> dict[str, Any]:
+        """This chat's reply cap and temperature; None puts back the default."""
+        if max_tokens is not None and not 16 <= max_tokens <= 32768:
+            raise ValidationError("The reply length must be between 16 and 32768 tokens.")
+        if temperature is not None and not 0 <= temperature <= 2:
+            raise ValidationError("The temperature must be between 0 and 2.")
+        return self._chat().sessions.update(session_id, max_tokens=max_tokens,
+                                            temperature=None if temperature is None else float(temperature)).to_dict()
 
     @bridge_method
     def chat_delete(self, session_id: Identifier) -> dict[str, bool]:
@@ -99,29 +97,3 @@ class ChatBridge:
                               "ORDER BY position", [conversation_key]).fetchall()
         return {"title": row[0], "created_at": row[1].isoformat() if row[1] else None, "source_id": row[2],
                 "messages": [{"role": m[0], "text": m[1], "created_at": m[2].isoformat() if m[2] else None} for m in messages]}
-
-    @bridge_method
-    def models_overview(self) -> dict[str, Any]:
-        connection = get_connection(self._layout)
-        models = []
-        for model in connection.client.list().models:
-            details = model.details
-            models.append({"name": model.model, "size": model.size, "modified_at": str(model.modified_at),
-                           "parent": details.parent_model if details else "", "format": details.format if details else ""})
-        running = [m.model for m in connection.client.ps().models]
-        return {"engine": connection.kind, "host": connection.host, "models": models, "running": running}
-
-    @bridge_method
-    def models_create(self, name: ShortText, base: ShortText, system_prompt: LongText | None = None) -> dict[str, Any]:
-        validate_name(name)
-        validate_name(base)
-        with engine_errors():
-            get_connection(self._layout).client.create(model=name, from_=base, system=system_prompt or None)
-        return {"created": name}
-
-    @bridge_method
-    def models_delete(self, name: ShortText) -> dict[str, bool]:
-        validate_name(name)
-        with engine_errors():
-            get_connection(self._layout).client.delete(name)
-        return {"deleted": True}

@@ -30,6 +30,12 @@ class ModelStoreError(OrchMindError):
     code = "invalid_model"
 
 
+class ModelUnavailable(NotFoundError):
+    """The model is registered but its file is gone or changed: never served from another file."""
+
+    code = "model_unavailable"
+
+
 def validate_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
         raise ModelStoreError(f"invalid model name {name!r}: use letters, digits, '.', '_' or '-', with an optional ':tag'")
@@ -52,10 +58,26 @@ class ModelManifest:
     parameters: dict[str, Any] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     parent: str | None = None
+    # A GGUF the user added by reference (not copied): {"path", "size", "mtime_ns", "sha256"} as it
+    # was when added. Served only while the file still matches; None for our own blobs.
+    source: dict[str, Any] | None = None
+    info: dict[str, Any] | None = None  # GGUF metadata (gguf_info.GGUFInfo.to_dict), read when added
 
     @property
     def size(self) -> int:
         return sum(Path(p).stat().st_size for p in [self.base_path, *self.adapters] if Path(p).exists())
+
+    def unavailable_reason(self) -> str | None:
+        """Why this model cannot be served now (its file vanished or changed), or None."""
+        for path in (Path(self.base_path), *map(Path, self.adapters)):
+            if not path.is_file():
+                return f"its file {path} is missing (moved or deleted?)"
+        if self.source:
+            stat = Path(self.base_path).stat()
+            if stat.st_size != self.source.get("size") or stat.st_mtime_ns != self.source.get("mtime_ns"):
+                return (f"its file {self.base_path} changed since it was added; add it again "
+                        "(`orch-mind models add`) to check and use the new file")
+        return None
 
     @property
     def digest(self) -> str:
@@ -106,10 +128,26 @@ class ModelStore:
         self._lock = threading.Lock()
 
     def register_defaults(self) -> None:
-        """Register SmolLM2 (shipped in a PyPI package) on first start; never downloads anything."""
+        """Register SmolLM2 (shipped in a PyPI package) on first start; never downloads anything.
+        Models registered before GGUF metadata was recorded get it now (once: it is saved)."""
+        from backend.inference.gguf_info import GGUFError, read_gguf_info
+
         name = validate_name(DEFAULT_CHAT_MODEL)
+        packaged = str(default_chat_gguf())
         if not self._manifest_path(name).exists():
-            self.save(ModelManifest(name=name, base_path=str(default_chat_gguf())))
+            self.save(ModelManifest(name=name, base_path=packaged))
+        for manifest in self.list():  # the app was moved or reinstalled: follow the packaged file
+            if manifest.source is None and manifest.base_path != packaged and Path(manifest.base_path).name == Path(packaged).name \
+                    and not Path(manifest.base_path).exists():
+                manifest.base_path = packaged
+                self.save(manifest)
+        for manifest in self.list():
+            if manifest.info is None and not manifest.unavailable_reason():
+                try:
+                    manifest.info = read_gguf_info(Path(manifest.base_path)).to_dict()
+                except GGUFError:
+                    continue  # shown without details; chatting with it reports the loader's error
+                self.save(manifest)
 
     def _manifest_path(self, name: str) -> Path:
         model, tag = validate_name(name).split(":", 1)
@@ -137,11 +175,18 @@ class ModelStore:
         with self._lock:
             atomic_write_text(self._manifest_path(manifest.name), json.dumps(asdict(manifest), indent=2))
 
-    def get(self, name: str) -> ModelManifest:
+    def get(self, name: str, *, usable: bool = True) -> ModelManifest:
+        """The manifest of ``name``; with ``usable``, only if its files are there and unchanged."""
         path = self._manifest_path(name)
         if not path.exists():
             raise NotFoundError(f"model '{name}' not found", code="model_not_found")
-        return ModelManifest(**json.loads(path.read_text()))
+        manifest = ModelManifest(**json.loads(path.read_text()))
+        if usable and (reason := manifest.unavailable_reason()):
+            raise ModelUnavailable(f"model '{manifest.name}' is unavailable: {reason}")
+        return manifest
+
+    def exists(self, name: str) -> bool:
+        return self._manifest_path(name).exists()
 
     def list(self) -> list[ModelManifest]:
         return [ModelManifest(**json.loads(p.read_text())) for p in sorted(self.manifests.glob("*.json"))]
