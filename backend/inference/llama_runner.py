@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.errors import OrchMindError
+from backend.inference.chat_templates import chat_handler, template_for
 from backend.inference.model_store import ModelManifest
 
 DEFAULT_CONTEXT = 2048
@@ -63,6 +64,9 @@ class LlamaRunner:
             except (ValueError, RuntimeError, OSError) as exc:
                 what = "its adapter" if manifest.adapters else "its weights"
                 raise EngineError(f"failed to load model '{manifest.name}' ({what}): {exc}") from exc
+            metadata = llama.metadata
+            llama.chat_handler = chat_handler(llama, template_for(metadata.get("general.architecture", ""),
+                                                                  metadata.get("tokenizer.chat_template")))
             loaded = LoadedModel(manifest, llama, time.time() - started, n_ctx=context)
             self._loaded[key] = loaded
             while len(self._loaded) > MAX_LOADED:

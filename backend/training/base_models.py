@@ -99,8 +99,34 @@ def resolve_base(reference: str, layout: DataLayout | None = None, *, allow_path
     sha = file_sha256(gguf)
     cache = layout.models_dir / "hf" / sha[:16]
     if not (cache / "model.safetensors").exists():
+        from backend.inference.gguf_info import read_gguf_info
+        from backend.training.trainability import require_trainable
+
+        require_trainable(read_gguf_info(gguf).to_dict())  # at once, not as a loader traceback minutes later
         dequantise_to_folder(gguf, cache)
+    else:
+        ensure_chat_template(gguf, cache)  # folders made before the template was filled in
     return BaseModel(reference, gguf, cache, sha)
+
+
+def engine_template(gguf: Path) -> str:
+    """The chat template the engine uses for ``gguf`` (its own, or its family's): training renders
+    its data with the same one, so an adapter sees at inference the tokens it was trained on."""
+    from backend.inference.chat_templates import template_for
+    from backend.inference.gguf_info import read_gguf_info
+
+    info = read_gguf_info(gguf)
+    return template_for(info.architecture, info.chat_template).template
+
+
+def ensure_chat_template(gguf: Path, folder: Path) -> None:
+    from transformers import AutoTokenizer
+
+    if (folder / "chat_template.jinja").exists() or '"chat_template"' in (folder / "tokenizer_config.json").read_text():
+        return
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = engine_template(gguf)
+    tokenizer.save_pretrained(folder)
 
 
 def dequantise_to_folder(gguf: Path, target: Path) -> None:
@@ -109,6 +135,8 @@ def dequantise_to_folder(gguf: Path, target: Path) -> None:
 
     partial = target.with_name(target.name + ".partial")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if not tokenizer.chat_template:  # a base model: render with the template the engine uses for it
+        tokenizer.chat_template = engine_template(gguf)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     quantizer = getattr(model, "hf_quantizer", None)
     if quantizer is not None:  # a GGUF-loaded model refuses to be saved or trained until this is removed

@@ -8,6 +8,7 @@ extend("en", {
   "training.voice_assistant": "Assistant answers: the model learns to answer the way your assistant answered you.",
   "training.voice_user": "My own messages: the model learns to write like you.",
   "training.title_filter": "Only conversations whose title contains", "training.date_from": "From date", "training.date_to": "To date", "training.preview": "Preview",
+  "training.estimate": "Estimated with the default settings: about {minutes} min and {gb} GB of memory.",
   "training.settings": "2. Settings", "training.base": "Base model", "training.epochs": "Epochs (passes over the data)",
   "training.rank": "LoRA rank (adapter capacity; 8–16 suits small models)", "training.lr": "Learning rate",
   "training.max_tokens": "Longest sample in tokens", "training.name": "Adapter name", "training.start": "Train",
@@ -21,6 +22,7 @@ extend("pt-BR", {
   "training.voice_assistant": "Respostas do assistente: o modelo aprende a responder como seu assistente respondeu.",
   "training.voice_user": "Minhas mensagens: o modelo aprende a escrever como você.",
   "training.title_filter": "Só conversas cujo título contém", "training.date_from": "Desde", "training.date_to": "Até", "training.preview": "Pré-visualizar",
+  "training.estimate": "Estimativa com os ajustes padrão: cerca de {minutes} min e {gb} GB de memória.",
   "training.settings": "2. Configurações", "training.base": "Modelo base", "training.epochs": "Épocas (passagens pelos dados)",
   "training.rank": "Rank LoRA (capacidade do adaptador; 8–16 para modelos pequenos)", "training.lr": "Taxa de aprendizado",
   "training.max_tokens": "Maior amostra em tokens", "training.name": "Nome do adaptador", "training.start": "Treinar",
@@ -129,7 +131,9 @@ export async function render({ root, bridge, t, showError, onEvent }) {
           const result = await bridge.call("training_preview", base.value, voice.value, Number.parseInt(maxTokens.value, 10), title.value || null,
             dateFrom.value || null, dateTo.value || null);
           const s = result.stats;
+          const e = result.estimate;
           clear(preview).append(h("p", {}, t("training.samples_stats", { train: s.train_samples, validation: s.validation_samples, tokens: s.tokens, trained: s.trained_tokens, cut: s.truncated_turns })),
+            h("p", { class: e.fits_ram ? "muted" : "error", "data-testid": "train-estimate" }, t("training.estimate", { minutes: e.minutes, gb: (e.memory_bytes / 1e9).toFixed(1) })),
             ...result.samples.map((sample) => h("div", { class: "hit" }, h("div", { class: "meta" }, `${sample.tokens} tokens, ${sample.trained_tokens} trained`), h("pre", {}, sample.text))));
         } catch (e) { clear(preview); showError(e); }
       } }, t("training.preview"))), preview),
