@@ -9,6 +9,7 @@ import httpx
 import ollama
 
 from backend.chat.prompting import build_messages
+from backend.chat.repetition import loop_start, looping_span
 from backend.chat.sessions import ChatMessage, ChatSession, ChatSessions
 from backend.errors import OrchMindError
 from backend.importers.model import ImportedConversation, ImportedMessage, timestamp
@@ -19,6 +20,8 @@ from backend.memory.store import MemoryStore
 
 CHAT_SOURCE = "orch-chat"
 DEFAULT_CONTEXT_TOKENS = 2048
+DEFAULT_MAX_TOKENS = 1024  # a reply's cap unless the chat or Settings raise it
+GUARD_EVERY_CHARS = 40  # how often the repetition guard looks at the reply so far
 
 
 class ChatError(OrchMindError):
@@ -27,13 +30,14 @@ class ChatError(OrchMindError):
 
 class ChatService:
     def __init__(self, store: MemoryStore, embedder: Embedder, client: ollama.Client, *, top_k: int = 5,
-                 context_tokens: int = DEFAULT_CONTEXT_TOKENS) -> None:
+                 context_tokens: int = DEFAULT_CONTEXT_TOKENS, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         self.sessions = ChatSessions(store)
         self.store = store
         self.embedder = embedder
         self.client = client
         self.top_k = top_k
         self.context_tokens = context_tokens
+        self.max_tokens = max_tokens
 
     def send(self, session_id: str, text: str, *, on_token: Callable[[str], None] = lambda t: None,
              should_stop: Callable[[], bool] = lambda: False, options: dict[str, Any] | None = None,
@@ -62,12 +66,14 @@ class ChatService:
             self.sessions.append(session_id, "user", text)
             if session.title == "New chat":
                 self.sessions.update(session_id, title=text[:60])
-        answer, final = self._stream(session.model, messages, options or {}, on_token, should_stop)
+        chat_options = {"num_predict": session.max_tokens or self.max_tokens,
+                        **({"temperature": session.temperature} if session.temperature is not None else {}), **(options or {})}
+        answer, final, ended = self._stream(session.model, messages, chat_options, on_token, should_stop)
         used = {chunk_id: number for number, chunk_id in enumerate(report.used_memories, 1)}
         sources = [{"number": used[h.chunk_id], "chunk_id": h.chunk_id, "conversation_id": h.conversation_id,
                     "conversation_key": h.conversation_key, "title": h.title, "created_at": h.created_at,
                     "role": h.role, "snippet": h.snippet} for h in hits if h.chunk_id in used]
-        stats = {**report.to_dict(), "stopped": final is None,
+        stats = {**report.to_dict(), "stopped": final is None, "ended": ended, "max_tokens": chat_options["num_predict"],
                  **({k: getattr(final, k) for k in ("eval_count", "eval_duration", "total_duration")} if final else {})}
         return self.sessions.append(session_id, "assistant", answer, session.model, sources, stats)
 
@@ -80,26 +86,40 @@ class ChatService:
         return [h for h in hits if not (h.source_id == CHAT_SOURCE and h.conversation_id == session.id)][: self.top_k]
 
     def _stream(self, model: str, messages: list[dict[str, str]], options: dict[str, Any],
-                on_token: Callable[[str], None], should_stop: Callable[[], bool]) -> tuple[str, Any]:
+                on_token: Callable[[str], None], should_stop: Callable[[], bool]) -> tuple[str, Any, str]:
+        """The reply, the engine's final record (None when stopped early) and how it ended:
+        ``stop`` (the model finished), ``length`` (it hit the cap), ``repetition`` (the guard stopped
+        a loop, and the repeated tail is cut off), or ``cancelled``."""
         parts: list[str] = []
         final = None
+        ended = "stop"
+        checked = 0
         try:
             stream = self.client.chat(model=model, messages=messages, stream=True, options=options)
             for part in stream:
                 if should_stop():
                     stream.close()  # type: ignore[attr-defined]
+                    ended = "cancelled"
                     break
                 if part.message.content:
                     parts.append(part.message.content)
                     on_token(part.message.content)
+                    checked += len(part.message.content)
+                    if checked >= GUARD_EVERY_CHARS:
+                        checked = 0
+                        text = "".join(parts)
+                        if span := looping_span(text):
+                            stream.close()  # type: ignore[attr-defined]  # frees the engine at once
+                            return text[:loop_start(text, span)].rstrip(), None, "repetition"
                 if part.done:
                     final = part
+                    ended = "length" if part.done_reason == "length" else "stop"
         except ollama.ResponseError as exc:
             raise ChatError(f"The model answered with an error: {exc.error}", code="model_error") from exc
         except (httpx.HTTPError, ConnectionError) as exc:
             raise ChatError("The model engine is not reachable. Check Settings → Ollama address, or restart Orch-Mind "
                             "to use the embedded engine.", code="engine_unreachable") from exc
-        return "".join(parts), final
+        return "".join(parts), final, ended
 
     def sync_to_memory(self, session_id: str | None = None) -> None:
         """Make the app's own chats searchable memory too: one chat after a turn, or all of them.

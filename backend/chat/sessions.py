@@ -33,6 +33,8 @@ class ChatSession:
     created_at: str
     updated_at: str
     messages: list[ChatMessage] = field(default_factory=list)
+    max_tokens: int | None = None  # per-chat reply cap; None: Settings' chat_max_tokens
+    temperature: float | None = None  # per-chat sampling temperature; None: the model's default
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,35 +44,44 @@ def _iso(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
+SESSION_COLUMNS = "id, title, model, system_prompt, memory_enabled, created_at, updated_at, max_tokens, temperature"
+
+
+def _session(row: Any) -> ChatSession:
+    return ChatSession(row[0], row[1], row[2], row[3], row[4], _iso(row[5]), _iso(row[6]), max_tokens=row[7], temperature=row[8])
+
+
 class ChatSessions:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
     def create(self, model: str, system_prompt: str, memory_enabled: bool, title: str = "New chat") -> ChatSession:
         session_id = uuid.uuid4().hex[:16]
-        self.store.cursor().execute("INSERT INTO chat_sessions VALUES (?, ?, ?, ?, ?, now(), now())",
+        self.store.cursor().execute("INSERT INTO chat_sessions VALUES (?, ?, ?, ?, ?, now(), now(), NULL, NULL)",
                                     [session_id, title, model, system_prompt, memory_enabled])
         return self.get(session_id)
 
     def list(self) -> list[ChatSession]:
-        rows = self.store.cursor().execute("SELECT * FROM chat_sessions ORDER BY updated_at DESC").fetchall()
-        return [ChatSession(r[0], r[1], r[2], r[3], r[4], _iso(r[5]), _iso(r[6])) for r in rows]
+        rows = self.store.cursor().execute(f"SELECT {SESSION_COLUMNS} FROM chat_sessions ORDER BY updated_at DESC").fetchall()
+        return [_session(r) for r in rows]
 
     def get(self, session_id: str) -> ChatSession:
         db = self.store.cursor()
-        row = db.execute("SELECT * FROM chat_sessions WHERE id = ?", [session_id]).fetchone()
+        row = db.execute(f"SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = ?", [session_id]).fetchone()
         if row is None:
             raise NotFoundError(f"No chat with id {session_id!r}.")
-        session = ChatSession(row[0], row[1], row[2], row[3], row[4], _iso(row[5]), _iso(row[6]))
+        session = _session(row)
         for m in db.execute("SELECT id, role, content, created_at, model, sources, stats FROM chat_messages "
                             "WHERE session_id = ? ORDER BY position", [session_id]).fetchall():
             session.messages.append(ChatMessage(m[0], m[1], m[2], _iso(m[3]), m[4], json.loads(m[5] or "[]"), json.loads(m[6] or "{}")))
         return session
 
     def update(self, session_id: str, **fields: Any) -> ChatSession:
+        """Change the named fields; ``max_tokens``/``temperature`` may be set back to None (the defaults)."""
         allowed = {"title", "model", "system_prompt", "memory_enabled"}
+        resettable = {"max_tokens", "temperature"}
         for name, value in fields.items():
-            if name in allowed and value is not None:
+            if (name in allowed and value is not None) or name in resettable:
                 self.store.cursor().execute(f"UPDATE chat_sessions SET {name} = ?, updated_at = now() WHERE id = ?", [value, session_id])
         return self.get(session_id)
 

@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, AsyncIterator, Iterator, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp
 from backend import __version__
 from backend.errors import NotFoundError, OrchMindError
 from backend.inference.engine_guard import EngineGuard, OriginPolicy
+from backend.inference.gguf_info import read_gguf_info
 from backend.inference.engine_requests import (
     ChatRequest,
     CreateRequest,
@@ -95,9 +97,14 @@ def stored_options(manifest: ModelManifest) -> GenerationOptions:
                          "create it again with valid ones") from exc
 
 
+# Ollama's sampling defaults. llama-cpp-python's own (no repeat penalty, temperature 0.2) sent 12 of
+# 20 everyday questions to SmolLM2 into loops that ran to the token cap; these, 1 (bench/models.py).
+ENGINE_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.9, "min_p": 0.0, "repeat_penalty": 1.1}
+
+
 def sampling_options(manifest: ModelManifest, options: GenerationOptions) -> dict[str, Any]:
-    """llama.cpp's keyword arguments: the model's stored parameters, overridden by the request's."""
-    merged = {**stored_options(manifest).stored(), **options.stored()}
+    """llama.cpp's keyword arguments: Ollama's defaults, then the model's stored parameters, then the request's."""
+    merged = {**ENGINE_DEFAULTS, **stored_options(manifest).stored(), **options.stored()}
     out: dict[str, Any] = {OPTION_MAP[key]: value for key, value in merged.items() if key in OPTION_MAP}
     if out.get("max_tokens", 0) in (-1, -2):
         out["max_tokens"] = None
@@ -107,8 +114,24 @@ def sampling_options(manifest: ModelManifest, options: GenerationOptions) -> dic
 
 
 def details(manifest: ModelManifest) -> dict[str, Any]:
-    return {"parent_model": manifest.parent or "", "format": "gguf", "family": "llama", "families": ["llama"],
-            "parameter_size": "", "quantization_level": ""}
+    """Ollama's ``details``, from the GGUF's own metadata (read when the model was registered)."""
+    info = manifest.info or {}
+    family = info.get("architecture", "")
+    return {"parent_model": manifest.parent or "", "format": "gguf", "family": family, "families": [family] if family else None,
+            "parameter_size": info.get("parameter_label", ""), "quantization_level": info.get("quantization", "")}
+
+
+def model_info(manifest: ModelManifest) -> dict[str, Any]:
+    info = manifest.info or {}
+    arch = info.get("architecture", "")
+    out: dict[str, Any] = {"general.architecture": arch, "general.parameter_count": info.get("parameters", 0),
+                           "orch_mind.adapters": len(manifest.adapters)}
+    for key in ("context_length", "embedding_length", "block_count"):
+        if key in info:
+            out[f"{arch}.{key}"] = info[key]
+    if reason := manifest.unavailable_reason():
+        out["orch_mind.unavailable"] = reason
+    return out
 
 
 _DONE = object()
@@ -234,8 +257,8 @@ class EngineApp:
         except ValidationError as exc:
             raise BadRequest(describe(exc)) from exc
 
-    def _manifest(self, name: str) -> ModelManifest:
-        return self.store.get(validate_name(name))
+    def _manifest(self, name: str, *, usable: bool = True) -> ModelManifest:
+        return self.store.get(validate_name(name), usable=usable)
 
     # --- generation -------------------------------------------------------------------------
     def _stream_chat(self, manifest: ModelManifest, messages: list[dict[str, Any]], options: dict[str, Any],
@@ -350,21 +373,23 @@ class EngineApp:
     async def tags(self, request: Request) -> Response:
         models = []
         for manifest in self.store.list():
+            if manifest.unavailable_reason():
+                continue  # never offered to clients; the Models screen shows why
             models.append({"name": manifest.name, "model": manifest.name,
                            "modified_at": datetime.fromtimestamp(manifest.created_at, timezone.utc).isoformat(),
                            "size": manifest.size, "digest": manifest.digest, "details": details(manifest)})
         return JSONResponse({"models": models})
 
     async def show(self, request: Request) -> Response:
-        manifest = self._manifest((await self._parse(request, ModelOnlyRequest)).model)
+        manifest = self._manifest((await self._parse(request, ModelOnlyRequest)).model, usable=False)
         lines = [f"FROM {manifest.base_path}"] + [f"ADAPTER {a}" for a in manifest.adapters]
         if manifest.system:
             lines.append(f'SYSTEM """{manifest.system}"""')
         lines += [f"PARAMETER {k} {v}" for k, v in manifest.parameters.items()]
         return JSONResponse({
             "modelfile": "\n".join(lines), "parameters": "\n".join(f"{k} {v}" for k, v in manifest.parameters.items()),
-            "template": "{{ .Prompt }}", "system": manifest.system or "", "details": details(manifest),
-            "model_info": {"general.architecture": "llama", "orch_mind.adapters": len(manifest.adapters)},
+            "template": (manifest.info or {}).get("chat_template") or "", "system": manifest.system or "",
+            "details": details(manifest), "model_info": model_info(manifest),
             "modified_at": datetime.fromtimestamp(manifest.created_at, timezone.utc).isoformat(),
         })
 
@@ -375,7 +400,7 @@ class EngineApp:
             for m in self.runner.loaded()]})
 
     async def delete(self, request: Request) -> Response:
-        manifest = self._manifest((await self._parse(request, ModelOnlyRequest)).model)
+        manifest = self._manifest((await self._parse(request, ModelOnlyRequest)).model, usable=False)
         self.store.delete(manifest.name)
         self.runner.unload(manifest.name)
         return Response(status_code=200)
@@ -400,9 +425,11 @@ class EngineApp:
             adapters.append(str(path))
         parent = self.store.get(source) if not source.startswith("sha256") else None
         parameters = {**(stored_options(parent).stored() if parent else {}), **body.parameters.stored()}
+        info = parent.info if parent else (await run_in_threadpool(read_gguf_info, Path(base_path))).to_dict()
         manifest = ModelManifest(name=name, base_path=base_path, adapters=(parent.adapters if parent else []) + adapters,
                                  system=body.system or (parent.system if parent else None),
-                                 parameters=parameters, parent=parent.name if parent else None)
+                                 parameters=parameters, parent=parent.name if parent else None,
+                                 source=parent.source if parent else None, info=info)
         # Prove the model loads (with its adapter) before it is saved: a broken model is never listed.
         await run_in_threadpool(self.runner.get, manifest)
         self.store.save(manifest)

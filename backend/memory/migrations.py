@@ -98,3 +98,10 @@ def m002_chat(db: duckdb.DuckDBPyConnection) -> None:
             content VARCHAR NOT NULL, model VARCHAR, sources VARCHAR, stats VARCHAR, created_at TIMESTAMP NOT NULL
         )""")
     db.execute("CREATE INDEX chat_messages_session ON chat_messages (session_id)")
+
+
+@migration
+def m003_chat_options(db: duckdb.DuckDBPyConnection) -> None:
+    """Per-chat reply length and temperature (NULL: the defaults in Settings)."""
+    db.execute("ALTER TABLE chat_sessions ADD COLUMN max_tokens INTEGER")
+    db.execute("ALTER TABLE chat_sessions ADD COLUMN temperature DOUBLE")

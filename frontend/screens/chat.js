@@ -9,6 +9,9 @@ extend("en", {
   "chat.dropped": "{n} earlier messages were left out to fit the model's context window.",
   "chat.empty": "Start a conversation. Answers can use what you imported into Memory.", "chat.stopped": "(stopped)",
   "chat.delete": "Delete chat", "chat.close": "Close",
+  "chat.settings": "Settings for this chat", "chat.length": "Longest reply (tokens)", "chat.temperature": "Temperature (0 = focused, 1+ = creative)",
+  "chat.default": "default", "chat.cut": "(cut at {n} tokens: raise “Longest reply” in this chat's settings for longer answers)",
+  "chat.repeating": "(stopped: the model began repeating itself)",
 });
 extend("pt-BR", {
   "chat.new": "Nova conversa", "chat.send": "Enviar", "chat.stop": "Parar", "chat.regenerate": "Gerar de novo",
@@ -17,6 +20,9 @@ extend("pt-BR", {
   "chat.dropped": "{n} mensagens anteriores ficaram de fora para caber na janela de contexto do modelo.",
   "chat.empty": "Comece uma conversa. As respostas podem usar o que você importou na Memória.", "chat.stopped": "(interrompida)",
   "chat.delete": "Excluir conversa", "chat.close": "Fechar",
+  "chat.settings": "Ajustes desta conversa", "chat.length": "Resposta mais longa (tokens)", "chat.temperature": "Temperatura (0 = focada, 1+ = criativa)",
+  "chat.default": "padrão", "chat.cut": "(cortada em {n} tokens: aumente “Resposta mais longa” nos ajustes desta conversa)",
+  "chat.repeating": "(interrompida: o modelo começou a se repetir)",
 });
 
 export async function render({ root, bridge, t, showError, onEvent }) {
@@ -31,6 +37,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const model = h("select", { "data-testid": "chat-model" });
   const memory = h("input", { type: "checkbox", "data-testid": "chat-memory" });
   const system = h("textarea", { rows: 2, "data-testid": "chat-system" });
+  const maxTokens = h("input", { type: "number", min: 16, max: 32768, step: 64, placeholder: t("chat.default"), "data-testid": "chat-max-tokens" });
+  const temperature = h("input", { type: "number", min: 0, max: 2, step: 0.1, placeholder: t("chat.default"), "data-testid": "chat-temperature" });
   const viewer = h("div", { class: "card", hidden: true, "data-testid": "memory-viewer" });
 
   async function openSource(source) {
@@ -45,7 +53,10 @@ export async function render({ root, bridge, t, showError, onEvent }) {
 
   function messageNode(message) {
     const node = h("div", { class: `msg ${message.role}`, "data-testid": `msg-${message.role}` }, renderMarkdown(message.content));
-    if (message.stats && message.stats.stopped) node.append(h("span", { class: "muted" }, ` ${t("chat.stopped")}`));
+    const ended = message.stats && message.stats.ended;
+    if (ended === "length") node.append(h("div", { class: "muted", "data-testid": "msg-cut" }, t("chat.cut", { n: message.stats.max_tokens })));
+    else if (ended === "repetition") node.append(h("div", { class: "muted", "data-testid": "msg-repeating" }, t("chat.repeating")));
+    else if (message.stats && message.stats.stopped) node.append(h("span", { class: "muted" }, ` ${t("chat.stopped")}`));
     if (message.sources && message.sources.length) {
       node.append(h("div", { class: "sources", "data-testid": "sources" }, `${t("chat.sources")}: `,
         ...message.sources.map((s) => h("button", { class: "secondary", "data-testid": "source", onclick: () => openSource(s) },
@@ -59,6 +70,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     clear(messages).append(...(session.messages.length ? session.messages.map(messageNode) : [h("p", { class: "muted" }, t("chat.empty"))]));
     memory.checked = session.memory_enabled;
     system.value = session.system_prompt;
+    maxTokens.value = session.max_tokens ?? "";
+    temperature.value = session.temperature ?? "";
     if ([...model.options].some((o) => o.value === session.model)) model.value = session.model;
     const last = session.messages[session.messages.length - 1];
     notice.textContent = last && last.stats && last.stats.dropped_turns ? t("chat.dropped", { n: last.stats.dropped_turns }) : "";
@@ -87,6 +100,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     if (!state.session) await newChat();
     try {
       await bridge.call("chat_update", state.session.id, null, model.value || null, system.value, memory.checked);
+      const number = (field, parse) => (field.value.trim() === "" ? null : parse(field.value));
+      await bridge.call("chat_set_options", state.session.id, number(maxTokens, (v) => Number.parseInt(v, 10)), number(temperature, Number.parseFloat));
       const { job_id } = await bridge.call(method, state.session.id, ...args);
       state.job = job_id;
       state.streaming = h("div", { class: "msg assistant streaming", "data-testid": "msg-streaming" });
@@ -124,13 +139,15 @@ export async function render({ root, bridge, t, showError, onEvent }) {
 
   try {
     const overview = await bridge.call("models_overview");
-    overview.models.forEach((m) => model.append(h("option", { value: m.name }, m.name)));
+    overview.models.filter((m) => m.available).forEach((m) => model.append(h("option", { value: m.name }, m.name)));
   } catch (e) { showError(e); }
 
   root.append(h("div", { class: "chat-layout" }, history,
     h("div", { class: "chat-main" },
       h("div", { class: "row" }, h("label", {}, t("chat.model")), model, h("label", {}, memory, " ", t("chat.memory"))),
-      h("details", {}, h("summary", { class: "muted" }, t("chat.system")), system),
+      h("details", {}, h("summary", { class: "muted" }, t("chat.settings")),
+        h("label", {}, t("chat.system")), system,
+        h("div", { class: "row" }, h("label", {}, t("chat.length"), " ", maxTokens), h("label", {}, t("chat.temperature"), " ", temperature))),
       messages, viewer, notice,
       h("div", { class: "row" }, input), h("div", { class: "row" }, send, stop, regenerate))));
   const sessions = await bridge.call("chat_sessions");

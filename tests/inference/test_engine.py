@@ -7,6 +7,7 @@ import httpx
 import ollama
 import pytest
 
+from backend.inference.engine_server import ENGINE_DEFAULTS
 
 
 def direct_llama():
@@ -15,6 +16,10 @@ def direct_llama():
     from backend.inference.default_models import default_chat_gguf
 
     return Llama(model_path=str(default_chat_gguf()), n_ctx=2048, verbose=False)
+
+
+# The engine samples with Ollama's defaults (repeat penalty 1.1 …); llama.cpp called directly gets them too.
+ENGINE_DEFAULTS_BUT_TEMPERATURE = {k: v for k, v in ENGINE_DEFAULTS.items() if k != "temperature"}
 
 
 @pytest.fixture
@@ -40,7 +45,7 @@ def test_streaming_chat_yields_tokens_then_a_done_record(client):
     assert final.prompt_eval_count > 5
     text = "".join(p.message.content for p in parts)
     direct = direct_llama().create_chat_completion(messages=[{"role": "user", "content": "What is the capital of France?"}],
-                                                   max_tokens=24, temperature=0, seed=1)
+                                                   max_tokens=24, temperature=0, seed=1, **ENGINE_DEFAULTS_BUT_TEMPERATURE)
     assert text == direct["choices"][0]["message"]["content"], "the server returns exactly what llama.cpp generated"
 
 
