@@ -13,13 +13,15 @@ from typing import Any
 
 from app.bridge_chat import ChatBridge
 from app.bridge_memory import MemoryBridge
+from app.bridge_models import ModelsBridge
 from app.bridge_network import NetworkBridge
 from app.bridge_training import TrainingBridge
 from app.events import EventChannel
 from app.validation import Identifier, ShortText, bridge_method
 from backend import __version__
 from backend.config import DataLayout, Settings, load_settings, update_settings
-from backend.errors import ValidationError
+from backend.errors import SettingsError, ValidationError
+from backend.memory.embeddings import EmbeddingModelError, check_embedding_model, embedding_models
 from backend.jobs import JobRegistry
 
 log = logging.getLogger("orch_mind.bridge")
@@ -27,7 +29,7 @@ log = logging.getLogger("orch_mind.bridge")
 MAX_POLL_SECONDS = 25.0
 
 
-class Api(MemoryBridge, ChatBridge, TrainingBridge, NetworkBridge):
+class Api(MemoryBridge, ChatBridge, ModelsBridge, TrainingBridge, NetworkBridge):
     """Methods the UI calls. Each validates its arguments and answers ``{ok, data | error}``."""
 
     def __init__(self, layout: DataLayout, jobs: JobRegistry, events: EventChannel, mode: str) -> None:
@@ -61,6 +63,7 @@ class Api(MemoryBridge, ChatBridge, TrainingBridge, NetworkBridge):
         schema = Settings.model_json_schema()["properties"]
         return {
             "values": settings.model_dump(),
+            "embedding_models": embedding_models(self._layout),
             "fields": {name: {"description": spec.get("description", ""), "type": spec.get("type", "string"),
                               "enum": spec.get("enum"), "minimum": spec.get("minimum"),
                               "maximum": spec.get("maximum")}
@@ -71,6 +74,12 @@ class Api(MemoryBridge, ChatBridge, TrainingBridge, NetworkBridge):
     def save_settings(self, changes: dict[str, str | int | bool]) -> dict[str, Any]:
         if len(changes) > 50:
             raise ValidationError("Too many settings in one change.")
+        current = load_settings(self._layout)
+        if "embedding_model" in changes and changes["embedding_model"] != current.embedding_model:
+            try:
+                check_embedding_model(str(changes["embedding_model"]), self._layout)
+            except EmbeddingModelError as exc:  # shown like every other invalid setting
+                raise SettingsError(exc.message) from exc
         return update_settings(changes, self._layout).model_dump()
 
     @bridge_method

