@@ -8,6 +8,7 @@ architecture, every tensor inside the file). The ``gguf`` package gives the name
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -15,7 +16,7 @@ import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from backend.errors import OrchMindError
 
@@ -23,7 +24,9 @@ GGUF_MAGIC = b"GGUF"
 SHARD_PATTERN = re.compile(r"-(\d{5})-of-(\d{5})\.gguf\Z")
 KV_CACHE_BYTES_PER_VALUE = 2  # f16, llama.cpp's default cache type
 RUNTIME_OVERHEAD_BYTES = 150 * 1024**2  # compute buffers and the process around them, measured with SmolLM2
-_load_lock = threading.Lock()
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_previous = logging.NOTSET
 
 
 class GGUFError(OrchMindError):
@@ -138,6 +141,25 @@ def check_gguf_file(path: Path) -> os.stat_result:
     return info
 
 
+@contextlib.contextmanager
+def quiet_llama() -> Iterator[None]:
+    """Silence llama.cpp's log while any thread is inside (loads may run in parallel)."""
+    global _quiet_depth, _quiet_previous
+    logger = logging.getLogger("llama-cpp-python")
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_previous = logger.level
+            logger.setLevel(logging.CRITICAL)
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                logger.setLevel(_quiet_previous)
+
+
 def read_gguf_info(path: Path) -> GGUFInfo:
     """The model's metadata, or GGUFError saying why the file is not a model llama.cpp can run."""
     import llama_cpp
@@ -146,14 +168,8 @@ def read_gguf_info(path: Path) -> GGUFInfo:
     stat_result = check_gguf_file(path)
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = True
-    llama_logger = logging.getLogger("llama-cpp-python")
-    with _load_lock:
-        previous = llama_logger.level
-        llama_logger.setLevel(logging.CRITICAL)  # llama.cpp's loader chatter, and its own errors, become ours
-        try:
-            model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
-        finally:
-            llama_logger.setLevel(previous)
+    with quiet_llama():  # llama.cpp's loader chatter, and its own errors, become ours
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
     if not model:
         raise GGUFError(f"llama.cpp cannot load {path.name}: it is truncated, damaged, or of an architecture this "
                         "version does not support.")

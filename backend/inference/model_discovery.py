@@ -21,11 +21,12 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.inference.gguf_info import GGUFError, read_gguf_info
+from backend.inference.gguf_info import GGUFError, quiet_llama, read_gguf_info
 from backend.inference.model_files import suggest_name
 
 APPS = ("ollama", "lmstudio", "jan", "gpt4all", "huggingface", "folders")
@@ -142,11 +143,13 @@ def _candidates(app: str, root: Path) -> Iterator[tuple[str, Path]]:
 
 def discover_models(locations: Mapping[str, list[Path]] | None = None, known: Mapping[str, str] | None = None,
                     *, with_info: bool = True) -> Discovery:
-    """Every model found; ``known`` maps paths already added to their names here."""
+    """Every model found; ``known`` maps paths already added to their names here. Metadata is read
+    for several files at once (llama.cpp's loader runs outside the GIL)."""
     locations = locations or default_locations()
     known = known or {}
     result = Discovery()
     seen: set[str] = set()
+    candidates: list[FoundModel] = []
     for app in APPS:
         roots = [Path(r).expanduser() for r in locations.get(app, [])]
         result.searched[app] = [str(r) for r in roots]
@@ -163,15 +166,25 @@ def discover_models(locations: Mapping[str, list[Path]] | None = None, known: Ma
                 if str(resolved) in seen:
                     continue
                 seen.add(str(resolved))
-                found = FoundModel(app=app, path=str(resolved), label=label,
-                                   suggested_name=_name_for(app, label, resolved), size=size,
-                                   added_as=known.get(str(resolved)))
-                if with_info:
-                    try:
-                        found.info = read_gguf_info(resolved).to_dict()
-                    except GGUFError as exc:
-                        result.skipped.append({"app": app, "path": str(path), "reason": exc.message})
-                        continue
+                candidates.append(FoundModel(app=app, path=str(resolved), label=label,
+                                             suggested_name=_name_for(app, label, resolved), size=size,
+                                             added_as=known.get(str(resolved))))
+    if not with_info:
+        result.models = candidates
+        return result
+
+    def read(found: FoundModel) -> tuple[FoundModel, dict[str, Any] | str]:
+        try:
+            return found, read_gguf_info(Path(found.path)).to_dict()
+        except GGUFError as exc:
+            return found, exc.message
+
+    with quiet_llama(), ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8))) as pool:
+        for found, info in pool.map(read, candidates):
+            if isinstance(info, str):
+                result.skipped.append({"app": found.app, "path": found.path, "reason": info})
+            else:
+                found.info = info
                 result.models.append(found)
     return result
 
