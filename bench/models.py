@@ -128,6 +128,12 @@ def discover_time(count: int) -> dict[str, float]:
     return {"models": count, "seconds": round(seconds, 2)}
 
 
+def question(run: int) -> str:
+    """A different question each run on both sides: a repeated prompt would be served from
+    llama.cpp's prompt cache and time nothing but the cache."""
+    return f"{PROMPTS[run % len(PROMPTS)]} Answer in one sentence, please; this is question {run}."
+
+
 def first_token_direct(path: str, repeats: int) -> list[float]:
     from llama_cpp import Llama
 
@@ -139,9 +145,9 @@ def first_token_direct(path: str, repeats: int) -> list[float]:
     llama.chat_handler = chat_handler(llama, template_for(llama.metadata.get("general.architecture", ""),
                                                           llama.metadata.get("tokenizer.chat_template")))
     times = []
-    for _ in range(repeats + 1):
+    for run in range(repeats + 1):
         started = time.perf_counter()
-        for chunk in llama.create_chat_completion(messages=[{"role": "user", "content": "Name three colours."}], stream=True,
+        for chunk in llama.create_chat_completion(messages=[{"role": "user", "content": question(run)}], stream=True,
                                                   max_tokens=8, temperature=0, seed=1):
             if chunk["choices"][0].get("delta", {}).get("content"):
                 times.append(time.perf_counter() - started)
@@ -151,9 +157,9 @@ def first_token_direct(path: str, repeats: int) -> list[float]:
 
 def first_token_engine(client: ollama.Client, model: str, repeats: int) -> list[float]:
     times = []
-    for _ in range(repeats + 1):
+    for run in range(repeats + 1):
         started = time.perf_counter()
-        for part in client.chat(model=model, messages=[{"role": "user", "content": "Name three colours."}], stream=True,
+        for part in client.chat(model=model, messages=[{"role": "user", "content": question(run)}], stream=True,
                                 options={"num_predict": 8, "temperature": 0, "seed": 1}):
             if part.message.content:
                 times.append(time.perf_counter() - started)
