@@ -131,7 +131,7 @@ def _active_path(mapping: dict[str, Any], current: Any) -> list[str]:
 
 def _well_formed(message: dict[str, Any]) -> bool:
     """A message whose parts have the shapes we read; anything else is skipped and counted."""
-    return (isinstance(message.get("content"), dict) and isinstance(message.get("author", {}), dict)
+    return (isinstance(message.get("content"), dict) and isinstance(message.get("author") or {}, dict)
             and isinstance(message.get("metadata") or {}, dict)
             and isinstance(as_dict(message.get("content")).get("content_type", "text"), str)
             and isinstance(as_dict(message.get("author")).get("role", "unknown"), str))
@@ -161,8 +161,8 @@ def parse_conversation(raw: Any, index: int, *, all_branches: bool = False) -> I
             skipped += node is not None
             continue
         message = node.get("message")
-        if message is None:
-            continue  # null messages (the root, deleted nodes)
+        if message is None or (isinstance(message, dict) and message.get("content") is None):
+            continue  # null messages (the root, deleted nodes) and messages without content
         if not isinstance(message, dict) or not _well_formed(message):
             skipped += 1
             continue

@@ -78,6 +78,11 @@ class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool"]
     content: Text = ""
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value  # an assistant turn that only called tools
+
 
 class GenerationRequest(ModelRequest):
     options: GenerationOptions = Field(default_factory=GenerationOptions)

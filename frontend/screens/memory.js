@@ -10,6 +10,7 @@ extend("en", {
   "memory.activity": "Messages per month", "memory.conversations": "conversations", "memory.messages": "messages",
   "memory.chunks": "chunks", "memory.delete_confirm": "Delete this source and everything imported from it?",
   "memory.done": "Imported {added} new, {updated} updated, {unchanged} unchanged.", "memory.empty": "Nothing imported yet.",
+  "memory.skipped": "{skipped_messages} damaged messages were left out; {duplicates} repeated conversations were imported once.",
 });
 extend("pt-BR", {
   "memory.import": "Importar", "memory.import_hint": "Uma exportação do ChatGPT (.zip ou conversations.json) ou do Claude.",
@@ -19,6 +20,7 @@ extend("pt-BR", {
   "memory.activity": "Mensagens por mês", "memory.conversations": "conversas", "memory.messages": "mensagens",
   "memory.chunks": "trechos", "memory.delete_confirm": "Excluir esta fonte e tudo o que foi importado dela?",
   "memory.done": "Importadas {added} novas, {updated} atualizadas, {unchanged} sem mudança.", "memory.empty": "Nada importado ainda.",
+  "memory.skipped": "{skipped_messages} mensagens danificadas ficaram de fora; {duplicates} conversas repetidas foram importadas uma vez.",
 });
 
 export function renderHit(hit) {
@@ -70,7 +72,9 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       currentJob = null;
       if (event.job.state === "succeeded") {
         importStatus.className = "ok";
-        importStatus.textContent = t("memory.done", event.job.result);
+        const result = event.job.result;
+        importStatus.textContent = t("memory.done", result)
+          + (result.skipped_messages || result.duplicates ? ` ${t("memory.skipped", result)}` : "");
         refreshStats().catch(showError);
       } else {
         importStatus.className = "error";
