@@ -121,7 +121,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     h("div", { class: "card" }, h("h2", {}, t("models.add")), h("p", { class: "muted" }, t("models.add_what")),
       h("div", { class: "row" }, ...addControls), addProgress, addStatus,
       h("h2", {}, t("models.found")),
-      h("div", { class: "row" }, h("button", { "data-testid": "models-search", onclick: discover }, t("models.search"))), found),
+      h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "models-search", onclick: discover }, t("models.search"))), found),
     h("div", { class: "card" }, h("h2", {}, t("models.create")),
       h("label", {}, t("models.name")), name, h("label", {}, t("models.base")), base,
       h("label", {}, t("models.system")), system,
