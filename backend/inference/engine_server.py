@@ -98,7 +98,8 @@ def stored_options(manifest: ModelManifest) -> GenerationOptions:
 
 
 # Ollama's sampling defaults. llama-cpp-python's own (no repeat penalty, temperature 0.2) sent 12 of
-# 20 everyday questions to SmolLM2 into loops that ran to the token cap; these, 1 (bench/models.py).
+# 20 everyday questions to SmolLM2 into loops that ran to the end of the context; with these and the
+# chat's 1,024-token cap, none (bench/models.py).
 ENGINE_DEFAULTS = {"temperature": 0.8, "top_k": 40, "top_p": 0.9, "min_p": 0.0, "repeat_penalty": 1.1}
 
 
@@ -265,7 +266,8 @@ class EngineApp:
                      kind: str, stop: threading.Event) -> Iterator[dict[str, Any]]:
         started = time.perf_counter_ns()
         loaded = self.runner.get(manifest)
-        load_ns = int(loaded.load_seconds * 1e9) if time.time() - loaded.last_used < 1 else 0
+        load_ns = 0 if loaded.load_reported else int(loaded.load_seconds * 1e9)  # Ollama: only the request that loaded it
+        loaded.load_reported = True
         llama = loaded.llama
         with loaded.lock:
             if stop.is_set():  # the client left while this request waited for the model

@@ -33,6 +33,7 @@ class LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_used: float = field(default_factory=time.time)
     n_ctx: int = DEFAULT_CONTEXT
+    load_reported: bool = False  # the first answer after loading carries load_duration
 
 
 class LlamaRunner:
