@@ -51,7 +51,6 @@ class BrowserModeConfig:
         return f"http://{LOOPBACK}:{self.port}/#token={self.token}"
 
 
-
 SECURITY_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),

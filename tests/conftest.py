@@ -82,14 +82,22 @@ def shared_base(tmp_path_factory):
     return resolve_base("smollm2", layout)
 
 
+@contextmanager
+def linked_base(layout: DataLayout, base: Any) -> Iterator[Any]:
+    """Make a per-test data dir see a session's dequantised base (a link, not a copy of 0.5–1 GB)."""
+    target = layout.models_dir / "hf" / base.sha256[:16]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(base.hf_dir, target_is_directory=True)
+    try:
+        yield base
+    finally:
+        target.unlink()
+
+
 @pytest.fixture
 def base_in_layout(layout, shared_base):
-    """Make the per-test data dir see the shared dequantised base (a link, not a 538 MB copy)."""
-    target = layout.models_dir / "hf" / shared_base.sha256[:16]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.symlink_to(shared_base.hf_dir, target_is_directory=True)
-    yield shared_base
-    target.unlink()
+    with linked_base(layout, shared_base) as base:
+        yield base
 
 
 

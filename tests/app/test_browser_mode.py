@@ -5,16 +5,7 @@ import json
 import httpx
 import pytest
 
-from app.main import BrowserModeServer, build_api
 from tests.conftest import app_page
-
-
-@pytest.fixture
-def server(layout):
-    api, events = build_api("browser", layout)
-    server = BrowserModeServer(api, events).start_in_thread()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

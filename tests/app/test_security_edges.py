@@ -12,16 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.main import BrowserModeServer, build_api
+from app.main import build_api
 from backend.config import DataLayout, data_dir, secure_data_dir
-
-
-@pytest.fixture
-def server(layout):
-    api, events = build_api("browser", layout)
-    server = BrowserModeServer(api, events).start_in_thread()
-    yield server
-    server.stop()
 
 
 def base_url(server) -> str:

@@ -11,6 +11,7 @@ from backend.jobs import JobRegistry
 from backend.training.config import TrainConfig
 from backend.training.runs import prepare_run, run_training
 from backend.training.trainability import estimate_training, training_support
+from tests.conftest import linked_base
 from tests.training.conftest import pirate_conversations
 
 
@@ -39,11 +40,8 @@ def test_estimates_grow_with_the_model_and_the_data():
 
 @pytest.fixture
 def gemma_in_layout(layout, gemma_base):
-    target = layout.models_dir / "hf" / gemma_base.sha256[:16]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.symlink_to(gemma_base.hf_dir, target_is_directory=True)
-    yield gemma_base
-    target.unlink()
+    with linked_base(layout, gemma_base) as base:
+        yield base
 
 
 @pytest.mark.slow
