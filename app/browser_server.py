@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.events import EventChannel
 from app.validation import exposed_methods, safe_file_name
 from backend.errors import ValidationError
-from backend.loopback_server import LOOPBACK, loopback_host_allowed
+from backend.loopback_server import LOOPBACK, loopback_host_allowed, read_body_capped
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
 CONTENT_SECURITY_POLICY = (
@@ -88,20 +88,6 @@ def _failure(code: str, message: str, status: int) -> JSONResponse:
     return JSONResponse({"ok": False, "error": {"code": code, "message": message}}, status)
 
 
-async def _read_capped(request: Request, limit: int) -> bytes | None:
-    """The body, or None past ``limit`` bytes: the declared length is checked before reading a
-    byte, and the stream is counted as it arrives (a client may lie about its length)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
-
-
 def _token_ok(request: Request, token: str, *, query_allowed: bool = False) -> bool:
     """The launch token from ``X-Orch-Token``; from the query string only where a browser API
     cannot set headers (EventSource), since URLs end up in logs and history."""
@@ -119,7 +105,7 @@ def create_browser_app(api: object, events: EventChannel, config: BrowserModeCon
         method = methods.get(name)
         if method is None:
             return _failure("unknown_method", f"No bridge method {name!r}.", 404)
-        body = await _read_capped(request, MAX_CALL_BODY)
+        body = await read_body_capped(request, MAX_CALL_BODY)
         if body is None:
             return _failure("too_large", "Request too large.", 413)
         try:

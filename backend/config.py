@@ -24,6 +24,9 @@ APP_NAME = "orch-mind"
 HOME_ENV = "ORCH_MIND_HOME"
 
 Language = Literal["en", "pt-BR"]
+# A model's name, as the engine's store validates it (a slug with an optional :tag); one owner here,
+# since settings name models too.
+MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?"
 
 
 PRIVATE_UMASK = 0o077
@@ -135,7 +138,7 @@ class Settings(BaseModel):
         max_length=200,
     )
     chat_model: str = Field("smollm2", description="Model used for chat: a name from the Models list.", min_length=1,
-                            max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?$")
+                            max_length=100, pattern=f"^{MODEL_NAME}$")
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",
         description="Embedding model for memory: all-MiniLM-L6-v2 (packaged, English), an embedding GGUF added under "

@@ -22,6 +22,20 @@ def loopback_host_allowed(host: str, port: int) -> bool:
     return any(host in (name, f"{name}:{port}") for name in LOOPBACK_NAMES)
 
 
+async def read_body_capped(request: Any, limit: int) -> bytes | None:
+    """A Starlette request's body, or None past ``limit`` bytes: the declared length is checked
+    before a byte is read, and the stream is counted as it arrives (a client may lie about it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))

@@ -44,6 +44,7 @@ from backend.inference.engine_requests import (
 )
 from backend.inference.llama_runner import EngineError, LlamaRunner
 from backend.inference.model_store import ModelManifest, ModelStore, ModelStoreError, validate_name
+from backend.loopback_server import read_body_capped
 
 log = logging.getLogger("orch_mind.engine")
 
@@ -235,16 +236,11 @@ class EngineApp:
 
     async def _parse(self, request: Request, model: type[RequestT]) -> RequestT:
         """The body as ``model``: size-capped while it arrives, then parsed and validated."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        body = await read_body_capped(request, MAX_BODY_BYTES)
+        if body is None:
             raise BadRequest(f"request body too large (over {MAX_BODY_BYTES} bytes)")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise BadRequest(f"request body too large (over {MAX_BODY_BYTES} bytes)")
         try:
-            payload = json.loads(bytes(body).decode("utf-8") or "{}")
+            payload = json.loads(body.decode("utf-8") or "{}")
         except json.JSONDecodeError as exc:
             raise BadRequest(f"invalid JSON: {exc.msg}") from exc
         except UnicodeDecodeError as exc:

@@ -36,9 +36,14 @@ class LoadedModel:
     load_reported: bool = False  # the first answer after loading carries load_duration
 
 
+def default_threads() -> int:
+    """llama.cpp threads: every core, up to 8 (more stops paying off for small models)."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
 class LlamaRunner:
     def __init__(self, threads: int | None = None) -> None:
-        self._threads = threads or max(1, min(os.cpu_count() or 1, 8))
+        self._threads = threads or default_threads()
         self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
 

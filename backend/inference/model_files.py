@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from backend.inference.gguf_info import check_gguf_file, read_gguf_info
 from backend.inference.model_store import ModelManifest, ModelStore, ModelStoreError, validate_name
@@ -25,9 +26,9 @@ class ModelExistsError(ModelStoreError):
     code = "model_exists"
 
 
-def hash_file(path: Path, progress: Progress | None = None, copy_to: object | None = None) -> str:
+def hash_file(path: Path, progress: Progress | None = None, sink: BinaryIO | None = None) -> str:
     """SHA-256 of ``path`` in large blocks read into one reused buffer (as fast as ``sha256sum``);
-    with ``copy_to`` (a BlobWriter), every block is also written there."""
+    with ``sink``, every block is also written there (a copy hashed in the same pass)."""
     total = path.stat().st_size
     digest = hashlib.sha256()
     buffer = bytearray(HASH_BLOCK_BYTES)
@@ -35,15 +36,13 @@ def hash_file(path: Path, progress: Progress | None = None, copy_to: object | No
     done = 0
     with path.open("rb", buffering=0) as handle:
         while count := handle.readinto(buffer):
-            block = view[:count]
-            if copy_to is not None:
-                copy_to.write(bytes(block))  # type: ignore[attr-defined]
-            else:
-                digest.update(block)
+            digest.update(view[:count])
+            if sink is not None:
+                sink.write(view[:count])
             done += count
             if progress:
                 progress(done, total)
-    return digest.hexdigest() if copy_to is None else ""
+    return digest.hexdigest()
 
 
 def suggest_name(path: Path) -> str:
@@ -88,22 +87,12 @@ def add_gguf(store: ModelStore, path: Path, *, name: str | None = None, copy: bo
 
 def _copy_into_store(store: ModelStore, path: Path, progress: Progress | None) -> str:
     """Copy into the blob store, hashing as it goes; the blob is named by the digest it turned out to have."""
-    import tempfile
-
     with tempfile.NamedTemporaryFile(dir=store.blobs, prefix=".copy-", suffix=".partial", delete=False) as handle:
         partial = Path(handle.name)
-    try:
-        digest = hashlib.sha256()
-
-        class Tee:
-            def write(self, block: bytes) -> None:
-                digest.update(block)
-                out.write(block)
-
-        with partial.open("wb") as out:
-            hash_file(path, progress, copy_to=Tee())
-        name = "sha256:" + digest.hexdigest()
-        partial.replace(store.blob_path(name))
-        return name
-    finally:
-        partial.unlink(missing_ok=True)
+        try:
+            name = "sha256:" + hash_file(path, progress, sink=handle)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    partial.replace(store.blob_path(name))
+    return name

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.config import DataLayout, atomic_write_text
+from backend.config import MODEL_NAME, DataLayout, atomic_write_text
 from backend.errors import NotFoundError, OrchMindError
 from backend.inference.default_models import DEFAULT_CHAT_MODEL, default_chat_gguf
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?\Z")
+NAME_PATTERN = re.compile(MODEL_NAME)
 DIGEST_PATTERN = re.compile(r"^sha256[:-]([0-9a-f]{64})\Z")
 GGUF_MAGIC = b"GGUF"
 
@@ -37,7 +37,7 @@ class ModelUnavailable(NotFoundError):
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
         raise ModelStoreError(f"invalid model name {name!r}: use letters, digits, '.', '_' or '-', with an optional ':tag'")
     return name if ":" in name else f"{name}:latest"
 
