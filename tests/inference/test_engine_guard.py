@@ -170,10 +170,8 @@ def test_a_large_upload_streams_to_disk_and_a_wrong_one_leaves_nothing(engine):
     with socket.create_connection(("127.0.0.1", engine.port)) as sock:  # an upload that stops half way
         sock.sendall(f"POST /api/blobs/sha256:{'1' * 64} HTTP/1.1\r\nHost: 127.0.0.1:{engine.port}\r\n"
                      f"Content-Length: {10 << 20}\r\n\r\n".encode() + chunk)
-    deadline = time.monotonic() + 60
-    while any(engine.store.blobs.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert list(engine.store.blobs.iterdir()) == [], "no partial or wrong blob stays behind"
+        assert wait_for(lambda: any(engine.store.blobs.iterdir())), "the server started writing the upload"
+    assert wait_for(lambda: not any(engine.store.blobs.iterdir())), "no partial or wrong blob stays behind"
 
 
 def test_a_disconnected_non_streaming_client_stops_its_generation(engine, client):
