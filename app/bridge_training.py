@@ -6,22 +6,22 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from app.validation import Identifier, ShortText, bridge_method
+from app.validation import Identifier, LongText, ShortText, bridge_method
 from backend.config import DataLayout, load_settings
 from backend.errors import ValidationError
 from backend.inference.engine import get_connection
 from backend.jobs import JobContext, JobRegistry
 from backend.memory.store import get_store
 from backend.training.adapters import AdapterStore, validate_adapter_name
-from backend.inference.gguf_info import read_gguf_info
 from backend.training.base_models import named_gguf, resolve_base
 from backend.training.checkpoints import latest_checkpoint
+from backend.training.compare import check_request, compare_adapters
 from backend.training.config import TrainConfig
 from backend.training.dataset import DatasetOptions, build_dataset
 from backend.training.deploy import deploy_adapter
 from backend.training.export import export_run
-from backend.training.runs import find_run, prepare_run, run_training
-from backend.training.trainability import estimate_training
+from backend.training.runs import base_info, find_run, measured_throughput, prepare_run, run_training
+from backend.training.plan import plan_training
 from backend.training.sources import conversations_from_memory
 
 Voice = Literal["assistant", "user"]
@@ -44,8 +44,10 @@ class TrainingBridge:
     @bridge_method
     def training_preview(self, base: ShortText = "smollm2", voice: Voice = "assistant", max_tokens: int = 512,
                          title_contains: ShortText | None = None, date_from: ShortText | None = None,
-                         date_to: ShortText | None = None) -> dict[str, Any]:
-        """Exactly what the model will see: rendered samples with their token counts, and totals."""
+                         date_to: ShortText | None = None, epochs: int | None = None, rank: int = 8,
+                         learning_rate: float | None = None) -> dict[str, Any]:
+        """Exactly what the model will see (rendered samples with their token counts, totals) and the
+        plan the Train button would run with the same settings: steps, passes, learning rate, time."""
         from transformers import AutoTokenizer
 
         options = self._options(voice, max_tokens, title_contains, date_from, date_to)
@@ -53,33 +55,38 @@ class TrainingBridge:
         tokenizer = AutoTokenizer.from_pretrained(resolved.hf_dir)
         dataset = build_dataset(tokenizer, conversations_from_memory(get_store(self._layout)), options)
         samples = [{"text": s.text, "tokens": len(s.input_ids), "trained_tokens": s.trained_tokens} for s in dataset.train[:3]]
-        info = read_gguf_info(resolved.gguf_path).to_dict() if resolved.gguf_path else {}
-        defaults = TrainConfig()
-        estimate = estimate_training(info, dataset.stats.tokens, defaults.epochs, defaults.batch_size, max_tokens)
-        return {"stats": dataset.stats.__dict__, "samples": samples, "estimate": estimate.to_dict(),
+        info = base_info(resolved)
+        config = self._config(base, voice, epochs, rank, learning_rate, max_tokens, "my-adapter")
+        plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), info,
+                             measured_throughput(self._layout, resolved.sha256))
+        return {"stats": dataset.stats.__dict__, "samples": samples, "plan": plan.to_dict(),
                 "base_model": {k: info.get(k) for k in ("architecture", "parameter_label", "quantization")}}
 
+    def _config(self, base: str, voice: Voice, epochs: int | None, rank: int, learning_rate: float | None, max_tokens: int,
+                adapter_name: str) -> TrainConfig:
+        try:
+            return TrainConfig(base=base, voice=voice, epochs=epochs, rank=rank, alpha=2 * rank, learning_rate=learning_rate,
+                               max_tokens=max_tokens, adapter_name=adapter_name, system_prompt=load_settings(self._layout).system_prompt)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
     @bridge_method
-    def training_start(self, base: ShortText = "smollm2", voice: Voice = "assistant", epochs: int = 2, rank: int = 8,
-                       learning_rate: float = 2e-4, max_tokens: int = 512, title_contains: ShortText | None = None,
+    def training_start(self, base: ShortText = "smollm2", voice: Voice = "assistant", epochs: int | None = None, rank: int = 8,
+                       learning_rate: float | None = None, max_tokens: int = 512, title_contains: ShortText | None = None,
                        adapter_name: ShortText = "my-adapter", date_from: ShortText | None = None,
                        date_to: ShortText | None = None) -> dict[str, str]:
+        """Start a run; epochs and learning rate left empty (None) are planned from the data size."""
         validate_adapter_name(adapter_name)
         if named_gguf(base, self._layout) is None:  # the UI picks a model by name; paths are for the CLI
             raise ValidationError(f"No base model {base!r} among your models; pick one from the Models list.")
-        try:
-            config = TrainConfig(base=base, voice=voice, epochs=epochs, rank=rank, alpha=2 * rank, learning_rate=learning_rate,
-                                 max_tokens=max_tokens, adapter_name=adapter_name,
-                                 system_prompt=load_settings(self._layout).system_prompt)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+        config = self._config(base, voice, epochs, rank, learning_rate, max_tokens, adapter_name)
         options = self._options(voice, max_tokens, title_contains, date_from, date_to)
         layout = self._layout
 
         def run(context: JobContext) -> dict[str, Any]:
             context.progress("preparing data", 0, 0)
             job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout)), options)
-            context.emit("run_started", run=job_dir.name)
+            context.emit("run_started", run=job_dir.name, plan=json.loads((job_dir / "plan.json").read_text()))
             return run_training(context, job_dir)
 
         return {"job_id": self._jobs.start("train", f"Train {adapter_name}", run)}
@@ -116,6 +123,18 @@ class TrainingBridge:
     def adapters_delete(self, name: ShortText) -> dict[str, bool]:
         AdapterStore(self._layout).delete(validate_adapter_name(name))
         return {"deleted": True}
+
+    @bridge_method
+    def adapters_compare(self, names: list[ShortText], prompts: list[LongText]) -> dict[str, str]:
+        """Start a job in which up to three adapters and their base answer the same prompts."""
+        names, prompts = check_request(names, prompts)
+        layout = self._layout
+        system_prompt = load_settings(layout).system_prompt
+
+        def run(context: JobContext) -> dict[str, Any]:
+            return compare_adapters(layout, names, prompts, system_prompt, context.progress).to_dict()
+
+        return {"job_id": self._jobs.start("compare", f"Compare {', '.join(names)}", run)}
 
     @bridge_method
     def adapters_deploy(self, name: ShortText, model_name: ShortText) -> dict[str, Any]:

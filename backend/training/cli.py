@@ -34,6 +34,9 @@ def _follow(title: str, work: Any) -> Any:
                 elif event["type"] == "eval" and event.get("eval_loss") is not None:
                     label = "base model" if event.get("base") else f"step {event['step']}"
                     progress.console.print(f"validation loss ({label}): {event['eval_loss']:.4f}")
+                elif event["type"] == "early_stop":
+                    progress.console.print(f"Held-out loss stopped improving: stopped at step {event['step']} of {event['total']}, "
+                                           f"keeping the adapter of step {event['best_step']}.")
 
         registry.subscribe(on_event)
         job_id = registry.start("train", title, work)
@@ -70,11 +73,11 @@ def _report(record: Any, layout: Any, name: str) -> None:
 
 @click.command("train")
 @click.option("--base", default="smollm2", show_default=True, help="Base model: your model, an Ollama model, a .gguf or a folder.")
-@click.option("--epochs", type=click.IntRange(1, 100), default=2, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, 100), default=None, help="Passes over the data (default: planned from the data size).")
 @click.option("--rank", type=click.IntRange(1, 256), default=8, show_default=True, help="LoRA rank.")
 @click.option("--alpha", type=click.IntRange(1, 1024), default=16, show_default=True, help="LoRA alpha.")
-@click.option("--lr", "learning_rate", type=float, default=2e-4, show_default=True, help="Peak learning rate.")
-@click.option("--batch-size", type=click.IntRange(1, 512), default=8, show_default=True)
+@click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate (default: planned from the model and steps).")
+@click.option("--batch-size", type=click.IntRange(1, 512), default=4, show_default=True)
 @click.option("--max-tokens", type=click.IntRange(32, 32768), default=512, show_default=True, help="Longest sample.")
 @click.option("--voice", type=click.Choice(["assistant", "user"]), default="assistant", show_default=True,
               help="assistant: learn the answers; user: learn to write like you.")
@@ -85,7 +88,7 @@ def _report(record: Any, layout: Any, name: str) -> None:
               help="auto: bf16 autocast where the CPU/GPU computes bf16 natively (1.4x fp32 on an AVX512-BF16 CPU), else fp32.")
 @click.option("--name", default=None, help="Name of the resulting adapter (default: adapter-<run>).")
 @click.option("--resume", "resume_run", default=None, metavar="RUN", help="Resume a stopped run (train-…) from its checkpoint.")
-def train_command(base: str, epochs: int, rank: int, alpha: int, learning_rate: float, batch_size: int, max_tokens: int,
+def train_command(base: str, epochs: int | None, rank: int, alpha: int, learning_rate: float | None, batch_size: int, max_tokens: int,
                   voice: str, sources: tuple[str, ...], quantization: str, precision: str, name: str | None,
                   resume_run: str | None) -> None:
     """Fine-tune a LoRA adapter on your conversations, with live progress and a before/after evaluation."""
@@ -105,8 +108,12 @@ def train_command(base: str, epochs: int, rank: int, alpha: int, learning_rate: 
                              system_prompt=load_settings(layout).system_prompt)
         job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout), sources))
         stats = json.loads((job_dir / "dataset.json").read_text())
+        plan = json.loads((job_dir / "plan.json").read_text())
         console.print(f"Run {job_dir.name}: {stats['train_samples']} training and {stats['validation_samples']} validation samples, "
                       f"{stats['trained_tokens']} trained tokens" + (f", {stats['truncated_turns']} over-long turns cut" if stats["truncated_turns"] else ""))
+        console.print(f"Plan: {plan['steps']} steps ({plan['epochs']} passes of {plan['steps_per_epoch']}), learning rate "
+                      f"{plan['learning_rate']:.2g}, about {plan['estimated_minutes']} min; stops early when held-out loss "
+                      f"has not improved for {plan['patience']} checks")
         record = _follow("training", lambda ctx: run_training(ctx, job_dir))
     _report(record, layout, name or f"adapter-{job_dir.name.removeprefix('train-')}")
 

@@ -18,10 +18,11 @@ from typing import Any, Iterable
 from backend.config import DataLayout
 from backend.errors import NotFoundError, OrchMindError
 from backend.jobs import JobContext, run_json_lines_subprocess
-from backend.training.base_models import resolve_base
+from backend.training.base_models import BaseModel, resolve_base
 from backend.training.checkpoints import latest_checkpoint
 from backend.training.config import TrainConfig
 from backend.training.dataset import DatasetOptions, SourceConversation, build_dataset
+from backend.training.plan import plan_training, resolved
 
 
 class TrainingError(OrchMindError):
@@ -49,9 +50,13 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
     dataset = build_dataset(tokenizer, conversations, options)
     if not dataset.train:
         raise TrainingError("No training samples: import conversations (or chat) first, or loosen the filters.", code="no_data")
+    plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), base_info(base),
+                         measured_throughput(layout, base.sha256))
+    config = resolved(config, plan)
     job_dir = layout.jobs_dir / f"train-{uuid.uuid4().hex[:10]}"
     job_dir.mkdir(parents=True)
     (job_dir / "config.json").write_text(config.model_dump_json(indent=2))
+    (job_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=2))
     for name, samples in (("train", dataset.train), ("validation", dataset.validation)):
         with (job_dir / f"{name}.jsonl").open("w") as handle:
             for sample in samples:
@@ -61,6 +66,27 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
     (job_dir / "prompts.json").write_text(json.dumps(prompts))
     (job_dir / "dataset.json").write_text(json.dumps(asdict(dataset.stats), indent=2))
     return job_dir
+
+
+def base_info(base: BaseModel) -> dict[str, Any]:
+    """GGUF metadata of the base (size, layers) for the plan's estimates; empty when it has no GGUF."""
+    from backend.inference.gguf_info import read_gguf_info
+
+    return read_gguf_info(base.gguf_path).to_dict() if base.gguf_path else {}
+
+
+def measured_throughput(layout: DataLayout, base_sha256: str) -> float | None:
+    """Training tokens per second of this machine's latest finished run on this base, if any."""
+    runs = sorted(layout.jobs_dir.glob("train-*/evaluation.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for evaluation_file in runs:
+        try:
+            config = json.loads((evaluation_file.parent / "config.json").read_text())
+            rate = json.loads(evaluation_file.read_text()).get("tokens_per_s")
+        except (OSError, ValueError):
+            continue
+        if config.get("base_sha256") == base_sha256 and isinstance(rate, (int, float)) and rate > 0:
+            return float(rate)
+    return None
 
 
 def validation_samples(layout: DataLayout, base_reference: str, conversations: Iterable[SourceConversation],

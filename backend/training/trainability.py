@@ -72,8 +72,10 @@ class TrainingEstimate:
         return asdict(self)
 
 
-def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size: int, max_tokens: int) -> TrainingEstimate:
-    """Peak memory and wall time for LoRA on this base, from its size and the data's token count."""
+def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size: int, max_tokens: int,
+                      measured_tokens_per_s: float | None = None) -> TrainingEstimate:
+    """Peak memory and wall time for LoRA on this base, from its size and the data's token count (and
+    the throughput measured on this machine, when a run on this base has measured it)."""
     import psutil
 
     parameters = int(info.get("parameters") or MEASURED_PARAMETERS)
@@ -82,6 +84,6 @@ def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size
     activations = batch_size * max_tokens * hidden * layers * 4 * 24  # fp32, about 24 saved tensors a layer
     memory = parameters * 4 + activations + OVERHEAD_BYTES
     cores = max(1, min(os.cpu_count() or 1, 16))
-    rate = MEASURED_TOKENS_PER_S * (MEASURED_PARAMETERS / parameters) * (cores / MEASURED_CORES)
+    rate = measured_tokens_per_s or MEASURED_TOKENS_PER_S * (MEASURED_PARAMETERS / parameters) * (cores / MEASURED_CORES)
     return TrainingEstimate(memory_bytes=int(memory), minutes=round(tokens * epochs / rate / 60, 1), tokens_per_s=round(rate, 1),
                             fits_ram=memory <= psutil.virtual_memory().available)

@@ -17,6 +17,7 @@ import random
 import signal
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +25,7 @@ from backend.config import PRIVATE_UMASK
 from backend.errors import OrchMindError
 from backend.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from backend.training.config import TrainConfig
+from backend.training.precision import FrozenBf16Weights, resolve_precision
 
 IGNORE_INDEX = -100
 # Below this batch width (tokens) plain matmul attention beats PyTorch's CPU flash attention, whose
@@ -74,7 +76,53 @@ def collate(samples: list[dict[str, Any]], pad_id: int, device: Any) -> dict[str
         ids[row, :n] = torch.tensor(sample["input_ids"])
         labels[row, :n] = torch.tensor(sample["labels"])
         mask[row, :n] = 1
-    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device)}
+    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device), "tokens": int(mask.sum())}
+
+
+def pack(lengths: list[int], capacity: int) -> list[list[int]]:
+    """First-fit decreasing: rows of sample indices whose lengths add up to at most ``capacity``
+    (a sample longer than that gets a row of its own). Deterministic in the input order."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        row = next((r for r, free in enumerate(room) if free >= lengths[index]), None)
+        if row is None:
+            rows.append([index])
+            room.append(capacity - lengths[index])
+        else:
+            rows[row].append(index)
+            room[row] -= lengths[index]
+    return rows
+
+
+def collate_packed(samples: list[dict[str, Any]], pad_id: int, device: Any, capacity: int) -> dict[str, Any]:
+    """Several samples per row, each with positions from 0 and no attention across them.
+
+    With ``attention_mask`` None and ``position_ids`` restarting at 0 for every sample, transformers
+    builds a block-diagonal causal mask (its packed-sequence support), so each sample sees only
+    itself, as in its own row; the padding at the end of a row is one more such block, unlabelled.
+    The first token of every sample is unlabelled too, so nothing is learned across a boundary.
+    """
+    import torch
+
+    rows = pack([len(s["input_ids"]) for s in samples], capacity)
+    width = max(sum(len(samples[i]["input_ids"]) for i in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    tokens = 0
+    for r, row in enumerate(rows):
+        at = 0
+        for i in row:
+            n = len(samples[i]["input_ids"])
+            ids[r, at:at + n] = torch.tensor(samples[i]["input_ids"])
+            labels[r, at + 1:at + n] = torch.tensor(samples[i]["labels"][1:])
+            positions[r, at:at + n] = torch.arange(n)
+            at += n
+        positions[r, at:] = torch.arange(width - at)
+        tokens += at
+    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": None,
+            "position_ids": positions.to(device), "tokens": tokens}
 
 
 def labelled_loss(model: Any, batch: dict[str, Any], *, through_wrapper: bool = False) -> tuple[Any, int]:
@@ -89,12 +137,15 @@ def labelled_loss(model: Any, batch: dict[str, Any], *, through_wrapper: bool = 
 
     labels = batch["labels"][:, 1:]
     keep = labels != IGNORE_INDEX
+    inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False}
+    if batch.get("position_ids") is not None:
+        inputs["position_ids"] = batch["position_ids"]
     if through_wrapper:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        logits = model(**inputs).logits[:, :-1]
         selected = logits[keep]
     else:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        hidden = base.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        hidden = base.get_decoder()(**inputs).last_hidden_state
         selected = base.get_output_embeddings()(hidden[:, :-1][keep])
     loss = torch.nn.functional.cross_entropy(selected.float(), labels[keep], reduction="sum")
     return loss, int(keep.sum())
@@ -157,22 +208,6 @@ def shard_plan(plan: list[list[int]], rank: int, world: int) -> list[list[int]]:
     return padded[rank::world]
 
 
-def resolve_precision(requested: str, quantization: str) -> str:
-    """``auto``: bf16 autocast where the hardware computes bf16 natively (1.4x fp32's tokens/s measured
-    on a 2-core AVX512-BF16 CPU), fp32 elsewhere; QLoRA already computes in bf16 through bitsandbytes."""
-    import torch
-
-    if requested != "auto":
-        return requested
-    if quantization != "none":
-        return "fp32"
-    if torch.cuda.is_available():
-        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "fp32"
-    cpu = torch.cpu
-    native = getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bf16-mixed" if native else "fp32"
-
-
 def run(job_dir: Path, resume: bool) -> None:
     import torch
     from accelerate import Accelerator
@@ -207,23 +242,31 @@ def run(job_dir: Path, resume: bool) -> None:
     global _MAIN_PROCESS
     _MAIN_PROCESS = accelerator.is_main_process
     device = accelerator.device
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.0)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate or 1e-3, weight_decay=0.0)
     # Under `accelerate launch` each process takes every n-th batch of the same deterministic plan.
     shard = (accelerator.process_index, accelerator.num_processes)
     micro_per_epoch = math.ceil(math.ceil(len(train_samples) / config.batch_size) / shard[1])
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
-    total_steps = steps_per_epoch * config.epochs
+    # prepare_run writes the plan's numbers in; a run prepared before plans existed has epochs only
+    total_steps = config.max_steps or steps_per_epoch * (config.epochs or 1)
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    warmup = config.warmup_steps or 0
+    eval_every = config.eval_every or 10
 
     def lr_lambda(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / (config.warmup_steps + 1)
-        return max(0.0, (total_steps - step) / max(1, total_steps - config.warmup_steps))
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    precision = resolve_precision(config.precision, config.quantization)
+    frozen = FrozenBf16Weights(model, job_dir) if precision == "bf16-mixed" and config.quantization == "none" \
+        and config.bf16_base_weights else None
+    fp32 = frozen.full_precision if frozen else nullcontext  # evaluation always in fp32
     model, optimizer = accelerator.prepare(model, optimizer)
     pad_id = tokenizer.pad_token_id
     checkpoints = job_dir / "checkpoints"
-    history: dict[str, Any] = {"train": [], "eval": [], "base_eval_loss": None}
+    history: dict[str, Any] = {"train": [], "eval": [], "base_eval_loss": None, "best": None}
     start_step = 0
 
     if resume and (latest := latest_checkpoint(checkpoints)) is not None:
@@ -236,12 +279,12 @@ def run(job_dir: Path, resume: bool) -> None:
         history, start_step = meta["history"], meta["step"]
         emit({"type": "progress", "status": "resumed", "completed": start_step, "total": total_steps})
     else:
-        with accelerator.unwrap_model(model).disable_adapter():
+        with accelerator.unwrap_model(model).disable_adapter(), fp32():
             history["base_eval_loss"] = evaluate(model, validation, pad_id, device, config.batch_size)
         emit({"type": "eval", "step": 0, "eval_loss": history["base_eval_loss"], "base": True})
 
     plans = {epoch: shard_plan(batch_plan(train_samples, config.batch_size, epoch, config.seed), *shard)
-             for epoch in range(config.epochs)}
+             for epoch in range(epochs)}
 
     def micro_batches(step: int) -> Iterator[list[dict[str, Any]]]:
         epoch, within = divmod(step, steps_per_epoch)
@@ -259,24 +302,26 @@ def run(job_dir: Path, resume: bool) -> None:
                                {"history": history, "config": config.model_dump()})
         emit({"type": "checkpoint", "step": step, "path": path.name})
 
-    precision = resolve_precision(config.precision, config.quantization)
     autocast_device = "cuda" if torch.cuda.is_available() else "cpu"
-    emit({"type": "progress", "status": f"training ({precision})", "completed": start_step, "total": total_steps, "precision": precision})
+    emit({"type": "progress", "status": f"training ({precision})", "completed": start_step, "total": total_steps, "precision": precision,
+          "bf16_base_weights": frozen.count if frozen else 0})
     model.train()
-    started, tokens_seen = time.time(), 0
-    for step in range(start_step, total_steps):
+    started, tokens_seen, rate = time.time(), 0, 0.0
+    last_step = start_step if history.get("stopped_early") else total_steps  # a resumed run that had already converged
+    for step in range(start_step, last_step):
         step_loss, step_tokens = 0.0, 0
         batches = list(micro_batches(step))
         step_labelled = max(1, sum(1 for b in batches for s in b for label in s["labels"][1:] if label != IGNORE_INDEX))
         for batch_samples in batches:
-            batch = collate(batch_samples, pad_id, device)
+            batch = (collate_packed(batch_samples, pad_id, device, config.max_tokens) if config.packing
+                     else collate(batch_samples, pad_id, device))
             choose_attention(accelerator.unwrap_model(model), batch["input_ids"].shape[1], device)
             with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
                 loss_sum, _ = labelled_loss(model, batch, through_wrapper=accelerator.num_processes > 1)
             loss = loss_sum / step_labelled  # the step's mean over every labelled token, whatever the split
             accelerator.backward(loss)
             step_loss += float(loss)
-            step_tokens += int(batch["attention_mask"].sum())
+            step_tokens += batch["tokens"]
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
@@ -289,25 +334,76 @@ def run(job_dir: Path, resume: bool) -> None:
         emit({"type": "progress", "status": "training", "completed": done, "total": total_steps, "loss": round(step_loss, 5),
               "learning_rate": scheduler.get_last_lr()[0], "epoch": round(done / steps_per_epoch, 3),
               "tokens_per_s": round(rate, 1), "eta_s": round(elapsed / (done - start_step) * (total_steps - done), 1)})
-        if done % config.eval_every == 0 or done == total_steps:
-            eval_loss = evaluate(model, validation, pad_id, device, config.batch_size)
+        converged = False
+        if done % eval_every == 0 or done == total_steps:
+            with fp32():
+                eval_loss = evaluate(model, validation, pad_id, device, config.batch_size)
             history["eval"].append([done, eval_loss])
             emit({"type": "eval", "step": done, "eval_loss": eval_loss})
+            if eval_loss is not None:
+                converged = keep_best(job_dir, history, done, eval_loss, accelerator.unwrap_model(model), config.patience)
         stopping = stop.requested or (config.stop_after_steps is not None and done >= config.stop_after_steps)
-        if done % config.checkpoint_every == 0 or done == total_steps or stopping:
+        if done % config.checkpoint_every == 0 or done == total_steps or stopping or converged:
             checkpoint(done)
+        if converged and done < total_steps:
+            history["stopped_early"] = done
+            emit({"type": "early_stop", "step": done, "best_step": history["best"]["step"], "total": total_steps})
+            break
         if stopping and done < total_steps:
             emit({"type": "stopped", "step": done})
             return
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        finish(job_dir, config, accelerator.unwrap_model(model), tokenizer, validation, prompts, history, device, rate)
+        with fp32():
+            finish(job_dir, config, accelerator.unwrap_model(model), tokenizer, validation, prompts, history, device, rate)
+
+
+def best_path(job_dir: Path, step: int) -> Path:
+    return job_dir / "best" / f"adapter-{step:06d}.safetensors"
+
+
+def keep_best(job_dir: Path, history: dict[str, Any], step: int, eval_loss: float, model: Any, patience: int) -> bool:
+    """Record a new best validation loss (saving that adapter, small: LoRA weights only) and say whether
+    the run has gone ``patience`` measurements without one, i.e. it is now learning its training set
+    by heart rather than anything that carries over to held-out conversations."""
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    best = history.get("best")
+    if best is None or eval_loss < best["eval_loss"] * (1 - 1e-3):
+        if _MAIN_PROCESS:
+            path = best_path(job_dir, step)
+            path.parent.mkdir(exist_ok=True)
+            partial = path.with_suffix(".partial")
+            save_file({k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}, str(partial))
+            partial.replace(path)
+            for old in path.parent.glob("adapter-*.safetensors"):
+                if old != path:
+                    old.unlink()
+        history["best"] = {"step": step, "eval_loss": eval_loss}
+        return False
+    measured_since = sum(1 for s, loss in history["eval"] if s > best["step"] and loss is not None)
+    return patience > 0 and measured_since >= patience
+
+
+def restore_best(job_dir: Path, history: dict[str, Any], model: Any) -> None:
+    """Put the best adapter back when the last steps made it worse on held-out conversations."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    best = history.get("best")
+    last = history["eval"][-1] if history["eval"] else None
+    if best is None or last is None or last[0] == best["step"] or not best_path(job_dir, best["step"]).exists():
+        return
+    set_peft_model_state_dict(model, load_file(str(best_path(job_dir, best["step"]))))
+    emit({"type": "progress", "status": f"kept the best adapter (step {best['step']})", "completed": 0, "total": 0})
 
 
 def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, validation: list[dict[str, Any]],
            prompts: list[list[dict[str, str]]], history: dict[str, Any], device: Any, tokens_per_s: float) -> None:
-    """Evaluate base vs fine-tune on the same held-out split and prompts, then save the adapter."""
+    """Keep the best adapter, evaluate base vs fine-tune on the same held-out split and prompts, then save it."""
+    restore_best(job_dir, history, model)
     emit({"type": "progress", "status": "evaluating", "completed": 0, "total": 0})
     tuned_loss = evaluate(model, validation, tokenizer.pad_token_id, device, config.batch_size)
     tuned_replies = sample_replies(model, tokenizer, prompts, device)
@@ -320,6 +416,8 @@ def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, valid
         "perplexity": math.exp(tuned_loss) if tuned_loss is not None else None,
         "samples": [{"prompt": p[-1]["content"], "base": b, "fine_tuned": t} for p, b, t in zip(prompts, base_replies, tuned_replies)],
         "tokens_per_s": tokens_per_s,
+        "steps_run": history["train"][-1][0] if history["train"] else 0, "planned_steps": config.max_steps,
+        "best_step": (history.get("best") or {}).get("step"), "stopped_early": history.get("stopped_early"),
     }
     output = job_dir / "adapter"
     model.save_pretrained(output, safe_serialization=True)

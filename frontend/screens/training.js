@@ -1,4 +1,5 @@
 import { lineChart } from "../js/chart.js";
+import { diffWords, markedText } from "../js/diff.js";
 import { clear, h } from "../js/dom.js";
 import { extend } from "../js/i18n.js";
 
@@ -8,13 +9,25 @@ extend("en", {
   "training.voice_assistant": "Assistant answers: the model learns to answer the way your assistant answered you.",
   "training.voice_user": "My own messages: the model learns to write like you.",
   "training.title_filter": "Only conversations whose title contains", "training.date_from": "From date", "training.date_to": "To date", "training.preview": "Preview",
-  "training.estimate": "Estimated with the default settings: about {minutes} min and {gb} GB of memory.",
   "training.settings": "2. Settings", "training.base": "Base model", "training.epochs": "Epochs (passes over the data)",
   "training.rank": "LoRA rank (adapter capacity; 8–16 suits small models)", "training.lr": "Learning rate",
   "training.max_tokens": "Longest sample in tokens", "training.name": "Adapter name", "training.start": "Train",
   "training.progress": "3. Progress", "training.cancel": "Cancel", "training.resume": "Resume",
   "training.runs": "Runs", "training.export": "Save as adapter", "training.adapters": "Adapters", "training.deploy": "Deploy",
   "training.evaluation": "Before / after on held-out conversations", "training.samples_stats": "{train} training and {validation} validation samples, {tokens} tokens, {trained} trained tokens, {cut} over-long turns cut.",
+  "training.auto": "auto", "training.show": "Before / after",
+  "training.plan": "Plan: {steps} steps ({epochs}× over the {samples} samples, {batch} per step), learning rate {lr}, about {minutes} min and {gb} GB of memory. It checks itself on held-out conversations every {every} steps and stops early once they stop improving, keeping the best adapter.",
+  "training.early_stop": "Held-out conversations stopped improving: stopped at step {step} of {total}, keeping the adapter of step {best}.",
+  "training.verdict_strong": "Clearly learned: on conversations it never saw, the fine-tuned model finds your replies {factor}× easier to predict than the base model (perplexity {before} → {after}).",
+  "training.verdict_some": "Learned a little: held-out replies are {percent}% easier to predict (perplexity {before} → {after}).",
+  "training.verdict_none": "Nearly unchanged: held-out replies are about as predictable as with the base model (perplexity {before} → {after}).",
+  "training.verdict_worse": "Worse on conversations it never saw (perplexity {before} → {after}): it learned the training conversations by heart.",
+  "training.advice_none": "Try: leave epochs and learning rate on auto (or raise them), add more conversations, or pick conversations with a consistent style (the title and date filters above).",
+  "training.advice_worse": "Try: fewer epochs or a lower learning rate, or more conversations.",
+  "training.same_replies": "The sample replies below did not change.",
+  "training.prompt": "Prompt", "training.base_reply": "Base model", "training.tuned_reply": "Fine-tuned (changes marked)",
+  "training.compare": "Compare adapters", "training.compare_help": "Pick up to three adapters of the same base; each answers the same prompts (one per line).",
+  "training.compare_button": "Compare", "training.compare_limit": "Pick one to three adapters.",
 });
 extend("pt-BR", {
   "training.what": "Ensine seu estilo a um modelo pequeno com LoRA, nas suas próprias conversas. Tudo fica neste computador.",
@@ -22,13 +35,25 @@ extend("pt-BR", {
   "training.voice_assistant": "Respostas do assistente: o modelo aprende a responder como seu assistente respondeu.",
   "training.voice_user": "Minhas mensagens: o modelo aprende a escrever como você.",
   "training.title_filter": "Só conversas cujo título contém", "training.date_from": "Desde", "training.date_to": "Até", "training.preview": "Pré-visualizar",
-  "training.estimate": "Estimativa com os ajustes padrão: cerca de {minutes} min e {gb} GB de memória.",
   "training.settings": "2. Configurações", "training.base": "Modelo base", "training.epochs": "Épocas (passagens pelos dados)",
   "training.rank": "Rank LoRA (capacidade do adaptador; 8–16 para modelos pequenos)", "training.lr": "Taxa de aprendizado",
   "training.max_tokens": "Maior amostra em tokens", "training.name": "Nome do adaptador", "training.start": "Treinar",
   "training.progress": "3. Progresso", "training.cancel": "Cancelar", "training.resume": "Retomar",
   "training.runs": "Execuções", "training.export": "Salvar como adaptador", "training.adapters": "Adaptadores", "training.deploy": "Implantar",
   "training.evaluation": "Antes / depois em conversas separadas", "training.samples_stats": "{train} amostras de treino e {validation} de validação, {tokens} tokens, {trained} tokens treinados, {cut} turnos longos cortados.",
+  "training.auto": "automático", "training.show": "Antes / depois",
+  "training.plan": "Plano: {steps} passos ({epochs}× pelas {samples} amostras, {batch} por passo), taxa de aprendizado {lr}, cerca de {minutes} min e {gb} GB de memória. A cada {every} passos ele se avalia em conversas separadas e para antes se elas deixarem de melhorar, mantendo o melhor adaptador.",
+  "training.early_stop": "As conversas separadas deixaram de melhorar: parou no passo {step} de {total}, mantendo o adaptador do passo {best}.",
+  "training.verdict_strong": "Aprendeu claramente: em conversas que nunca viu, o modelo ajustado acha suas respostas {factor}× mais fáceis de prever que o modelo base (perplexidade {before} → {after}).",
+  "training.verdict_some": "Aprendeu um pouco: as respostas separadas ficaram {percent}% mais fáceis de prever (perplexidade {before} → {after}).",
+  "training.verdict_none": "Quase igual: as respostas separadas são tão previsíveis quanto com o modelo base (perplexidade {before} → {after}).",
+  "training.verdict_worse": "Pior em conversas que nunca viu (perplexidade {before} → {after}): decorou as conversas de treino.",
+  "training.advice_none": "Tente: deixar épocas e taxa de aprendizado no automático (ou aumentá-las), adicionar mais conversas ou escolher conversas de estilo consistente (filtros de título e data acima).",
+  "training.advice_worse": "Tente: menos épocas ou uma taxa de aprendizado menor, ou mais conversas.",
+  "training.same_replies": "As respostas de exemplo abaixo não mudaram.",
+  "training.prompt": "Pergunta", "training.base_reply": "Modelo base", "training.tuned_reply": "Ajustado (mudanças marcadas)",
+  "training.compare": "Comparar adaptadores", "training.compare_help": "Escolha até três adaptadores do mesmo modelo base; cada um responde às mesmas perguntas (uma por linha).",
+  "training.compare_button": "Comparar", "training.compare_limit": "Escolha de um a três adaptadores.",
 });
 
 export async function render({ root, bridge, t, showError, onEvent }) {
@@ -44,16 +69,22 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     const chosen = base.value;
     clear(base).append(...overview.models.map((m) => h("option", { value: m.name, selected: m.name === chosen }, m.name)));
   }).catch(showError);
-  const epochs = h("input", { type: "number", value: 2, min: 1, max: 100, "data-testid": "train-epochs" });
+  // Epochs and learning rate are planned from the data unless the user types a value.
+  const epochs = h("input", { type: "number", min: 1, max: 100, placeholder: t("training.auto"), "data-testid": "train-epochs" });
   const rank = h("input", { type: "number", value: 8, min: 1, max: 256 });
-  const lr = h("input", { type: "number", value: 0.0002, step: 0.0001, "data-testid": "train-lr" });
+  const lr = h("input", { type: "number", step: 0.0001, placeholder: t("training.auto"), "data-testid": "train-lr" });
+  const orAuto = (input, parse) => (input.value.trim() === "" ? null : parse(input.value));
   const maxTokens = h("input", { type: "number", value: 512, min: 32, max: 32768 });
   const name = h("input", { value: "my-adapter", "data-testid": "train-name" });
   const preview = h("div", { "data-testid": "train-preview" });
   const bar = h("progress", { max: 1, value: 0, "data-testid": "train-progress" });
   const status = h("div", { class: "muted", "data-testid": "train-status" });
   const chart = h("div", { "data-testid": "loss-chart" });
+  const planNote = h("p", { class: "muted", "data-testid": "train-plan-running" });
   const evaluation = h("div", { "data-testid": "train-evaluation" });
+  const comparePrompts = h("textarea", { rows: 3, "data-testid": "compare-prompts" });
+  const compareResult = h("div", { "data-testid": "compare-result" });
+  let compareJob = null;
   const runs = h("div", { "data-testid": "train-runs" });
   const adapters = h("div", { "data-testid": "adapters" });
   const cancel = h("button", { class: "secondary", hidden: true, "data-testid": "train-cancel" }, t("training.cancel"));
@@ -64,20 +95,50 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     clear(chart).append(lineChart([{ name: "train", color: "#7c9cff", points: series.train }, { name: "validation", color: "#4cd699", points: series.eval }]));
   }
 
+  const planText = (p) => t("training.plan", { steps: p.steps, epochs: p.epochs, samples: p.samples, batch: p.batch_size * p.grad_accum,
+    lr: Number(p.learning_rate).toPrecision(2), minutes: p.estimated_minutes, gb: (p.memory_bytes / 1e9).toFixed(1), every: p.eval_every });
+
+  // The perplexity change in words, and what to try when training changed nothing or made it worse.
+  function verdict(result) {
+    if (!result.base_perplexity || !result.perplexity) return null;
+    const before = result.base_perplexity.toFixed(1);
+    const after = result.perplexity.toFixed(1);
+    const change = 1 - result.perplexity / result.base_perplexity;
+    if (change >= 0.3) return { cls: "ok", text: t("training.verdict_strong", { factor: (result.base_perplexity / result.perplexity).toFixed(1), before, after }) };
+    if (change >= 0.05) return { cls: "ok", text: t("training.verdict_some", { percent: Math.round(change * 100), before, after }) };
+    if (change > -0.05) return { cls: "error", text: t("training.verdict_none", { before, after }), advice: t("training.advice_none") };
+    return { cls: "error", text: t("training.verdict_worse", { before, after }), advice: t("training.advice_worse") };
+  }
+
   function showEvaluation(result) {
     if (!result) return;
-    const fmt = (v) => (v === null || v === undefined ? "–" : v.toFixed(4));
-    clear(evaluation).append(h("h2", {}, t("training.evaluation")), h("table", {},
-      h("tr", {}, h("th", {}), h("th", {}, "base"), h("th", {}, "fine-tuned")),
-      h("tr", {}, h("td", {}, "validation loss"), h("td", {}, fmt(result.base_eval_loss)), h("td", { "data-testid": "eval-loss" }, fmt(result.eval_loss))),
-      h("tr", {}, h("td", {}, "perplexity"), h("td", {}, fmt(result.base_perplexity)), h("td", {}, fmt(result.perplexity))),
-      ...result.samples.map((s) => h("tr", {}, h("td", {}, s.prompt), h("td", {}, s.base), h("td", {}, s.fine_tuned)))));
+    const said = verdict(result);
+    const diffs = result.samples.map((s) => diffWords(s.base, s.fine_tuned));
+    const unchanged = diffs.length > 0 && diffs.every((d) => d.same);
+    clear(evaluation).append(h("h2", {}, t("training.evaluation")),
+      said ? h("p", { class: said.cls, "data-testid": "train-verdict" }, said.text) : "",
+      said && said.advice ? h("p", { "data-testid": "train-advice" }, said.advice) : "",
+      unchanged ? h("p", { class: "error", "data-testid": "train-same-replies" }, t("training.same_replies")) : "",
+      h("table", { "data-testid": "train-samples" },
+        h("tr", {}, h("th", {}, t("training.prompt")), h("th", {}, t("training.base_reply")), h("th", {}, t("training.tuned_reply"))),
+        ...result.samples.map((s, i) => h("tr", {}, h("td", {}, s.prompt),
+          h("td", {}, markedText(diffs[i].before, "removed")), h("td", {}, markedText(diffs[i].after, "added"))))));
+    if (!comparePrompts.value) comparePrompts.value = result.samples.map((s) => s.prompt.replace(/\s+/g, " ")).join("\n");
+  }
+
+  function showComparison(comparison) {
+    clear(compareResult).append(h("table", {},
+      h("tr", {}, h("th", {}, t("training.prompt")), h("th", {}, t("training.base_reply")), ...comparison.adapters.map((a) => h("th", {}, a))),
+      ...comparison.rows.map((row) => h("tr", {}, h("td", {}, row.prompt), h("td", {}, row.base),
+        ...comparison.adapters.map((a) => h("td", {}, markedText(diffWords(row.base, row.replies[a]).after, "added")))))));
   }
 
   async function refresh() {
     const [runList, adapterList] = await Promise.all([bridge.call("training_runs"), bridge.call("adapters_list")]);
     clear(runs).append(h("table", {}, ...runList.map((r) => h("tr", {},
       h("td", {}, r.run), h("td", {}, r.adapter_name), h("td", {}, r.finished ? "✓" : (r.checkpoint || "")),
+      h("td", {}, r.evaluation ? h("button", { class: "secondary", "data-testid": "run-show", onclick: () => showEvaluation(r.evaluation) },
+        t("training.show")) : ""),
       h("td", {}, r.finished
         ? h("button", { class: "secondary", onclick: async () => {
             try { await bridge.call("training_export", r.run, r.adapter_name); await refresh(); } catch (e) { showError(e); } } }, t("training.export"))
@@ -86,6 +147,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     clear(adapters).append(h("table", {}, ...adapterList.map((a) => h("tr", { "data-testid": "adapter-row" },
       h("td", {}, a.name), h("td", {}, a.base.reference), h("td", {}, `r=${a.rank}`),
       h("td", {}, a.metrics.eval_loss !== undefined ? `loss ${a.metrics.eval_loss.toFixed(3)}` : ""),
+      h("td", {}, h("input", { type: "checkbox", value: a.name, "data-testid": "compare-pick" })),
       h("td", {}, h("button", { class: "primary", onclick: async () => {
         try {
           const result = await bridge.call("adapters_deploy", a.name, a.name);
@@ -97,10 +159,24 @@ export async function render({ root, bridge, t, showError, onEvent }) {
 
   function watch(jobId) {
     job = jobId; series.train = []; series.eval = []; cancel.hidden = false; bar.removeAttribute("value"); drawChart();
+    planNote.textContent = "";
   }
 
+  const ofJob = (event, id) => id && (event.job_id === id || (event.job && event.job.id === id));
+
   const stop = onEvent((event) => {
-    if (!job || (event.job_id !== job && !(event.job && event.job.id === job))) return;
+    if (ofJob(event, compareJob)) {
+      if (event.type === "progress") { compareResult.textContent = event.total ? `${event.status} ${event.completed}/${event.total}` : event.status; }
+      else if (event.type === "job" && ["succeeded", "failed", "cancelled"].includes(event.job.state)) {
+        compareJob = null;
+        if (event.job.state === "succeeded") showComparison(event.job.result);
+        else { compareResult.className = "error"; compareResult.textContent = event.job.error ? event.job.error.message : event.job.state; }
+      }
+      return;
+    }
+    if (!ofJob(event, job)) return;
+    if (event.type === "run_started" && event.plan) { planNote.className = "muted"; planNote.textContent = planText(event.plan); return; }
+    if (event.type === "early_stop") { planNote.className = "ok"; planNote.textContent = t("training.early_stop", { step: event.step, total: event.total, best: event.best_step }); return; }
     if (event.type === "progress") {
       if (event.total) { bar.max = event.total; bar.value = event.completed; }
       status.className = "muted";
@@ -129,11 +205,11 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         try {
           clear(preview).append(h("p", { class: "muted" }, "…"));
           const result = await bridge.call("training_preview", base.value, voice.value, Number.parseInt(maxTokens.value, 10), title.value || null,
-            dateFrom.value || null, dateTo.value || null);
+            dateFrom.value || null, dateTo.value || null, orAuto(epochs, (v) => Number.parseInt(v, 10)), Number.parseInt(rank.value, 10),
+            orAuto(lr, Number.parseFloat));
           const s = result.stats;
-          const e = result.estimate;
           clear(preview).append(h("p", {}, t("training.samples_stats", { train: s.train_samples, validation: s.validation_samples, tokens: s.tokens, trained: s.trained_tokens, cut: s.truncated_turns })),
-            h("p", { class: e.fits_ram ? "muted" : "error", "data-testid": "train-estimate" }, t("training.estimate", { minutes: e.minutes, gb: (e.memory_bytes / 1e9).toFixed(1) })),
+            h("p", { class: result.plan.fits_ram ? "muted" : "error", "data-testid": "train-estimate" }, planText(result.plan)),
             ...result.samples.map((sample) => h("div", { class: "hit" }, h("div", { class: "meta" }, `${sample.tokens} tokens, ${sample.trained_tokens} trained`), h("pre", {}, sample.text))));
         } catch (e) { clear(preview); showError(e); }
       } }, t("training.preview"))), preview),
@@ -141,13 +217,22 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       ...field(t("training.rank"), rank), ...field(t("training.lr"), lr), ...field(t("training.max_tokens"), maxTokens), ...field(t("training.name"), name),
       h("div", { class: "row" }, h("button", { class: "primary", "data-testid": "train-start", onclick: async () => {
         try {
-          watch((await bridge.call("training_start", base.value, voice.value, Number.parseInt(epochs.value, 10), Number.parseInt(rank.value, 10),
-            Number.parseFloat(lr.value), Number.parseInt(maxTokens.value, 10), title.value || null, name.value,
+          watch((await bridge.call("training_start", base.value, voice.value, orAuto(epochs, (v) => Number.parseInt(v, 10)), Number.parseInt(rank.value, 10),
+            orAuto(lr, Number.parseFloat), Number.parseInt(maxTokens.value, 10), title.value || null, name.value,
             dateFrom.value || null, dateTo.value || null)).job_id);
         } catch (e) { showError(e); }
       } }, t("training.start")), cancel)),
-    h("div", { class: "card" }, h("h2", {}, t("training.progress")), bar, status, chart, evaluation),
-    h("div", { class: "card" }, h("h2", {}, t("training.runs")), runs, h("h2", {}, t("training.adapters")), adapters),
+    h("div", { class: "card" }, h("h2", {}, t("training.progress")), bar, status, planNote, chart, evaluation),
+    h("div", { class: "card" }, h("h2", {}, t("training.runs")), runs, h("h2", {}, t("training.adapters")), adapters,
+      h("h2", {}, t("training.compare")), h("p", { class: "muted" }, t("training.compare_help")), comparePrompts,
+      h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "compare-start", onclick: async () => {
+        const picked = [...adapters.querySelectorAll("[data-testid=compare-pick]:checked")].map((box) => box.value);
+        compareResult.className = "";
+        if (picked.length < 1 || picked.length > 3) { compareResult.className = "error"; compareResult.textContent = t("training.compare_limit"); return; }
+        try {
+          compareJob = (await bridge.call("adapters_compare", picked, comparePrompts.value.split("\n").filter((line) => line.trim()))).job_id;
+        } catch (e) { showError(e); }
+      } }, t("training.compare_button"))), compareResult),
   );
   drawChart();
   await refresh();

@@ -157,16 +157,42 @@ def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in
     page.wait_for_selector("[data-testid=train-preview] pre")
     assert "training and" in page.inner_text("[data-testid=train-preview]")
     assert "<|im_start|>assistant" in page.inner_text("[data-testid=train-preview] pre >> nth=0")
+    assert "Plan: " in page.inner_text("[data-testid=train-estimate]"), "the plan of the defaults is shown before training"
 
     page.fill("[data-testid=train-epochs]", "1")
     page.fill("[data-testid=train-lr]", "0.001")
+    page.click("[data-testid=train-preview-button]")
+    page.wait_for_selector("[data-testid=train-estimate]:has-text('1× over')")
+    shown = page.inner_text("[data-testid=train-estimate]")
     page.fill("[data-testid=train-name]", "pirate-ui")
     page.click("[data-testid=train-start]")
+    page.wait_for_selector("[data-testid=train-plan-running]:has-text('Plan: ')")
+    assert page.inner_text("[data-testid=train-plan-running]") == shown, "the plan that runs is the plan that was shown"
     page.wait_for_selector("[data-testid=loss-chart] path", timeout=120000)
     page.wait_for_selector("[data-testid=train-status].ok", timeout=300000)
-    assert page.locator("[data-testid=eval-loss]").count() == 1
+    assert "Clearly learned" in page.inner_text("[data-testid=train-verdict]")
+    assert page.locator("[data-testid=train-samples] mark.added").count() > 0, "the changed words are marked"
     page.screenshot(path=str(artifacts_dir / "training-screen.png"), full_page=True)
     page.click("text=Save as adapter")
     page.wait_for_selector("[data-testid=adapter-row]", timeout=60000)
     page.click("[data-testid=adapter-row] >> text=Deploy")
     page.wait_for_selector("[data-testid=train-status]:has-text('pirate-ui')", timeout=120000)
+
+
+@pytest.mark.slow
+def test_an_unchanged_model_is_explained_with_what_to_try(page, layout, base_in_layout):
+    """A run whose learning rate is far too small: the screen says nothing changed and what to change."""
+    from backend.jobs import JobRegistry
+    from backend.training.config import TrainConfig
+    from backend.training.runs import prepare_run, run_training
+    from tests.training.conftest import pirate_conversations
+
+    job_dir = prepare_run(layout, TrainConfig(max_steps=2, learning_rate=1e-7, rank=4, alpha=8, sample_prompts=1,
+                                              validation_percent=20), pirate_conversations(24))
+    registry = JobRegistry()
+    assert registry.wait(registry.start("train", "t", lambda ctx: run_training(ctx, job_dir)), timeout=600).state == "succeeded"
+    page.click("#nav button[data-screen=training]")
+    page.click("[data-testid=run-show]")
+    assert "Nearly unchanged" in page.inner_text("[data-testid=train-verdict]")
+    assert "learning rate" in page.inner_text("[data-testid=train-advice]")
+    assert page.is_visible("[data-testid=train-same-replies]"), "identical sample replies are pointed out"

@@ -130,3 +130,101 @@ def test_short_batches_use_matmul_attention_on_cpu_with_the_same_loss():
             losses[model.config._attn_implementation] = float(labelled_loss(model, batch)[0])
     assert set(losses) == {"eager", "sdpa"}, "the kernel follows the batch width"
     assert losses["eager"] == pytest.approx(losses["sdpa"], rel=1e-5), "switching kernels does not change the loss"
+
+
+@pytest.fixture(scope="module")
+def smollm2_lora(shared_base):
+    from peft import LoraConfig, get_peft_model
+
+    from backend.training.base_models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(shared_base)
+    torch.manual_seed(0)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:  # a LoRA that already changes something, so the comparison covers its path
+            torch.nn.init.normal_(parameter, std=0.02)
+    return model.eval(), tokenizer
+
+
+def chat_samples(tokenizer, count):
+    from backend.training.dataset import DatasetOptions, build_dataset
+
+    dataset = build_dataset(tokenizer, pirate_conversations(count), DatasetOptions(validation_percent=0))
+    return [{"input_ids": s.input_ids, "labels": s.labels} for s in dataset.train]
+
+
+@pytest.mark.parametrize("kernel", ["eager", "sdpa"])
+def test_a_packed_batch_has_the_loss_of_the_same_samples_unpacked(smollm2_lora, kernel):
+    from backend.training.trainer import collate, collate_packed, labelled_loss
+
+    model, tokenizer = smollm2_lora
+    samples = chat_samples(tokenizer, 5)
+    cpu = torch.device("cpu")
+    packed = collate_packed(samples, tokenizer.pad_token_id, cpu, capacity=3 * len(samples[0]["input_ids"]))
+    unpacked = collate(samples, tokenizer.pad_token_id, cpu)
+    assert packed["input_ids"].shape[0] < len(samples), "several samples share a row"
+    assert packed["tokens"] == unpacked["tokens"]
+    model.get_base_model().set_attn_implementation(kernel)
+    with torch.no_grad():
+        loss_packed, n_packed = labelled_loss(model, packed)
+        loss_unpacked, n_unpacked = labelled_loss(model, unpacked)
+    assert n_packed == n_unpacked
+    assert float(loss_packed) == pytest.approx(float(loss_unpacked), rel=1e-5), "no attention crosses a sample boundary"
+
+
+def test_frozen_bf16_weights_train_as_autocast_does_and_evaluate_in_fp32(smollm2_lora, tmp_path):
+    from backend.training.precision import FrozenBf16Weights
+    from backend.training.trainer import collate, labelled_loss
+
+    model, tokenizer = smollm2_lora
+    batch = collate(chat_samples(tokenizer, 3), tokenizer.pad_token_id, torch.device("cpu"))
+    model.get_base_model().set_attn_implementation("eager")
+
+    def loss(autocast: bool) -> float:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            return float(labelled_loss(model, batch)[0])
+
+    fp32_before, mixed_before = loss(False), loss(True)
+    frozen = FrozenBf16Weights(model, tmp_path)
+    try:
+        q_proj = model.get_base_model().model.layers[0].self_attn.q_proj
+        assert frozen.count == 30 * 7 and q_proj.base_layer.weight.dtype == torch.bfloat16
+        assert q_proj.lora_A["default"].weight.dtype == torch.float32, "the trained weights stay fp32"
+        assert loss(True) == pytest.approx(mixed_before, rel=1e-6), "the same matmuls as autocast over fp32 weights"
+        with frozen.full_precision():
+            assert q_proj.base_layer.weight.dtype == torch.float32
+            assert loss(False) == fp32_before, "evaluation sees the exact fp32 weights"
+        assert q_proj.base_layer.weight.dtype == torch.bfloat16
+    finally:
+        frozen._use([weight.clone() for weight in frozen._fp32])  # leave the shared model in fp32, as it was
+
+
+def noise_conversations(n: int) -> list:
+    """Nothing to generalise: each answer is a random number, so learning the training answers by heart
+    makes held-out answers less likely after the format has been learned."""
+    import random
+
+    from backend.training.dataset import SourceConversation, Turn
+
+    rng = random.Random(3)
+    return [SourceConversation(f"noise-{i}", f"N {i}", None, (Turn("user", "Tell me a number."),
+                                                              Turn("assistant", f"{rng.randint(10**7, 10**8)}")))
+            for i in range(n)]
+
+
+@pytest.mark.slow
+def test_training_stops_early_on_a_rising_validation_loss_and_keeps_the_best_adapter(layout, base_in_layout):
+    config = TrainConfig(max_steps=60, learning_rate=8e-3, eval_every=2, patience=2, rank=8, alpha=16, sample_prompts=0,
+                         validation_percent=30, batch_size=4)
+    job_dir = prepare_run(layout, config, noise_conversations(24))
+    record, events = train(job_dir)
+    assert record.state == "succeeded", record.error
+    stop = next(e for e in events if e["type"] == "early_stop")
+    evaluation = record.result["evaluation"]
+    assert stop["step"] < 60 and evaluation["stopped_early"] == stop["step"] and evaluation["steps_run"] == stop["step"]
+    measured = dict((step, loss) for step, loss in record.result["history"]["eval"])
+    best_step = evaluation["best_step"]
+    assert measured[best_step] <= min(measured.values()) * (1 + 1e-3) and stop["step"] - best_step == 2 * 2, "two checks without a new best"
+    assert evaluation["eval_loss"] == pytest.approx(measured[best_step], rel=1e-5), "the adapter kept is the best one"
+    assert evaluation["eval_loss"] < min(loss for step, loss in measured.items() if step > best_step)
