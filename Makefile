@@ -15,7 +15,7 @@ APT_PACKAGES := xvfb xauth libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxc
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libegl1 libgl1 libnss3 \
   libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libasound2 chromium
 
-.PHONY: install run test bench dist lock clean
+.PHONY: install run test test-fast lint bench dist lock clean
 
 install: $(STAMPS)/system $(STAMPS)/python $(STAMPS)/node $(STAMPS)/llama-tools
 
@@ -56,12 +56,20 @@ run: install
 	$(VENV)/bin/orch-mind app
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
+
+# The quick loop while working: everything not marked slow (no training runs, windows or browsers).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 bench: install
 	$(PY) bench/memory.py --quick --json
 	$(PY) bench/inference.py --quick --json
 	$(PY) bench/training.py --quick --json
+	$(PY) bench/personal.py --quick --json
 	$(PY) bench/p2p.py --quick --json
 	$(PY) bench/bundle.py --json
 

@@ -5,7 +5,10 @@ app's setup), same base (SmolLM2-135M), same data, same LoRA, one epoch each, me
 
 Keys: tokps_vs_baseline (ours / baseline real tokens per second, goal >= 1.5), val_loss and
 val_loss_baseline (the same held-out split, same masking), peak_rss_vs_baseline (ours / baseline),
-goal_met. Each side runs once per seed (LoRA initialisation and data order; --seeds, default 3): the
+goal_met. Then today's trainer against its previous state, one seed, at the product's default batch
+size: tokps_bf16_weights_vs_fp32 and peak_rss_bf16_weights_vs_fp32 (frozen base weights stored in
+bf16 vs fp32 weights cast by autocast on every matmul), tokps_packed_vs_unpacked (several samples
+per row, attention kept inside each), with each variant's figures under ``variants``. Each side runs once per seed (LoRA initialisation and data order; --seeds, default 3): the
 keys are means over the seeds, val_loss_difference is ours minus the baseline seed by seed (mean and
 standard error), and every run is in the JSON. On a few dozen validation conversations one seed's
 loss moves by more than the difference being measured, so a single run would decide nothing.
@@ -62,6 +65,19 @@ def conversations(n: int):
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def variant_dir(job_dir: Path, name: str, **overrides: object) -> Path:
+    """A copy of a prepared run (same data, same seed) whose config differs only in ``overrides``."""
+    import shutil
+
+    from backend.training.config import TrainConfig
+
+    target = job_dir.with_name(f"{job_dir.name}-{name}")
+    shutil.copytree(job_dir, target, ignore=shutil.ignore_patterns("checkpoints", "best", "adapter"))
+    config = TrainConfig.model_validate_json((job_dir / "config.json").read_text())
+    (target / "config.json").write_text(config.model_copy(update=overrides).model_dump_json(indent=2))
+    return target
 
 
 def side_ours(job_dir: Path) -> None:
@@ -151,6 +167,13 @@ def main() -> None:
             job_dir = prepare_run(layout, config, conversations(80 if args.quick else 240))
             for side in ("baseline", "ours"):
                 runs[side].append({"seed": seed, **run_side(side, job_dir)})
+        # Today's trainer against the one before it, at the product's default batch size (one seed each:
+        # speed hardly depends on it): frozen weights in bf16 vs fp32 under autocast, and packing.
+        config = TrainConfig(epochs=1, eval_every=10_000, checkpoint_every=10_000, sample_prompts=0, seed=42, **LORA)
+        job_dir = prepare_run(layout, config, conversations(80 if args.quick else 240))
+        planned = json.loads((job_dir / "config.json").read_text())
+        variants = {name: run_side("ours", variant_dir(job_dir, name, **overrides)) for name, overrides in (
+            ("fp32_frozen_weights", {"bf16_base_weights": False}), ("current", {}), ("packed", {"packing": True}))}
 
     def mean(side: str, key: str) -> float:
         return statistics.fmean(run[key] for run in runs[side])
@@ -168,6 +191,10 @@ def main() -> None:
         "goal_met": tokps >= 1.5 and val_loss <= val_loss_baseline,
         "batch_size": {"ours": OURS_BATCH, "baseline": 1},
         "learning_rate": {"ours": OURS_LR, "baseline": BASELINE_LR}, "warmup_steps": {"ours": OURS_WARMUP, "baseline": BASELINE_WARMUP},
+        "tokps_bf16_weights_vs_fp32": round(variants["current"]["tokens_per_s"] / variants["fp32_frozen_weights"]["tokens_per_s"], 3),
+        "peak_rss_bf16_weights_vs_fp32": round(variants["current"]["peak_rss_mb"] / variants["fp32_frozen_weights"]["peak_rss_mb"], 3),
+        "tokps_packed_vs_unpacked": round(variants["packed"]["tokens_per_s"] / variants["current"]["tokens_per_s"], 3),
+        "variants": {**variants, "batch_size": planned["batch_size"], "learning_rate": planned["learning_rate"]},
         "runs": runs, "cuda": "not measured: no GPU was lent to this session",
     }
     print(json.dumps(result, indent=None if args.json else 2))

@@ -6,8 +6,8 @@ quantizations the ``gguf`` package can dequantise. Anything else would fail minu
 stack trace; here it fails at once, with the reason.
 
 The estimates are rough and say so: memory is the fp32 weights plus activations for one batch;
-time scales the throughput measured for SmolLM2-135M on 2 cores (LoRA r=8, about 200 tokens/s,
-README) by parameter count and cores.
+time scales the throughput measured for SmolLM2-135M on 2 cores (LoRA r=8, batch 4, about 115 tokens/s,
+bench/personal.py) by parameter count and cores, unless this machine has measured its own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from backend.errors import OrchMindError
 
-MEASURED_TOKENS_PER_S = 200.0  # SmolLM2-135M, LoRA r=8, batch 8, 2 CPU cores (README, training)
+MEASURED_TOKENS_PER_S = 115.0  # SmolLM2-135M, LoRA r=8, batch 4, bf16 autocast, 2 CPU cores (bench/personal.py --quick)
 MEASURED_PARAMETERS = 134_515_008
 MEASURED_CORES = 2
 OVERHEAD_BYTES = 600 * 1024**2  # torch, the tokenizer and the process around them

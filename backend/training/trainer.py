@@ -247,8 +247,12 @@ def run(job_dir: Path, resume: bool) -> None:
     shard = (accelerator.process_index, accelerator.num_processes)
     micro_per_epoch = math.ceil(math.ceil(len(train_samples) / config.batch_size) / shard[1])
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
-    # prepare_run writes the plan's numbers in; a run prepared before plans existed has epochs only
-    total_steps = config.max_steps or steps_per_epoch * (config.epochs or 1)
+    # prepare_run writes the plan's numbers in (steps of one process; with n processes a step takes n
+    # times the samples, so the same passes over the data take 1/n of the steps); a run prepared
+    # before plans existed has epochs only.
+    single_process_steps = math.ceil(math.ceil(len(train_samples) / config.batch_size) / config.grad_accum)
+    total_steps = math.ceil(config.max_steps * steps_per_epoch / single_process_steps) if config.max_steps \
+        else steps_per_epoch * (config.epochs or 1)
     epochs = math.ceil(total_steps / steps_per_epoch)
     warmup = config.warmup_steps or 0
     eval_every = config.eval_every or 10
