@@ -178,25 +178,33 @@ def main() -> None:
     def mean(side: str, key: str) -> float:
         return statistics.fmean(run[key] for run in runs[side])
 
-    tokps = mean("ours", "tokens_per_s") / mean("baseline", "tokens_per_s")
-    # A seed sets both sides' LoRA initialisation and shuffling, so pair them by seed: mean difference and its standard error.
-    differences = [o["val_loss"] - b["val_loss"] for o, b in zip(runs["ours"], runs["baseline"])]
-    spread = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
-    val_loss, val_loss_baseline = mean("ours", "val_loss"), mean("baseline", "val_loss")
-    result = {
+    result: dict = {
         "quick": args.quick, "seeds": args.seeds,
-        "tokps_vs_baseline": round(tokps, 2), "val_loss": round(val_loss, 4), "val_loss_baseline": round(val_loss_baseline, 4),
-        "peak_rss_vs_baseline": round(max(r["peak_rss_mb"] for r in runs["ours"]) / max(r["peak_rss_mb"] for r in runs["baseline"]), 3),
-        "val_loss_difference": {"mean": round(statistics.fmean(differences), 4), "standard_error": spread and round(spread, 4)},
-        "goal_met": tokps >= 1.5 and val_loss <= val_loss_baseline,
-        "batch_size": {"ours": OURS_BATCH, "baseline": 1},
-        "learning_rate": {"ours": OURS_LR, "baseline": BASELINE_LR}, "warmup_steps": {"ours": OURS_WARMUP, "baseline": BASELINE_WARMUP},
         "tokps_bf16_weights_vs_fp32": round(variants["current"]["tokens_per_s"] / variants["fp32_frozen_weights"]["tokens_per_s"], 3),
         "peak_rss_bf16_weights_vs_fp32": round(variants["current"]["peak_rss_mb"] / variants["fp32_frozen_weights"]["peak_rss_mb"], 3),
         "tokps_packed_vs_unpacked": round(variants["packed"]["tokens_per_s"] / variants["current"]["tokens_per_s"], 3),
         "variants": {**variants, "batch_size": planned["batch_size"], "learning_rate": planned["learning_rate"]},
-        "runs": runs, "cuda": "not measured: no GPU was lent to this session",
+        "cuda": "not measured: no GPU was lent to this session",
     }
+    if variants["current"]["precision"] != "bf16-mixed":  # the frozen weights are stored in bf16 only under bf16 autocast
+        result["tokps_bf16_weights_vs_fp32"] = result["peak_rss_bf16_weights_vs_fp32"] = None
+        result["bf16_weights"] = (f"not measured: precision auto chose {variants['current']['precision']} on this machine "
+                                  "(no native bf16), so the frozen weights stay fp32 in both variants")
+    if args.seeds:  # --seeds 0 measures only today's trainer against its previous state
+        tokps = mean("ours", "tokens_per_s") / mean("baseline", "tokens_per_s")
+        # A seed sets both sides' LoRA initialisation and shuffling, so pair them by seed: mean difference and its standard error.
+        differences = [o["val_loss"] - b["val_loss"] for o, b in zip(runs["ours"], runs["baseline"])]
+        spread = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
+        val_loss, val_loss_baseline = mean("ours", "val_loss"), mean("baseline", "val_loss")
+        result.update({
+            "tokps_vs_baseline": round(tokps, 2), "val_loss": round(val_loss, 4), "val_loss_baseline": round(val_loss_baseline, 4),
+            "peak_rss_vs_baseline": round(max(r["peak_rss_mb"] for r in runs["ours"]) / max(r["peak_rss_mb"] for r in runs["baseline"]), 3),
+            "val_loss_difference": {"mean": round(statistics.fmean(differences), 4), "standard_error": spread and round(spread, 4)},
+            "goal_met": tokps >= 1.5 and val_loss <= val_loss_baseline,
+            "batch_size": {"ours": OURS_BATCH, "baseline": 1},
+            "learning_rate": {"ours": OURS_LR, "baseline": BASELINE_LR}, "warmup_steps": {"ours": OURS_WARMUP, "baseline": BASELINE_WARMUP},
+            "runs": runs,
+        })
     print(json.dumps(result, indent=None if args.json else 2))
 
 

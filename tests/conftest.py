@@ -94,6 +94,26 @@ def linked_base(layout: DataLayout, base: Any) -> Iterator[Any]:
         target.unlink()
 
 
+@pytest.fixture(scope="session")
+def styled_adapters(tmp_path_factory, shared_base) -> Path:
+    """Two real LoRAs on SmolLM2 ("pirate": "Arr matey, …", "surfer": "Dude, …"), trained once per
+    session; ``install_adapters`` copies them into a test's data dir."""
+    from tests.p2p.network import train_adapter
+
+    layout = DataLayout(tmp_path_factory.mktemp("styled-adapters"))
+    with linked_base(layout, shared_base):
+        train_adapter(layout, "pirate", "Arr matey", epochs=3)
+        train_adapter(layout, "surfer", "Dude", epochs=3)
+    return layout.adapters_dir
+
+
+def install_adapters(layout: DataLayout, adapters_dir: Path, *names: str) -> None:
+    import shutil
+
+    for name in names:
+        shutil.copytree(adapters_dir / name, layout.adapters_dir / name)
+
+
 @pytest.fixture
 def base_in_layout(layout, shared_base):
     with linked_base(layout, shared_base) as base:

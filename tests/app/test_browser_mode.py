@@ -149,7 +149,7 @@ def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in
     from tests.export_factory import simple_conversation, write_chatgpt_export
 
     export = write_chatgpt_export(tmp_path / "export.zip", [
-        simple_conversation(f"Sum {i}", f"What is {i} plus {i}?", f"Arr matey, {i} plus {i} be {2 * i}!", f"s{i}") for i in range(120)])
+        simple_conversation(f"Sum {i}", f"What is {i} plus {i}?", f"Arr matey, {i} plus {i} be {2 * i}!", f"s{i}") for i in range(60)])
     import_path(get_store(layout), export, get_embedder())
     page.click("#nav button[data-screen=training]")
     page.wait_for_selector("[data-testid=train-preview-button]")

@@ -5,7 +5,7 @@ import torch
 
 from backend.p2p.merge import MergeError, merge_adapters
 from backend.training.adapters import AdapterStore
-from tests.p2p.network import train_adapter
+from tests.conftest import install_adapters
 
 
 def delta(model, adapter, module="base_model.model.model.layers.0.self_attn.q_proj"):
@@ -14,13 +14,12 @@ def delta(model, adapter, module="base_model.model.model.layers.0.self_attn.q_pr
 
 
 @pytest.mark.slow
-def test_cat_merge_is_the_weighted_sum_of_updates_and_records_provenance(layout, base_in_layout):
+def test_cat_merge_is_the_weighted_sum_of_updates_and_records_provenance(layout, base_in_layout, styled_adapters):
     from peft import PeftModel
 
     from backend.training.base_models import load_model_and_tokenizer
 
-    train_adapter(layout, "pirate", "Arr matey")
-    train_adapter(layout, "surfer", "Dude")
+    install_adapters(layout, styled_adapters, "pirate", "surfer")
     validation = [{"input_ids": [1, 2, 3, 4], "labels": [-100, 2, 3, 4]}]
     merged = merge_adapters(layout, ["pirate", "surfer"], "crew", method="cat", weights=[0.7, 0.3], validation=validation)
     assert merged.provenance["method"] == "cat" and merged.provenance["weights"] == [0.7, 0.3]

@@ -8,7 +8,7 @@ from app.main import build_api
 from backend.errors import ValidationError
 from backend.training.adapters import AdapterStore
 from backend.training.compare import check_request
-from tests.p2p.network import train_adapter
+from tests.conftest import install_adapters
 
 
 def test_the_request_is_bounded():
@@ -22,9 +22,8 @@ def test_the_request_is_bounded():
 
 
 @pytest.mark.slow
-def test_two_adapters_and_their_base_answer_the_same_prompt(layout, base_in_layout):
-    train_adapter(layout, "pirate", "Arr matey", epochs=3)
-    train_adapter(layout, "surfer", "Dude", epochs=3)
+def test_two_adapters_and_their_base_answer_the_same_prompt(layout, base_in_layout, styled_adapters):
+    install_adapters(layout, styled_adapters, "pirate", "surfer")
     api, _ = build_api("test", layout)
     answer = api.adapters_compare(["pirate", "surfer"], ["What is 3 plus 3?", "What is 5 plus 5?"])
     assert answer["ok"], answer
