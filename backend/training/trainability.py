@@ -18,7 +18,7 @@ from typing import Any
 
 from backend.errors import OrchMindError
 
-MEASURED_TOKENS_PER_S = 115.0  # SmolLM2-135M, LoRA r=8, batch 4, bf16 autocast, 2 CPU cores (bench/personal.py --quick)
+MEASURED_TOKENS_PER_S = 115.0  # SmolLM2-135M, LoRA r=8, batch 4, fp32 (no native bf16), 2 CPU cores (bench/personal.py --quick)
 MEASURED_PARAMETERS = 134_515_008
 MEASURED_CORES = 2
 OVERHEAD_BYTES = 600 * 1024**2  # torch, the tokenizer and the process around them

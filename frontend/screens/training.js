@@ -16,7 +16,7 @@ extend("en", {
   "training.runs": "Runs", "training.export": "Save as adapter", "training.adapters": "Adapters", "training.deploy": "Deploy",
   "training.evaluation": "Before / after on held-out conversations", "training.samples_stats": "{train} training and {validation} validation samples, {tokens} tokens, {trained} trained tokens, {cut} over-long turns cut.",
   "training.auto": "auto", "training.show": "Before / after",
-  "training.plan": "Plan: {steps} steps ({epochs}× over the {samples} samples, {batch} per step), learning rate {lr}, about {minutes} min and {gb} GB of memory. It checks itself on held-out conversations every {every} steps and stops early once they stop improving, keeping the best adapter.",
+  "training.plan": "Plan: {steps} steps ({epochs}× over the {samples} samples, {batch} per step, {tokens} tokens), learning rate {lr}, about {minutes} min and {gb} GB of memory. It checks itself on held-out conversations every {every} steps and stops early once they stop improving, keeping the best adapter.",
   "training.early_stop": "Held-out conversations stopped improving: stopped at step {step} of {total}, keeping the adapter of step {best}.",
   "training.verdict_strong": "Clearly learned: on conversations it never saw, the fine-tuned model finds your replies {factor}× easier to predict than the base model (perplexity {before} → {after}).",
   "training.verdict_some": "Learned a little: held-out replies are {percent}% easier to predict (perplexity {before} → {after}).",
@@ -42,7 +42,7 @@ extend("pt-BR", {
   "training.runs": "Execuções", "training.export": "Salvar como adaptador", "training.adapters": "Adaptadores", "training.deploy": "Implantar",
   "training.evaluation": "Antes / depois em conversas separadas", "training.samples_stats": "{train} amostras de treino e {validation} de validação, {tokens} tokens, {trained} tokens treinados, {cut} turnos longos cortados.",
   "training.auto": "automático", "training.show": "Antes / depois",
-  "training.plan": "Plano: {steps} passos ({epochs}× pelas {samples} amostras, {batch} por passo), taxa de aprendizado {lr}, cerca de {minutes} min e {gb} GB de memória. A cada {every} passos ele se avalia em conversas separadas e para antes se elas deixarem de melhorar, mantendo o melhor adaptador.",
+  "training.plan": "Plano: {steps} passos ({epochs}× pelas {samples} amostras, {batch} por passo, {tokens} tokens), taxa de aprendizado {lr}, cerca de {minutes} min e {gb} GB de memória. A cada {every} passos ele se avalia em conversas separadas e para antes se elas deixarem de melhorar, mantendo o melhor adaptador.",
   "training.early_stop": "As conversas separadas deixaram de melhorar: parou no passo {step} de {total}, mantendo o adaptador do passo {best}.",
   "training.verdict_strong": "Aprendeu claramente: em conversas que nunca viu, o modelo ajustado acha suas respostas {factor}× mais fáceis de prever que o modelo base (perplexidade {before} → {after}).",
   "training.verdict_some": "Aprendeu um pouco: as respostas separadas ficaram {percent}% mais fáceis de prever (perplexidade {before} → {after}).",
@@ -95,7 +95,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     clear(chart).append(lineChart([{ name: "train", color: "#7c9cff", points: series.train }, { name: "validation", color: "#4cd699", points: series.eval }]));
   }
 
-  const planText = (p) => t("training.plan", { steps: p.steps, epochs: p.epochs, samples: p.samples, batch: p.batch_size * p.grad_accum,
+  const planText = (p) => t("training.plan", { steps: p.steps, epochs: p.epochs, samples: p.samples, batch: p.batch_size * p.grad_accum, tokens: p.tokens.toLocaleString(),
     lr: Number(p.learning_rate).toPrecision(2), minutes: p.estimated_minutes, gb: (p.memory_bytes / 1e9).toFixed(1), every: p.eval_every });
 
   // The perplexity change in words, and what to try when training changed nothing or made it worse.

@@ -196,3 +196,22 @@ def test_an_unchanged_model_is_explained_with_what_to_try(page, layout, base_in_
     assert "Nearly unchanged" in page.inner_text("[data-testid=train-verdict]")
     assert "learning rate" in page.inner_text("[data-testid=train-advice]")
     assert page.is_visible("[data-testid=train-same-replies]"), "identical sample replies are pointed out"
+
+
+@pytest.mark.slow
+def test_compare_two_adapters_on_the_same_prompts(page, layout, base_in_layout, styled_adapters):
+    from tests.conftest import install_adapters
+
+    install_adapters(layout, styled_adapters, "pirate", "surfer")
+    page.click("#nav button[data-screen=training]")
+    page.wait_for_selector("[data-testid=compare-pick][value=surfer]")
+    page.click("[data-testid=compare-start]")
+    assert "one to three" in page.inner_text("[data-testid=compare-result]"), "nothing picked: say how many to pick"
+    page.check("[data-testid=compare-pick][value=pirate]")
+    page.check("[data-testid=compare-pick][value=surfer]")
+    page.fill("[data-testid=compare-prompts]", "What is 3 plus 3?\nWhat is 5 plus 5?")
+    page.click("[data-testid=compare-start]")
+    page.wait_for_selector("[data-testid=compare-result] table", timeout=300000)
+    table = page.inner_text("[data-testid=compare-result] table")
+    assert "pirate" in table and "surfer" in table and "Arr matey" in table and "Dude" in table
+    assert page.locator("[data-testid=compare-result] mark.added").count() > 0
