@@ -41,8 +41,9 @@ def check_request(names: list[str], prompts: list[str]) -> tuple[list[str], list
 
 def compare_adapters(layout: DataLayout, names: list[str], prompts: list[str], system_prompt: str,
                      progress: Callable[[str, int, int], None] = lambda *_: None) -> Comparison:
-    import torch
     from peft import PeftModel
+
+    from backend.training.trainer import sample_replies
 
     names, prompts = check_request(names, prompts)
     store = AdapterStore(layout)
@@ -58,14 +59,11 @@ def compare_adapters(layout: DataLayout, names: list[str], prompts: list[str], s
     model = PeftModel.from_pretrained(model, str(store.path(names[0])), adapter_name=names[0])
     for name in names[1:]:
         model.load_adapter(str(store.path(name)), adapter_name=name)
-    model.eval()
+    device = next(model.parameters()).device
 
     def reply(prompt: str) -> str:
         messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": prompt}]
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        with torch.no_grad():
-            output = model.generate(**ids, max_new_tokens=REPLY_TOKENS, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        return tokenizer.decode(output[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        return sample_replies(model, tokenizer, [messages], device, REPLY_TOKENS)[0]
 
     total, done = len(prompts) * (len(names) + 1), 0
     rows = []

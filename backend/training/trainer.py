@@ -177,7 +177,9 @@ def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any
     return total / max(count, 1)
 
 
-def sample_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], device: Any) -> list[str]:
+def sample_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], device: Any,
+                   max_new_tokens: int = 48) -> list[str]:
+    """Greedy replies to each chat (rendered with the model's own template), the model left in training mode."""
     import torch
 
     replies = []
@@ -185,7 +187,7 @@ def sample_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]
     with torch.no_grad():
         for messages in prompts:
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-            output = model.generate(**{k: v.to(device) for k, v in ids.items()}, max_new_tokens=48, do_sample=False,
+            output = model.generate(**{k: v.to(device) for k, v in ids.items()}, max_new_tokens=max_new_tokens, do_sample=False,
                                     pad_token_id=tokenizer.pad_token_id)
             replies.append(tokenizer.decode(output[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
     model.train()
