@@ -20,9 +20,17 @@ Keys:
   answers without memory (no retrieval), only from what it learned.
 - ``minutes`` (import to adapter), ``train_minutes``, ``peak_rss_mb`` (the trainer process),
   ``plan`` (what the defaults chose), ``steps_run``, ``best_step``, ``gpu``.
+- ``hardware``: where the trainer ran (device, its name, precision, quantization), as it recorded it.
 Replies come from the app's own path: the run saved as an adapter, deployed to the embedded engine
 (llama.cpp, the GGUF LoRA), asked through the Ollama API with the app's system prompt, temperature 0,
 up to 160 new tokens.
+
+``--training-stack-only`` is for a machine that carries only the training stack (the lent GPU
+machine: no DuckDB, embedding model or llama.cpp there): the export goes through the same ChatGPT
+importer straight into training conversations, without the memory store (so the held-out split is
+drawn from other ids), and replies come from transformers' greedy generation of the same adapter.
+``--quantization 4bit`` (bench-only, not the Train button's default) trains a QLoRA run: the base in
+4-bit NF4 through bitsandbytes; the run fails rather than fall back to full precision.
 """
 
 from __future__ import annotations
@@ -79,6 +87,68 @@ def train_with_defaults(home: Path, count: int) -> tuple[dict, dict, float]:
     return record.result, plan or {}, (time.time() - started) / 60
 
 
+def train_training_stack_only(home: Path, count: int, quantization: str) -> tuple[dict, dict, float]:
+    """The export parsed by the ChatGPT importer into trainable turns (what the memory store keeps
+    for training), then the default TrainConfig through prepare_run and the trainer process."""
+    import subprocess
+
+    from backend.config import DataLayout
+    from backend.importers.chatgpt import iter_conversations
+    from backend.training.config import TrainConfig
+    from backend.training.dataset import SourceConversation, Turn
+    from backend.training.runs import prepare_run, trainer_command
+
+    layout = DataLayout.current()
+    export = write_chatgpt_export(corpus(count), home / "conversations.json")
+    conversations = [
+        SourceConversation(item.external_id, item.title, item.created_at,
+                           tuple(Turn(m.role, m.text) for m in item.messages if m.trainable and m.on_active_branch))
+        for item in iter_conversations(export)]
+    started = time.time()
+    job_dir = prepare_run(layout, TrainConfig(adapter_name="personal", quantization=quantization), conversations)
+    plan = json.loads((job_dir / "plan.json").read_text())
+    result = None
+    with subprocess.Popen(trainer_command(job_dir, resume=False), stdout=subprocess.PIPE, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
+        for line in process.stdout:
+            event = json.loads(line) if line.startswith("{") else {}
+            if event.get("type") == "result":
+                result = event
+            elif event.get("type") in ("eval", "early_stop", "error") or "training on" in str(event.get("status")):
+                print(f"  {event}", file=sys.stderr)
+    if result is None:
+        raise SystemExit(f"training failed (exit {process.returncode})")
+    return {"job_dir": str(job_dir), **result}, plan, (time.time() - started) / 60
+
+
+def generated_replies(job_dir: Path, prompts: list[str], system_prompt: str) -> tuple[list[str], list[str]]:
+    """Greedy replies of the base and of the adapter through transformers (batched, left-padded)."""
+    import torch
+    from peft import PeftModel
+
+    from backend.training.base_models import BaseModel, load_model_and_tokenizer
+    from backend.training.config import TrainConfig
+
+    config = TrainConfig.model_validate_json((job_dir / "config.json").read_text())
+    model, tokenizer = load_model_and_tokenizer(BaseModel(config.base, None, Path(config.base_hf_dir), config.base_sha256))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = PeftModel.from_pretrained(model.to(device), str(job_dir / "adapter")).eval()
+    tokenizer.padding_side = "left"
+    chats = [tokenizer.apply_chat_template([{"role": "system", "content": system_prompt}, {"role": "user", "content": p}],
+                                           add_generation_prompt=True, tokenize=False) for p in prompts]
+
+    def generate() -> list[str]:
+        batch = tokenizer(chats, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        with torch.no_grad():
+            output = model.generate(**batch, max_new_tokens=160, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        return [text.strip() for text in tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)]
+
+    tuned = generate()
+    with model.disable_adapter():
+        base = generate()
+    return base, tuned
+
+
 def replies(job_dir: Path, prompts: list[str], system_prompt: str) -> tuple[list[str], list[str]]:
     """Greedy replies of the base and of the fine-tune, the way a user gets them: the run saved as an
     adapter (safetensors + GGUF), deployed to the embedded engine as a model, asked through the
@@ -111,6 +181,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="80 conversations instead of 300 (within 15 minutes on 2 cores).")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--training-stack-only", action="store_true",
+                        help="No memory store or engine on this machine: import straight to training, replies from transformers.")
+    parser.add_argument("--quantization", choices=("none", "4bit"), default="none",
+                        help="Bench-only: 4bit trains a QLoRA run (the Train button's default is none).")
     args = parser.parse_args()
     count, style_prompts = (80, 16) if args.quick else (300, 40)
 
@@ -122,14 +196,20 @@ def main() -> None:
         from backend.config import DataLayout, load_settings
 
         started = time.time()
-        result, plan, train_minutes = train_with_defaults(home, count)
+        if args.training_stack_only:
+            result, plan, train_minutes = train_training_stack_only(home, count, args.quantization)
+        else:
+            if args.quantization != "none":
+                parser.error("--quantization is measured with --training-stack-only")
+            result, plan, train_minutes = train_with_defaults(home, count)
         peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         job_dir = Path(result["job_dir"])
         evaluation = result["evaluation"]
         style = held_out_prompts(style_prompts)
         facts = fact_questions()
         system_prompt = load_settings(DataLayout.current()).system_prompt
-        base, tuned = replies(job_dir, [p for _, p in style] + [q for q, _ in facts], system_prompt)
+        ask = generated_replies if args.training_stack_only else replies
+        base, tuned = ask(job_dir, [p for _, p in style] + [q for q, _ in facts], system_prompt)
         minutes = (time.time() - started) / 60
 
     n = len(style)
@@ -145,7 +225,9 @@ def main() -> None:
         "plan": {k: plan.get(k) for k in ("samples", "batch_size", "steps", "epochs", "learning_rate", "eval_every", "estimated_minutes")},
         "steps_run": evaluation.get("steps_run"), "best_step": evaluation.get("best_step"),
         "stopped_early": evaluation.get("stopped_early"), "tokens_per_s": round(evaluation.get("tokens_per_s") or 0, 1),
-        "gpu": "cuda" if torch.cuda.is_available() else "none: no GPU on this machine, CPU figures only",
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none: no GPU on this machine, CPU figures only",
+        "hardware": evaluation.get("hardware"), "quantization": args.quantization,
+        "replies_from": "transformers generate" if args.training_stack_only else "embedded engine (llama.cpp) via the Ollama API",
         "examples": [{"prompt": p, "base": b[:300], "tuned": t[:300]}
                      for p, b, t in list(zip([p for _, p in style], base, tuned))[:3]
                      + list(zip([q for q, _ in facts], base[n:], tuned[n:]))[:3]],

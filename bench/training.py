@@ -184,7 +184,7 @@ def main() -> None:
         "peak_rss_bf16_weights_vs_fp32": round(variants["current"]["peak_rss_mb"] / variants["fp32_frozen_weights"]["peak_rss_mb"], 3),
         "tokps_packed_vs_unpacked": round(variants["packed"]["tokens_per_s"] / variants["current"]["tokens_per_s"], 3),
         "variants": {**variants, "batch_size": planned["batch_size"], "learning_rate": planned["learning_rate"]},
-        "cuda": "not measured: no GPU was lent to this session",
+        "cuda": "not measured: this benchmark trains on the CPU (CUDA figures: bench/personal.py on a GPU machine)",
     }
     if variants["current"]["precision"] != "bf16-mixed":  # the frozen weights are stored in bf16 only under bf16 autocast
         result["tokps_bf16_weights_vs_fp32"] = result["peak_rss_bf16_weights_vs_fp32"] = None

@@ -4,8 +4,10 @@ Under bf16 autocast every matmul casts its fp32 weight to bf16 on every call, fo
 because autocast only caches casts of weights that require gradients, and a LoRA base's do not. So
 the frozen Linear weights of the decoder are stored in bf16 once: the matmuls are the same
 (autocast would have rounded them the same way), the casts are gone, and the weights take half the
-memory. Evaluation stays in fp32: the exact fp32 weights are kept in a file mapped copy-on-write
-(the page cache holds them, not the process's heap) and swapped in while evaluating.
+memory. Evaluation stays in fp32: on the CPU the exact fp32 weights are kept in a file mapped
+copy-on-write (the page cache holds them, not the process's heap); on a GPU they stay where they are,
+in device memory. Either way they are swapped in while evaluating. Build it once the model is on the
+device it trains on: the copies are made where the weights are.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ class FrozenBf16Weights:
         self._modules = [m for name, m in decoder.named_modules()
                          if isinstance(m, torch.nn.Linear) and not m.weight.requires_grad and "lora_" not in name
                          and m.weight.dtype == torch.float32]
+        if self._modules and self._modules[0].weight.device.type != "cpu":  # a GPU: both copies in device memory
+            self._fp32 = [m.weight.detach() for m in self._modules]
+            self._bf16 = [weight.to(torch.bfloat16) for weight in self._fp32]
+            self._use(self._bf16)
+            return
         total = sum(m.weight.numel() for m in self._modules)
         self._file = tempfile.TemporaryFile(dir=scratch_dir, prefix="frozen-fp32-")  # gone when the process ends
         mapped = np.memmap(self._file, dtype=np.float32, mode="w+", shape=(max(total, 1),))

@@ -233,6 +233,9 @@ def run(job_dir: Path, resume: bool) -> None:
     if config.quantization != "none":
         from peft import prepare_model_for_kbit_training
 
+        if not any(type(module).__name__ in ("Linear4bit", "Linear8bitLt") for module in model.modules()):
+            raise OrchMindError(f"The base did not load in {config.quantization}: bitsandbytes is missing or does not work on "
+                                "this machine. Train without quantization instead.", code="quantization")
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     elif config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
@@ -266,6 +269,8 @@ def run(job_dir: Path, resume: bool) -> None:
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
     precision = resolve_precision(config.precision, config.quantization)
+    if config.quantization == "none":
+        model.to(device)  # the bf16 copies are made where the weights train (a GPU's memory, or the CPU)
     frozen = FrozenBf16Weights(model, job_dir) if precision == "bf16-mixed" and config.quantization == "none" \
         and config.bf16_base_weights else None
     fp32 = frozen.full_precision if frozen else nullcontext  # evaluation always in fp32
@@ -309,8 +314,10 @@ def run(job_dir: Path, resume: bool) -> None:
         emit({"type": "checkpoint", "step": step, "path": path.name})
 
     autocast_device = "cuda" if torch.cuda.is_available() else "cpu"
-    emit({"type": "progress", "status": f"training ({precision})", "completed": start_step, "total": total_steps, "precision": precision,
-          "bf16_base_weights": frozen.count if frozen else 0})
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    history["hardware"] = {"device": device.type, "name": hardware, "precision": precision, "quantization": config.quantization}
+    emit({"type": "progress", "status": f"training on {hardware} ({precision})", "completed": start_step, "total": total_steps,
+          "precision": precision, "device": device.type, "bf16_base_weights": frozen.count if frozen else 0})
     model.train()
     started, tokens_seen, rate = time.time(), 0, 0.0
     last_step = start_step if history.get("stopped_early") else total_steps  # a resumed run that had already converged
@@ -424,6 +431,7 @@ def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, valid
         "tokens_per_s": tokens_per_s,
         "steps_run": history["train"][-1][0] if history["train"] else 0, "planned_steps": config.max_steps,
         "best_step": (history.get("best") or {}).get("step"), "stopped_early": history.get("stopped_early"),
+        "hardware": history.get("hardware"),
     }
     output = job_dir / "adapter"
     model.save_pretrained(output, safe_serialization=True)
