@@ -5,29 +5,37 @@ Each conversation's ``mapping`` is a tree (edits and regenerations make branches
 branches are kept too, searchable but never training data (they are not the conversation that
 happened).
 
-What becomes memory (searchable) and training data (trainable), by content type:
+What becomes memory (searchable) and training data (trainable), by message kind:
 
-| content type / message             | searchable | trainable | why |
-|------------------------------------|-----------|-----------|-----|
-| text, multimodal_text (text parts) | yes       | yes       | the user's and the assistant's own words |
-| code (recipient "all")             | yes       | yes       | code the assistant wrote in the answer |
-| code sent to a tool                | yes       | no        | a tool call, not the assistant's voice |
-| execution_output, tool messages    | no        | no        | tool noise |
-| tether_quote                       | yes       | no        | quoted web pages the user read; not anyone's voice |
-| tether_browsing_display            | no        | no        | browsing UI residue |
-| thoughts, reasoning_recap          | no        | no        | the model's hidden reasoning is not the user's voice |
-| user_editable_context              | no        | no        | custom instructions, repeated in every chat |
-| hidden / system / weight 0         | no        | no        | not shown in the conversation |
-| null messages, empty text          | skipped   |           | |
+| message kind                                  | searchable | trainable | why |
+|-----------------------------------------------|-----------|-----------|-----|
+| text, multimodal_text (text parts)            | yes       | yes       | the user's and the assistant's own words |
+| code in the answer (recipient "all")          | yes       | yes       | code the user asked for, shown in the answer |
+| canvas (canmore.create_textdoc + updates)     | yes       | no        | the document the assistant wrote, as last edited; a document, not a chat turn |
+| other tool calls (recipient not "all": python, container, computer, browser, web, image_gen, bio…) | no | no | payloads addressed to a tool, not prose anyone read |
+| interrupted answers (finish_details interrupted, status not finished) | yes | no | a cut-off answer is not a voice to learn |
+| execution_output, tool messages               | no        | no        | tool noise |
+| tether_quote                                  | yes       | no        | quoted web pages the user read; not anyone's voice |
+| tether_browsing_display                       | no        | no        | browsing UI residue |
+| thoughts, reasoning_recap                     | no        | no        | the model's hidden reasoning is not the user's voice |
+| user_editable_context, model_editable_context | no        | no        | custom instructions and memory, repeated in every chat |
+| hidden / system / weight 0                    | no        | no        | not shown in the conversation |
+| null messages, empty text                     | skipped   |           | |
+
+Visible text is cleaned of ChatGPT's markup (citations, file placeholders, sandbox links), keeping
+the words (``documents.clean_markup``); the stored ``content_type`` is the kind above (``tool_call``
+and ``canvas`` for the tool rows).
 Image parts become an ``[image]`` marker so the surrounding text still reads naturally.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
 from backend.importers.bounded_json import iter_list_items
+from backend.importers.documents import Document, canvas_create, canvas_update, clean_markup, parse_payload
 from backend.importers.model import (
     ImportedConversation,
     ImportedMessage,
@@ -45,6 +53,10 @@ FILE_NAME = "conversations.json"
 HIDDEN_TYPES = {"thoughts", "reasoning_recap", "user_editable_context", "tether_browsing_display",
                 "execution_output", "system_error", "model_editable_context"}
 QUOTE_TYPES = {"tether_quote"}
+TEXT_TYPES = {"text", "multimodal_text", "code"}
+CANVAS_CREATE, CANVAS_UPDATE = "canmore.create_textdoc", "canmore.update_textdoc"
+INTERRUPTED = {"interrupted"}
+UNFINISHED_STATUS = {"in_progress", "finished_partial_completion"}
 
 
 MARKER = b'"mapping"'
@@ -88,8 +100,17 @@ def content_text(content: dict[str, Any]) -> str:
     return ""
 
 
+def recipient_of(message: dict[str, Any]) -> str:
+    return as_text(message.get("recipient")) or "all"
+
+
+def interrupted(message: dict[str, Any]) -> bool:
+    finish = as_dict(as_dict(message.get("metadata")).get("finish_details"))
+    return as_text(finish.get("type")) in INTERRUPTED or as_text(message.get("status")) in UNFINISHED_STATUS
+
+
 def classify(message: dict[str, Any]) -> tuple[str, str, bool, bool]:
-    """(role, content_type, searchable, trainable) for one message, per the table above."""
+    """(role, kind, searchable, trainable) for one message, per the table above."""
     author = as_dict(message.get("author"))
     role = as_text(author.get("role")) or "unknown"
     content = as_dict(message.get("content"))
@@ -105,8 +126,19 @@ def classify(message: dict[str, Any]) -> tuple[str, str, bool, bool]:
         return role, kind, False, False
     if kind in QUOTE_TYPES:
         return role, kind, True, False
-    tool_call = (as_text(message.get("recipient")) or "all") != "all"
-    return role, kind, True, role in ("user", "assistant") and not tool_call
+    recipient = recipient_of(message)
+    if recipient != "all":
+        if role == "assistant" and recipient.startswith(CANVAS_CREATE):
+            return role, "canvas", True, False
+        return role, "tool_call", False, False
+    return role, kind, True, role in ("user", "assistant") and not interrupted(message)
+
+
+def _payload_text(content: dict[str, Any]) -> str:
+    """A tool call's raw argument text (code content or the text parts), unformatted."""
+    if isinstance(content.get("text"), str):
+        return content["text"]
+    return "".join(p for p in as_list(content.get("parts")) if isinstance(p, str))
 
 
 def _node_time(node: Any) -> float:
@@ -153,7 +185,9 @@ def parse_conversation(raw: Any, index: int, *, all_branches: bool = False) -> I
         others = [k for k in mapping if k not in active_set]
         others.sort(key=lambda k: _node_time(mapping[k]))
         order += others
-    messages = []
+    messages: list[ImportedMessage] = []
+    documents: dict[int, Document] = {}  # message index -> the canvas it shows, edited in place by later updates
+    latest: Document | None = None
     skipped = 0
     for node_id in order:
         node = mapping.get(node_id)
@@ -166,11 +200,25 @@ def parse_conversation(raw: Any, index: int, *, all_branches: bool = False) -> I
         if not isinstance(message, dict) or not _well_formed(message):
             skipped += 1
             continue
-        text = content_text(message["content"])
+        on_active = node_id in active_set
+        role, kind, searchable, trainable = classify(message)
+        recipient = recipient_of(message)
+        if recipient.startswith(CANVAS_UPDATE) and role == "assistant":
+            if latest is not None and on_active:
+                canvas_update(latest, parse_payload(_payload_text(message["content"])))
+            continue
+        if kind == "canvas":
+            document = canvas_create(parse_payload(_payload_text(message["content"])), node_id) if on_active else None
+            if document is None:
+                continue
+            latest = documents[len(messages)] = document
+            text = document.text
+        else:
+            text = content_text(message["content"])
+            if searchable and kind in TEXT_TYPES:
+                text = clean_markup(text)
         if not text:
             continue
-        role, kind, searchable, trainable = classify(message)
-        on_active = node_id in active_set
         model_slug = as_dict(message.get("metadata")).get("model_slug")
         messages.append(ImportedMessage(
             external_id=as_text(message.get("id")) or node_id, role=role, text=text, content_type=kind,
@@ -178,6 +226,8 @@ def parse_conversation(raw: Any, index: int, *, all_branches: bool = False) -> I
             model=model_slug if isinstance(model_slug, str) else None,
             searchable=searchable, trainable=trainable and on_active, on_active_branch=on_active,
         ))
+    for index, document in documents.items():  # each canvas as last edited
+        messages[index] = replace(messages[index], text=document.readable())
     title = raw.get("title")
     return ImportedConversation(
         source_kind=SOURCE_KIND, external_id=external_id, title=title if isinstance(title, str) and title else "Untitled",

@@ -10,6 +10,11 @@ from datetime import datetime, timezone
 from backend.errors import OrchMindError
 
 
+# What an import stores from the same file changes when the importers' rules or the chunking change;
+# it is part of every conversation's content hash, so a re-import after an upgrade rewrites them all.
+STORED_FORMAT = 2  # 2: tool calls kept out of memory, canvases and artifacts as documents, markup cleaned, token chunks
+
+
 class ImportFormatError(OrchMindError):
     """The input is not what it claims to be; the message names the problem and the file."""
 
@@ -42,6 +47,7 @@ class ImportedConversation:
     def content_hash(self) -> str:
         """Stable hash of everything we store: unchanged conversations are skipped on re-import."""
         payload = {
+            "format": STORED_FORMAT,
             "title": self.title,
             "messages": [
                 {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(m).items()}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backend.config import load_settings
@@ -65,7 +66,9 @@ def search_command(query: str, k: int, mode: str, roles: tuple[str, ...], source
     if not hits:
         console.print("No memories matched.")
     for number, hit in enumerate(hits, 1):
-        console.print(f"[bold]{number}. {hit.title}[/] [dim]({hit.role}, {hit.created_at or 'no date'}, score {hit.score:.3f})[/]")
+        # Ranked best first; the raw score is left out (hybrid, semantic and keyword scores are on different scales).
+        console.print(f"[bold]{number}. {escape(hit.title)}[/] [dim]({hit.role}, {hit.kind}, {hit.created_at or 'no date'})[/]",
+                      highlight=False)
         console.print(f"   {hit.snippet}", markup=False, highlight=False)
 
 
@@ -77,7 +80,7 @@ def memory_group() -> None:
 @memory_group.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats_command(as_json: bool) -> None:
-    """Counts of conversations, messages and chunks, sources, and activity per month."""
+    """Counts of conversations, messages in memory and chunks, sources, and activity per month."""
     from backend.memory.stats import memory_stats
     from backend.memory.store import get_store
 
@@ -85,10 +88,12 @@ def stats_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return
-    console.print(f"{stats['conversations']} conversations, {stats['messages']} messages, {stats['chunks']} chunks "
-                  f"(embedding model: {stats['embedding_model'] or 'none yet'})")
+    console.print(f"{stats['conversations']} conversations, {stats['messages']} messages in memory, {stats['chunks']} chunks "
+                  f"(embedding model: {stats['embedding_model'] or 'none yet'}); {stats['kept_out']} kept out of memory "
+                  "(tool calls, reasoning, tool output)")
     for source in stats["sources"]:
-        console.print(f"  source {source['id']} ({source['kind']}, {source['label']}): {source['conversations']} conversations")
+        console.print(f"  source {escape(source['id'])} ({source['kind']}, {escape(source['label'])}): {source['conversations']} "
+                      f"conversations, {source['messages']} messages")
     peak = max((m["messages"] for m in stats["per_month"]), default=0)
     for month in stats["per_month"]:
         bar = "█" * max(1, round(40 * month["messages"] / peak)) if peak else ""

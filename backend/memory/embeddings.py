@@ -127,7 +127,11 @@ class GGUFEmbedder:
         except (ValueError, RuntimeError, OSError) as exc:
             raise EmbeddingModelError(f"Could not load the embedding model {name!r} from {path} ({exc}).") from exc
         self.dimension = int(self._llama.n_embd())
+        self.max_tokens = context
         self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def embed(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         if not texts:
@@ -137,6 +141,20 @@ class GGUFEmbedder:
             for start in range(0, len(texts), batch_size):
                 vectors.extend(self._llama.embed(list(texts[start:start + batch_size]), normalize=True, truncate=True))
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _plain_tokenizer(tokenizer: object) -> object | None:
+    """A private copy of a fast tokenizer without truncation or padding (counting must see every
+    token, and must not warn about lengths), or None for a slow tokenizer."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(backend.to_str())
+    counter.no_truncation()
+    counter.no_padding()
+    return counter
 
 
 class Embedder:
@@ -156,7 +174,15 @@ class Embedder:
             ) from exc
         measure = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dimension = int(measure() or 0)
+        self.max_tokens = int(getattr(self._model, "max_seq_length", 0) or 256)
+        self._counter = _plain_tokenizer(self._model.tokenizer)
         self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces of ``text`` in this model's tokenizer (no special tokens)."""
+        if self._counter is None:
+            return len(self._model.tokenizer.tokenize(text))
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
 
     def embed(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         if not texts:

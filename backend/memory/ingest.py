@@ -29,7 +29,7 @@ import pyarrow as pa
 from backend.importers import chatgpt, claude, notes
 from backend.importers.model import ImportedConversation, ImportFormatError
 from backend.importers.source_files import head_has, read_head
-from backend.memory.chunking import chunk_text, text_hash
+from backend.memory.chunking import MAX_TOKENS, TokenCounter, chunk_text, estimate_tokens, text_hash
 from backend.memory.embedding_space import embed_missing, ensure_space
 from backend.memory.embeddings import Embedder
 from backend.memory.keyword_index import rebuild_keyword_index
@@ -98,21 +98,35 @@ def _stream(kind: str, path: Path, all_branches: bool, on_progress: Callable[[in
         yield from notes.iter_conversations(path)
 
 
-def _chunks_of(conversation: ImportedConversation) -> list[tuple[int, int, str]]:
-    """(message position, chunk position, text) for the searchable messages."""
-    out = []
-    for position, message in enumerate(conversation.messages):
-        if message.searchable:
-            for chunk_position, text in enumerate(chunk_text(message.text)):
-                out.append((position, chunk_position, text))
-    return out
+@dataclass(frozen=True)
+class Chunker:
+    """Chunks measured in the embedding model's own tokens, within its window."""
+
+    count: TokenCounter = estimate_tokens
+    max_tokens: int = MAX_TOKENS
+
+    @classmethod
+    def for_embedder(cls, embedder: object) -> "Chunker":
+        window = getattr(embedder, "max_tokens", None)
+        limit = min(MAX_TOKENS, window - 2) if isinstance(window, int) and window > 34 else MAX_TOKENS
+        return cls(getattr(embedder, "count_tokens", estimate_tokens), limit)
+
+    def chunks_of(self, conversation: ImportedConversation) -> list[tuple[int, int, str]]:
+        """(message position, chunk position, text) for the searchable messages."""
+        out = []
+        for position, message in enumerate(conversation.messages):
+            if message.searchable:
+                for chunk_position, text in enumerate(chunk_text(message.text, self.max_tokens, count=self.count)):
+                    out.append((position, chunk_position, text))
+        return out
 
 
 class _Writer:
     """Buffers rows and appends them through Arrow (fast bulk insert) inside the open transaction."""
 
-    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, db: duckdb.DuckDBPyConnection, chunker: Chunker) -> None:
         self.db = db
+        self.chunker = chunker
         self.messages: dict[str, list] = {k: [] for k in ("id", "conversation_id", "position", "external_id", "role", "content_type", "model", "created_at", "text", "searchable", "trainable", "on_active_branch")}
         self.chunks: dict[str, list] = {k: [] for k in ("id", "conversation_id", "message_id", "source_id", "position", "role", "created_at", "text", "text_hash")}
 
@@ -122,7 +136,7 @@ class _Writer:
             for column, value in zip(self.messages, (message_id, key, position, message.external_id, message.role, message.content_type, message.model, message.created_at, message.text, message.searchable, message.trainable, message.on_active_branch)):
                 self.messages[column].append(value)
         count = 0
-        for position, chunk_position, text in _chunks_of(conversation):
+        for position, chunk_position, text in self.chunker.chunks_of(conversation):
             message = conversation.messages[position]
             values = (f"{key}:{position}:{chunk_position}", key, f"{key}:{position}", source_id, chunk_position, message.role, message.created_at or conversation.created_at, text, text_hash(text))
             for column, value in zip(self.chunks, values):
@@ -153,15 +167,17 @@ def import_path(
     all_branches: bool = False,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    label: str | None = None,
 ) -> ImportStats:
     """Import ``path`` (export .zip/.json or notes folder). Raises ImportFormatError on bad input,
-    leaving the store exactly as it was (apart from reusable vectors)."""
+    leaving the store exactly as it was (apart from reusable vectors). ``label`` names the source
+    (the user's file name; ``path.name`` by default)."""
     path = Path(path)
     kind = detect_source(path)
     report = progress or (lambda status, done, total: None)
     bytes_progress = lambda done, total: report("reading and embedding", done, total)  # noqa: E731
     return import_conversations(
-        store, embedder, source_id_for(kind, path), kind, path.name, str(path),
+        store, embedder, source_id_for(kind, path), kind, label or path.name, str(path),
         lambda with_progress: _stream(kind, path, all_branches, bytes_progress if with_progress else None),
         mode=mode, progress=progress, should_stop=should_stop,
     )
@@ -189,6 +205,7 @@ def import_conversations(
     report = progress or (lambda status, done, total: None)
     ensure_space(store, embedder, lambda done, total: report("re-embedding memory for the new model", done, total))
 
+    chunker = Chunker.for_embedder(embedder)
     db = store.cursor()
     import_id = uuid.uuid4().hex[:12]
     db.execute("INSERT INTO imports VALUES (?, ?, ?, ?, 'running', now(), NULL, NULL, NULL, ?)",
@@ -219,7 +236,7 @@ def import_conversations(
                     stats.unchanged += 1
                     continue
                 changed.add(conversation.external_id)
-                for _, _, text in _chunks_of(conversation):
+                for _, _, text in chunker.chunks_of(conversation):
                     pending[text_hash(text)] = text
                 if len(pending) >= EMBED_BATCH_TEXTS:
                     embed_pending()
@@ -228,7 +245,7 @@ def import_conversations(
                 raise ImportFormatError(f"{label} contains no conversations; is it the right file?")
 
             if changed or mode == "overwrite":
-                _write(store, kind, label, source_id, conversations(False), changed, known, mode, stats, report)
+                _write(store, kind, label, source_id, conversations(False), changed, known, mode, stats, report, chunker)
         if changed or mode == "overwrite":  # an unchanged re-import leaves the index as it was
             rebuild_keyword_index(store)
         stats.seconds = round(time.time() - started, 3)
@@ -243,14 +260,14 @@ def import_conversations(
 
 
 def _write(store: MemoryStore, kind: str, label: str, source_id: str, conversations: Iterator[ImportedConversation],
-           changed: set[str], known: dict[str, str], mode: str, stats: ImportStats, report: Progress) -> None:
+           changed: set[str], known: dict[str, str], mode: str, stats: ImportStats, report: Progress, chunker: Chunker) -> None:
     db = store.cursor()
     with transaction(db):
         db.execute("INSERT INTO sources VALUES (?, ?, ?, now()) ON CONFLICT (id) DO UPDATE SET label = excluded.label",
                    [source_id, kind, label])
         if mode == "overwrite":
             _delete_conversations_of(db, source_id)
-        writer = _Writer(db)
+        writer = _Writer(db, chunker)
         done = 0
         written: set[str] = set()
         for conversation in conversations:

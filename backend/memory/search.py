@@ -68,6 +68,7 @@ class SearchHit:
     source_id: str
     title: str
     role: str
+    kind: str  # the message kind (text, code, canvas, artifact, tether_quote, attachment, note…)
     created_at: str | None
     score: float
     text: str
@@ -176,8 +177,9 @@ class MemorySearch:
             return []
         ids = [chunk_id for chunk_id, _ in ranked]
         rows = self.store.cursor().execute(
-            """SELECT c.id, v.external_id, v.id, c.source_id, v.title, c.role, c.created_at, c.text
-               FROM chunks c JOIN conversations v ON v.id = c.conversation_id WHERE c.id IN (SELECT unnest(?))""",
+            """SELECT c.id, v.external_id, v.id, c.source_id, v.title, c.role, c.created_at, c.text, m.content_type
+               FROM chunks c JOIN conversations v ON v.id = c.conversation_id LEFT JOIN messages m ON m.id = c.message_id
+               WHERE c.id IN (SELECT unnest(?))""",
             [ids],
         ).fetchall()
         by_id = {row[0]: row for row in rows}
@@ -187,7 +189,7 @@ class MemorySearch:
             if row is None:
                 continue
             created = row[6].isoformat() if isinstance(row[6], datetime) else None
-            hits.append(SearchHit(chunk_id, row[1], row[2], row[3], row[4], row[5], created, round(score, 6),
+            hits.append(SearchHit(chunk_id, row[1], row[2], row[3], row[4], row[5], row[8] or "text", created, round(score, 6),
                                   row[7], make_snippet(row[7], query)))
         return hits
 

@@ -20,8 +20,8 @@ def test_every_content_type_is_classified():
     assert types["multimodal_text"].searchable and types["multimodal_text"].trainable
     answer = next(m for m in parsed.messages if "Monstera deliciosa" in m.text)
     assert answer.role == "assistant" and answer.model == "gpt-4o" and answer.trainable
-    # tool calls and quotes: searchable, never training data
-    assert types["code"].text.startswith("```python") and types["code"].searchable and not types["code"].trainable
+    # a tool call (code sent to python) is stored but is neither memory nor training data; quotes are searchable only
+    assert types["tool_call"].text.startswith("```python") and not types["tool_call"].searchable and not types["tool_call"].trainable
     assert types["tether_quote"].searchable and not types["tether_quote"].trainable
     # reasoning, tool noise, hidden context: stored, neither memory nor training data
     for kind in ("thoughts", "reasoning_recap", "execution_output", "tether_browsing_display", "user_editable_context"):
