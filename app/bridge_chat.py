@@ -9,9 +9,7 @@ from app.validation import Identifier, LongText, ShortText, bridge_method
 from backend.chat.service import ChatService
 from backend.config import DataLayout, load_settings
 from backend.errors import NotFoundError, ValidationError
-from backend.inference.engine import get_connection
 from backend.jobs import JobContext, JobRegistry
-from backend.memory.embeddings import get_embedder
 from backend.memory.store import get_store
 
 
@@ -20,9 +18,7 @@ class ChatBridge:
     _jobs: JobRegistry
 
     def _chat(self) -> ChatService:
-        settings = load_settings(self._layout)
-        return ChatService(get_store(self._layout), get_embedder(settings.embedding_model),
-                           get_connection(self._layout).client, top_k=settings.memory_top_k, max_tokens=settings.chat_max_tokens)
+        return ChatService.from_settings(self._layout)
 
     @bridge_method
     def chat_sessions(self) -> list[dict[str, Any]]:

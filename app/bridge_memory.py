@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -10,6 +12,7 @@ from app.validation import Identifier, Query, RelativePath, ShortText, bridge_me
 from backend.config import DataLayout, load_settings
 from backend.errors import ValidationError
 from backend.jobs import JobContext, JobRegistry
+from backend.memory.conversations import read_conversation
 from backend.memory.embeddings import get_embedder
 from backend.memory.ingest import delete_source, import_path
 from backend.memory.search import MemorySearch, SearchFilters
@@ -33,19 +36,20 @@ class MemoryBridge:
     _jobs: JobRegistry
     _window: Any
 
-    def _start_import(self, path: Path, mode: Mode, *, delete_after: bool = False) -> str:
+    def _start_import(self, path: Path, mode: Mode, *, delete_after: bool = False, label: str | None = None) -> str:
         layout = self._layout
+        label = label or path.name
 
         def run(context: JobContext) -> dict[str, Any]:
             embedder = get_embedder(load_settings(layout).embedding_model)
-            stats = import_path(get_store(layout), path, embedder, mode=mode,
+            stats = import_path(get_store(layout), path, embedder, mode=mode, label=label,
                                 progress=lambda status, done, total: context.progress(status, done, total),
                                 should_stop=lambda: context.cancelled)
             if delete_after:  # imported: the copy of the export need not stay in the data dir
                 path.unlink(missing_ok=True)
             return stats.to_dict()
 
-        return self._jobs.start("import", f"Import {path.name}", run)
+        return self._jobs.start("import", f"Import {label}", run)
 
     @bridge_method
     def start_import_upload(self, upload: RelativePath, mode: Mode = "increment", keep_upload: bool = False) -> dict[str, str]:
@@ -54,7 +58,9 @@ class MemoryBridge:
         path = confined_path(self._layout.uploads_dir, upload)
         if not path.is_file():
             raise ValidationError(f"No uploaded file {upload!r}.")
-        return {"job_id": self._start_import(path, mode, delete_after=not keep_upload)}
+        # Uploads are stored as "<8 hex>-<the user's file name>": the source is named by the user's name.
+        label = re.sub(r"^[0-9a-f]{8}-", "", path.name)
+        return {"job_id": self._start_import(path, mode, delete_after=not keep_upload, label=label)}
 
     @bridge_method
     def pick_and_import(self, mode: Mode = "increment") -> dict[str, str | None]:
@@ -84,6 +90,11 @@ class MemoryBridge:
         filters = SearchFilters(tuple(source_ids or ()), tuple(roles or ()), _date(date_from, "date_from"), _date(date_to, "date_to"))
         searcher = MemorySearch(get_store(self._layout), get_embedder(load_settings(self._layout).embedding_model))
         return [hit.to_dict() for hit in searcher.search(query, k, mode, filters)]
+
+    @bridge_method
+    def memory_conversation(self, conversation_key: Identifier) -> dict[str, Any]:
+        """A conversation from memory, opened from a search hit."""
+        return read_conversation(get_store(self._layout), conversation_key)
 
     @bridge_method
     def delete_memory_source(self, source_id: Identifier) -> dict[str, int]:

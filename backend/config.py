@@ -148,6 +148,8 @@ class Settings(BaseModel):
     )
     memory_enabled: bool = Field(True, description="Use memory in chat answers by default.")
     memory_top_k: int = Field(5, ge=1, le=50, description="How many memory chunks a chat answer may use.")
+    memory_includes_chats: bool = Field(False, description="Let answers draw on your earlier Orch-Mind chats too (they "
+                                        "are always searchable on the Memory screen; a chat never cites itself).")
     chat_max_tokens: int = Field(1024, ge=16, le=32768, description="The longest reply, in tokens, unless a chat sets "
                                  "its own; a reply that reaches it ends with a note that it was cut.")
     @field_validator("ollama_host")

@@ -11,6 +11,7 @@ import ollama
 from backend.chat.prompting import build_messages
 from backend.chat.repetition import loop_start, looping_span
 from backend.chat.sessions import ChatMessage, ChatSession, ChatSessions
+from backend.config import DataLayout
 from backend.errors import OrchMindError
 from backend.importers.model import ImportedConversation, ImportedMessage, timestamp
 from backend.memory.embeddings import Embedder
@@ -30,7 +31,8 @@ class ChatError(OrchMindError):
 
 class ChatService:
     def __init__(self, store: MemoryStore, embedder: Embedder, client: ollama.Client, *, top_k: int = 5,
-                 context_tokens: int = DEFAULT_CONTEXT_TOKENS, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+                 context_tokens: int = DEFAULT_CONTEXT_TOKENS, max_tokens: int = DEFAULT_MAX_TOKENS,
+                 include_chats: bool = False) -> None:
         self.sessions = ChatSessions(store)
         self.store = store
         self.embedder = embedder
@@ -38,6 +40,19 @@ class ChatService:
         self.top_k = top_k
         self.context_tokens = context_tokens
         self.max_tokens = max_tokens
+        self.include_chats = include_chats
+
+    @classmethod
+    def from_settings(cls, layout: DataLayout | None = None) -> "ChatService":
+        """The chat service as Settings configure it (the bridge and the CLI both start here)."""
+        from backend.config import load_settings
+        from backend.inference.engine import get_connection
+        from backend.memory.embeddings import get_embedder
+        from backend.memory.store import get_store
+
+        settings = load_settings(layout)
+        return cls(get_store(layout), get_embedder(settings.embedding_model), get_connection(layout).client,
+                   top_k=settings.memory_top_k, max_tokens=settings.chat_max_tokens, include_chats=settings.memory_includes_chats)
 
     def send(self, session_id: str, text: str, *, on_token: Callable[[str], None] = lambda t: None,
              should_stop: Callable[[], bool] = lambda: False, options: dict[str, Any] | None = None,
@@ -82,8 +97,10 @@ class ChatService:
             return []
         if self.store.cursor().execute("SELECT count(*) FROM chunks").fetchone()[0] == 0:
             return []
-        hits = MemorySearch(self.store, self.embedder).search(text, self.top_k + 5)
-        return [h for h in hits if not (h.source_id == CHAT_SOURCE and h.conversation_id == session.id)][: self.top_k]
+        # Over-fetch, then drop the app's own chats (unless Settings include them) and always this chat itself.
+        hits = MemorySearch(self.store, self.embedder).search(text, min(200, self.top_k * 3 + 5))
+        return [h for h in hits if h.source_id != CHAT_SOURCE
+                or (self.include_chats and h.conversation_id != session.id)][: self.top_k]
 
     def _stream(self, model: str, messages: list[dict[str, str]], options: dict[str, Any],
                 on_token: Callable[[str], None], should_stop: Callable[[], bool]) -> tuple[str, Any, str]:

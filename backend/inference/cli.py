@@ -26,13 +26,8 @@ def serve_command(port: int) -> None:
 def _chat_service():
     from backend.chat.service import ChatService
     from backend.config import load_settings
-    from backend.inference.engine import get_connection
-    from backend.memory.embeddings import get_embedder
-    from backend.memory.store import get_store
 
-    settings = load_settings()
-    return settings, ChatService(get_store(), get_embedder(settings.embedding_model), get_connection().client,
-                                 top_k=settings.memory_top_k, max_tokens=settings.chat_max_tokens)
+    return load_settings(), ChatService.from_settings()
 
 
 def _turn(service, session_id: str, text: str, options: dict) -> None:

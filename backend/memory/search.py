@@ -63,6 +63,7 @@ class SearchFilters:
 @dataclass
 class SearchHit:
     chunk_id: str
+    message_id: str
     conversation_id: str  # the export's own id
     conversation_key: str  # our internal id
     source_id: str
@@ -177,7 +178,7 @@ class MemorySearch:
             return []
         ids = [chunk_id for chunk_id, _ in ranked]
         rows = self.store.cursor().execute(
-            """SELECT c.id, v.external_id, v.id, c.source_id, v.title, c.role, c.created_at, c.text, m.content_type
+            """SELECT c.id, v.external_id, v.id, c.source_id, v.title, c.role, c.created_at, c.text, m.content_type, c.message_id
                FROM chunks c JOIN conversations v ON v.id = c.conversation_id LEFT JOIN messages m ON m.id = c.message_id
                WHERE c.id IN (SELECT unnest(?))""",
             [ids],
@@ -189,7 +190,7 @@ class MemorySearch:
             if row is None:
                 continue
             created = row[6].isoformat() if isinstance(row[6], datetime) else None
-            hits.append(SearchHit(chunk_id, row[1], row[2], row[3], row[4], row[5], row[8] or "text", created, round(score, 6),
+            hits.append(SearchHit(chunk_id, row[9], row[1], row[2], row[3], row[4], row[5], row[8] or "text", created, round(score, 6),
                                   row[7], make_snippet(row[7], query)))
         return hits
 

@@ -13,6 +13,7 @@ const MESSAGES = {
     "settings.title": "Settings", "settings.language": "Language", "settings.ollama_host": "Ollama address",
     "settings.chat_model": "Chat model", "settings.embedding_model": "Embedding model",
     "settings.memory_enabled": "Use memory in chat", "settings.memory_top_k": "Memory chunks per answer",
+    "settings.memory_includes_chats": "Answers may also draw on your earlier Orch-Mind chats",
     "settings.system_prompt": "System prompt", "settings.data_dir": "Data folder",
   },
   "pt-BR": {
@@ -27,6 +28,7 @@ const MESSAGES = {
     "settings.title": "Configurações", "settings.language": "Idioma", "settings.ollama_host": "Endereço do Ollama",
     "settings.chat_model": "Modelo de conversa", "settings.embedding_model": "Modelo de embeddings",
     "settings.memory_enabled": "Usar memória na conversa", "settings.memory_top_k": "Trechos de memória por resposta",
+    "settings.memory_includes_chats": "As respostas também podem usar suas conversas anteriores no Orch-Mind",
     "settings.system_prompt": "Prompt de sistema", "settings.data_dir": "Pasta de dados",
   },
 };
@@ -42,6 +44,15 @@ export function setLanguage(lang) {
 export function t(key, vars = {}) {
   const text = (MESSAGES[language] && MESSAGES[language][key]) || MESSAGES.en[key] || key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ""));
+}
+
+/** An error from the bridge or a job, in the UI's language: the server's own words in English (they
+ * name the file and the problem), a translation by error code in other languages, when there is one. */
+export function errorText(error) {
+  if (!error) return "";
+  const key = `error.${error.code}`;
+  if (language !== "en" && MESSAGES[language] && MESSAGES[language][key]) return MESSAGES[language][key];
+  return error.message || String(error);
 }
 
 export function extend(lang, messages) { Object.assign(MESSAGES[lang], messages); }

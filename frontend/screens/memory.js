@@ -1,6 +1,6 @@
 import { barChart } from "../js/chart.js";
 import { clear, h } from "../js/dom.js";
-import { extend } from "../js/i18n.js";
+import { errorText, extend } from "../js/i18n.js";
 
 extend("en", {
   "memory.import": "Import", "memory.import_hint": "A ChatGPT export (.zip or conversations.json) or a Claude export.",
@@ -9,6 +9,11 @@ extend("en", {
   "memory.no_results": "No memories matched.", "memory.stats": "What is in memory", "memory.sources": "Sources",
   "memory.activity": "Messages per month", "memory.conversations": "conversations", "memory.messages": "messages",
   "memory.chunks": "chunks", "memory.delete_confirm": "Delete this source and everything imported from it?",
+  "memory.open": "Open conversation", "memory.close": "Close",
+  "memory.kept_out": "{kept_out} more messages are stored but kept out of memory: tool calls, reasoning, tool output and hidden instructions.",
+  "memory.truncated": "Only the first 2,000 messages are shown.",
+  "memory.kind.text": "message", "memory.kind.multimodal_text": "message", "memory.kind.code": "code", "memory.kind.canvas": "canvas document",
+  "memory.kind.artifact": "artifact", "memory.kind.tether_quote": "quoted page", "memory.kind.attachment": "attachment", "memory.kind.note": "note",
   "memory.done": "Imported {added} new, {updated} updated, {unchanged} unchanged.", "memory.empty": "Nothing imported yet.",
   "memory.skipped": "{skipped_messages} damaged messages were left out; {duplicates} repeated conversations were imported once.",
 });
@@ -19,15 +24,53 @@ extend("pt-BR", {
   "memory.no_results": "Nenhuma memória encontrada.", "memory.stats": "O que há na memória", "memory.sources": "Fontes",
   "memory.activity": "Mensagens por mês", "memory.conversations": "conversas", "memory.messages": "mensagens",
   "memory.chunks": "trechos", "memory.delete_confirm": "Excluir esta fonte e tudo o que foi importado dela?",
+  "memory.open": "Abrir conversa", "memory.close": "Fechar",
+  "memory.kept_out": "Outras {kept_out} mensagens ficam guardadas, mas fora da memória: chamadas e saídas de ferramentas, raciocínio e instruções ocultas.",
+  "memory.truncated": "Apenas as primeiras 2.000 mensagens são mostradas.",
+  "memory.kind.text": "mensagem", "memory.kind.multimodal_text": "mensagem", "memory.kind.code": "código", "memory.kind.canvas": "documento do canvas",
+  "memory.kind.artifact": "artefato", "memory.kind.tether_quote": "página citada", "memory.kind.attachment": "anexo", "memory.kind.note": "nota",
   "memory.done": "Importadas {added} novas, {updated} atualizadas, {unchanged} sem mudança.", "memory.empty": "Nada importado ainda.",
   "memory.skipped": "{skipped_messages} mensagens danificadas ficaram de fora; {duplicates} conversas repetidas foram importadas uma vez.",
+  "error.bad_import": "Este arquivo não é uma exportação que o Orch-Mind lê: use o .zip do ChatGPT ou o conversations.json do ChatGPT ou do Claude.",
+  "error.cancelled": "A importação foi cancelada; nada foi alterado.",
 });
 
-export function renderHit(hit) {
-  const when = hit.created_at ? hit.created_at.slice(0, 10) : "";
-  return h("div", { class: "hit", "data-testid": "hit" },
-    h("div", { class: "meta" }, h("strong", {}, hit.title), ` · ${hit.role} · ${when} · ${hit.score.toFixed(3)}`),
-    h("div", {}, hit.snippet));
+const KINDS = new Set(["text", "multimodal_text", "code", "canvas", "artifact", "tether_quote", "attachment", "note"]);
+
+function kindLabel(t, kind) { return KINDS.has(kind) ? t(`memory.kind.${kind}`) : kind; }
+
+/** Hits grouped by conversation, best conversation first; ranked, with no raw scores (the modes score on
+ * different scales). Everything imported is set as text, never parsed as HTML. */
+export function renderResults(hits, t, open) {
+  const groups = new Map();
+  for (const hit of hits) {
+    if (!groups.has(hit.conversation_key)) groups.set(hit.conversation_key, []);
+    groups.get(hit.conversation_key).push(hit);
+  }
+  return [...groups.values()].map((group) => {
+    const first = group[0];
+    const when = first.created_at ? first.created_at.slice(0, 10) : "";
+    return h("div", { class: "hit-group", "data-testid": "hit-group" },
+      h("div", { class: "meta" }, h("strong", {}, first.title), ` · ${when} · ${first.source_id}`,
+        h("button", { class: "link", "data-testid": "open-conversation", onclick: () => open(first.conversation_key, group.map((g) => g.message_id)) },
+          t("memory.open"))),
+      ...group.map((hit) => h("div", { class: "hit", "data-testid": "hit" },
+        h("span", { class: "muted" }, `${hit.role} · ${kindLabel(t, hit.kind)} — `), hit.snippet)));
+  });
+}
+
+function renderConversation(conversation, highlighted, t, close) {
+  const marked = new Set(highlighted);
+  const items = conversation.messages.map((m) => h("div", {
+    class: `message ${m.role}${marked.has(m.message_id) ? " matched" : ""}`, "data-testid": "conversation-message" },
+  h("div", { class: "meta muted" }, `${m.role} · ${kindLabel(t, m.kind)}${m.created_at ? " · " + m.created_at.slice(0, 16).replace("T", " ") : ""}`),
+  h("div", { class: "text" }, m.text)));
+  const notes = [];
+  if (conversation.kept_out) notes.push(t("memory.kept_out", conversation));
+  if (conversation.truncated) notes.push(t("memory.truncated"));
+  return h("div", { class: "card conversation", "data-testid": "conversation-view" },
+    h("div", { class: "row" }, h("h2", {}, conversation.title), h("button", { onclick: close, "data-testid": "close-conversation" }, t("memory.close"))),
+    ...notes.map((n) => h("p", { class: "muted" }, n)), ...items);
 }
 
 export async function render({ root, bridge, t, showError, onEvent }) {
@@ -44,6 +87,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     if (!stats.conversations) { statsBox.append(h("p", { class: "muted" }, t("memory.empty"))); return; }
     statsBox.append(
       h("p", {}, `${stats.conversations} ${t("memory.conversations")} · ${stats.messages} ${t("memory.messages")} · ${stats.chunks} ${t("memory.chunks")}`),
+      stats.kept_out ? h("p", { class: "muted" }, t("memory.kept_out", stats)) : "",
       h("h2", {}, t("memory.activity")),
       barChart(stats.per_month, { label: (p) => p.month, value: (p) => p.messages }),
       h("h2", {}, t("memory.sources")),
@@ -56,10 +100,29 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     );
   }
 
-  function watch(jobId) {
+  function finished(job) {
+    progress.hidden = true;
+    currentJob = null;
+    if (job.state === "succeeded") {
+      importStatus.className = "ok";
+      const result = job.result;
+      importStatus.textContent = t("memory.done", result)
+        + (result.skipped_messages || result.duplicates ? ` ${t("memory.skipped", result)}` : "");
+      refreshStats().catch(showError);
+    } else {
+      importStatus.className = "error";
+      importStatus.textContent = job.error ? errorText(job.error) : job.state;
+    }
+  }
+
+  async function watch(jobId) {
     currentJob = jobId;
     progress.hidden = false; progress.removeAttribute("value");
+    importStatus.className = "muted";
     importStatus.textContent = "…";
+    // A bad file fails in milliseconds, possibly before this screen knew the job's id: ask once.
+    const job = (await bridge.call("list_jobs")).find((one) => one.id === jobId);
+    if (job && currentJob === jobId && ["succeeded", "failed", "cancelled"].includes(job.state)) finished(job);
   }
 
   const stop = onEvent((event) => {
@@ -68,25 +131,14 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       if (event.total > 0) { progress.max = event.total; progress.value = event.completed; }
       importStatus.textContent = `${event.status} ${event.total ? Math.round((100 * event.completed) / event.total) + "%" : ""}`;
     } else if (event.type === "job" && ["succeeded", "failed", "cancelled"].includes(event.job.state)) {
-      progress.hidden = true;
-      currentJob = null;
-      if (event.job.state === "succeeded") {
-        importStatus.className = "ok";
-        const result = event.job.result;
-        importStatus.textContent = t("memory.done", result)
-          + (result.skipped_messages || result.duplicates ? ` ${t("memory.skipped", result)}` : "");
-        refreshStats().catch(showError);
-      } else {
-        importStatus.className = "error";
-        importStatus.textContent = event.job.error ? event.job.error.message : event.job.state;
-      }
+      finished(event.job);
     }
   });
 
   const importControls = [];
   if (bridge.mode === "window") {
     importControls.push(h("button", { class: "primary", onclick: async () => {
-      try { const answer = await bridge.call("pick_and_import", mode.value); if (answer.job_id) watch(answer.job_id); } catch (e) { showError(e); }
+      try { const answer = await bridge.call("pick_and_import", mode.value); if (answer.job_id) await watch(answer.job_id); } catch (e) { showError(e); }
     } }, t("memory.choose")));
   } else {
     const input = h("input", { type: "file", accept: ".zip,.json", "data-testid": "import-file", onchange: async () => {
@@ -95,7 +147,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       try {
         importStatus.className = "muted"; importStatus.textContent = "uploading…";
         const uploaded = await bridge.upload(file);
-        watch((await bridge.call("start_import_upload", uploaded.upload, mode.value)).job_id);
+        await watch((await bridge.call("start_import_upload", uploaded.upload, mode.value)).job_id);
       } catch (e) { showError(e); importStatus.textContent = e.message; }
     } });
     importControls.push(input);
@@ -104,11 +156,21 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const query = h("input", { type: "search", placeholder: t("memory.search_placeholder"), "data-testid": "search-input" });
   const searchMode = h("select", {}, ...["hybrid", "semantic", "keyword"].map((m) => h("option", { value: m }, m)));
   const results = h("div", { "data-testid": "search-results" });
+  const conversationBox = h("div", {});
+  async function open(key, messageIds) {
+    try {
+      const conversation = await bridge.call("memory_conversation", key);
+      clear(conversationBox).append(renderConversation(conversation, messageIds, t, () => clear(conversationBox)));
+      const matched = conversationBox.querySelector(".message.matched");
+      (matched || conversationBox).scrollIntoView({ block: "center" });
+    } catch (e) { showError(e); }
+  }
   async function search() {
     if (!query.value.trim()) return;
     try {
       const hits = await bridge.call("search_memory", query.value, 10, searchMode.value);
-      clear(results).append(...(hits.length ? hits.map(renderHit) : [h("p", { class: "muted" }, t("memory.no_results"))]));
+      clear(conversationBox);
+      clear(results).append(...(hits.length ? renderResults(hits, t, open) : [h("p", { class: "muted" }, t("memory.no_results"))]));
     } catch (e) { showError(e); }
   }
   query.addEventListener("keydown", (e) => { if (e.key === "Enter") search(); });
@@ -119,6 +181,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       h("label", { for: "import-mode" }, t("memory.mode")), mode, h("div", { class: "row" }, ...importControls), progress, importStatus),
     h("div", { class: "card" }, h("div", { class: "row" }, query, searchMode,
       h("button", { class: "primary", onclick: search, "data-testid": "search-button" }, t("memory.search"))), results),
+    conversationBox,
     h("div", { class: "card" }, h("h2", {}, t("memory.stats")), statsBox),
   );
   await refreshStats();

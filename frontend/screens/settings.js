@@ -34,9 +34,12 @@ export async function render({ root, bridge, t, showError }) {
     field("chat_max_tokens", h("input", { id: "s-chat_max_tokens", type: "number", min: 16, max: 32768, step: 64, value: values.chat_max_tokens })),
     field("memory_top_k", h("input", { id: "s-memory_top_k", type: "number", min: 1, max: 50, value: values.memory_top_k })),
     h("label", {}, h("input", { id: "s-memory_enabled", type: "checkbox", checked: values.memory_enabled }), " ", t("settings.memory_enabled")),
+    h("label", {}, h("input", { id: "s-memory_includes_chats", type: "checkbox", checked: values.memory_includes_chats }), " ",
+      t("settings.memory_includes_chats")),
     field("system_prompt", h("textarea", { id: "s-system_prompt", rows: 3 }, values.system_prompt)),
   );
   inputs.memory_enabled = form.querySelector("#s-memory_enabled");
+  inputs.memory_includes_chats = form.querySelector("#s-memory_includes_chats");
   inputs.system_prompt.value = values.system_prompt;
 
   const save = h("button", { class: "primary", "data-testid": "settings-save", onclick: async () => {
@@ -44,7 +47,8 @@ export async function render({ root, bridge, t, showError }) {
       language: inputs.language.value, ollama_host: inputs.ollama_host.value.trim(), chat_model: inputs.chat_model.value.trim(),
       embedding_model: inputs.embedding_model.value.trim(), memory_top_k: Number.parseInt(inputs.memory_top_k.value, 10),
       chat_max_tokens: Number.parseInt(inputs.chat_max_tokens.value, 10),
-      memory_enabled: inputs.memory_enabled.checked, system_prompt: inputs.system_prompt.value,
+      memory_enabled: inputs.memory_enabled.checked, memory_includes_chats: inputs.memory_includes_chats.checked,
+      system_prompt: inputs.system_prompt.value,
     };
     try {
       const saved = await bridge.call("save_settings", changes);

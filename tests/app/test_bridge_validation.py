@@ -85,3 +85,10 @@ def test_safe_file_name_strips_directories():
     assert safe_file_name("..\\..\\x.zip") == "x.zip"
     with pytest.raises(ValidationError):
         safe_file_name("../..")
+
+
+def test_opening_a_conversation_validates_its_key(api):
+    assert api.memory_conversation("../../etc/passwd")["error"]["code"] == "invalid_argument"
+    assert api.memory_conversation("x" * 65)["error"]["code"] == "invalid_argument"
+    missing = api.memory_conversation("0123456789abcdef0123")
+    assert missing["ok"] is False and missing["error"]["code"] == "not_found" and "no longer in memory" in missing["error"]["message"]

@@ -90,13 +90,27 @@ def test_memory_screen_imports_an_upload_and_searches(page, tmp_path, artifacts_
     page.wait_for_selector("[data-testid=memory-stats] svg rect")
     assert "2 conversations" in page.inner_text("[data-testid=memory-stats]")
 
+    assert "chatgpt-export.zip" in page.inner_text("[data-testid=memory-stats]"), "the source is named by the user's file name"
+
     page.fill("[data-testid=search-input]", "when should I cut back rose bushes")
     page.click("[data-testid=search-button]")
-    page.wait_for_selector("[data-testid=hit]")
-    first = page.inner_text("[data-testid=hit] >> nth=0")
+    page.wait_for_selector("[data-testid=hit-group]")
+    first = page.inner_text("[data-testid=hit-group] >> nth=0")
     assert "<img src=x onerror=alert(1)>" in first, "imported text is shown as text"
     assert page.locator("[data-testid=search-results] img").count() == 0, "and never parsed as HTML"
+    titles = page.locator("[data-testid=hit-group] .meta strong").all_inner_texts()
+    assert len(titles) == len(set(titles)), "hits are grouped by conversation"
+    page.click("[data-testid=open-conversation] >> nth=0")
+    page.wait_for_selector("[data-testid=conversation-view] .message.matched")
+    opened = page.inner_text("[data-testid=conversation-view]")
+    assert "How do I prune roses?" in opened and "Prune roses in late winter" in opened
     page.screenshot(path=str(artifacts_dir / "memory-screen.png"))
+
+    not_an_export = tmp_path / "settings.json"
+    not_an_export.write_text('{"theme": "dark"}')
+    page.set_input_files("[data-testid=import-file]", str(not_an_export))
+    page.wait_for_selector("[data-testid=import-status].error", timeout=15000)
+    assert "not a ChatGPT export" in page.inner_text("[data-testid=import-status]")
 
 
 @pytest.mark.slow

@@ -86,6 +86,23 @@ def test_chats_become_searchable_memory(service):
     assert any(h.conversation_id == other.id for h in hits)
 
 
+def test_earlier_app_chats_are_left_out_of_answers_unless_settings_include_them(service):
+    earlier = service.sessions.create("smollm2", "You are helpful.", memory_enabled=False)
+    service.send(earlier.id, "My favourite cheese is Roquefort from the south of France.", options=GREEDY)
+    service.sync_to_memory(earlier.id)
+    question = "Which cheese is my favourite, Roquefort?"
+
+    asking = service.sessions.create("smollm2", "You are helpful.", memory_enabled=True)
+    default = service.send(asking.id, question, options=GREEDY)
+    assert default.sources and all(s["conversation_id"] != earlier.id for s in default.sources)
+
+    service.include_chats = True
+    service.sync_to_memory(asking.id)  # this chat is memory now too, and mentions Roquefort
+    included = service.send(asking.id, question, options=GREEDY)
+    cited = [s["conversation_id"] for s in included.sources]
+    assert earlier.id in cited and asking.id not in cited  # earlier chats count; a chat never cites itself
+
+
 def test_long_history_drops_oldest_turns_and_says_so():
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i} " + "words " * 80} for i in range(40)]
     messages, report = build_messages("sys", history, "latest question", [], context_tokens=2048)
