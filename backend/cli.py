@@ -36,6 +36,9 @@ class OrchGroup(click.Group):
 @click.version_option(__version__, prog_name="orch-mind")
 def main() -> None:
     """Orch-Mind: your private AI, on your computer."""
+    from backend.logging_setup import configure_logging
+
+    configure_logging()
 
 
 @main.command()

@@ -86,7 +86,7 @@ def make_snippet(text: str, query: str, width: int = SNIPPET_CHARS) -> str:
     lower = text.lower()
     positions = [lower.find(w) for w in words if lower.find(w) >= 0]
     start = max(0, min(positions) - width // 3) if positions else 0
-    snippet = text[start:start + width].strip()
+    snippet = " ".join(text[start:start + width].split())  # one line: paragraphs and code collapse
     return ("…" if start > 0 else "") + snippet + ("…" if start + width < len(text) else "")
 
 

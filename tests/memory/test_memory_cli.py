@@ -14,13 +14,17 @@ def test_import_stats_and_search_json(tmp_path):
     imported = run_cli("import", str(path))
     assert imported.returncode == 0, imported.stderr
     assert "2 new" in imported.stdout
+    assert imported.stderr == "", "no third-party warnings or progress bars on stderr"
 
     stats = json.loads(run_cli("memory", "stats", "--json").stdout)
     assert (stats["conversations"], stats["messages"]) == (2, 4)
     assert isinstance(stats["chunks"], int) and stats["chunks"] == 4
 
-    hits = json.loads(run_cli("search", "puncture in bicycle wheel", "-k", "2", "--json").stdout)
+    searched = run_cli("search", "puncture in bicycle wheel", "-k", "2", "--json")
+    assert searched.stderr == ""
+    hits = json.loads(searched.stdout)
     assert hits[0]["conversation_id"] == "bike" and hits[0]["title"] == "Bike repair"
+    assert hits[0]["kind"] == "text" and hits[0]["message_id"].startswith(hits[0]["conversation_key"])
     for field in ("conversation_id", "title", "role", "created_at", "score", "text"):
         assert field in hits[0]
 
