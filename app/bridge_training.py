@@ -13,15 +13,14 @@ from backend.inference.engine import get_connection
 from backend.jobs import JobContext, JobRegistry
 from backend.memory.store import get_store
 from backend.training.adapters import AdapterStore, validate_adapter_name
-from backend.training.base_models import named_gguf, resolve_base
+from backend.training.base_models import named_gguf
 from backend.training.checkpoints import latest_checkpoint
 from backend.training.compare import check_request, compare_adapters
 from backend.training.config import TrainConfig
-from backend.training.dataset import DatasetOptions, build_dataset
+from backend.training.dataset import DatasetOptions
 from backend.training.deploy import deploy_adapter
 from backend.training.export import export_run
-from backend.training.runs import base_info, find_run, measured_throughput, prepare_run, run_training
-from backend.training.plan import plan_training
+from backend.training.runs import find_run, prepare_run, preview_run, run_training
 from backend.training.sources import conversations_from_memory
 
 Voice = Literal["assistant", "user"]
@@ -48,19 +47,9 @@ class TrainingBridge:
                          learning_rate: float | None = None) -> dict[str, Any]:
         """Exactly what the model will see (rendered samples with their token counts, totals) and the
         plan the Train button would run with the same settings: steps, passes, learning rate, time."""
-        from transformers import AutoTokenizer
-
         options = self._options(voice, max_tokens, title_contains, date_from, date_to)
-        resolved = resolve_base(base, self._layout, allow_paths=False)
-        tokenizer = AutoTokenizer.from_pretrained(resolved.hf_dir)
-        dataset = build_dataset(tokenizer, conversations_from_memory(get_store(self._layout)), options)
-        samples = [{"text": s.text, "tokens": len(s.input_ids), "trained_tokens": s.trained_tokens} for s in dataset.train[:3]]
-        info = base_info(resolved)
         config = self._config(base, voice, epochs, rank, learning_rate, max_tokens, "my-adapter")
-        plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), info,
-                             measured_throughput(self._layout, resolved.sha256))
-        return {"stats": dataset.stats.__dict__, "samples": samples, "plan": plan.to_dict(),
-                "base_model": {k: info.get(k) for k in ("architecture", "parameter_label", "quantization")}}
+        return preview_run(self._layout, config, conversations_from_memory(get_store(self._layout)), options, allow_paths=False)
 
     def _config(self, base: str, voice: Voice, epochs: int | None, rank: int, learning_rate: float | None, max_tokens: int,
                 adapter_name: str) -> TrainConfig:

@@ -71,6 +71,31 @@ def _report(record: Any, layout: Any, name: str) -> None:
     console.print(f"[green]Saved adapter {manifest.name}[/] (safetensors + GGUF). Deploy: orch-mind adapters deploy {manifest.name}")
 
 
+def _dataset_line(stats: dict[str, Any]) -> str:
+    line = (f"{stats['train_samples']} training and {stats['validation_samples']} validation samples, "
+            f"{stats['trained_tokens']} trained tokens")
+    if stats.get("split_turns"):
+        line += f", {stats['split_turns']} over-long exchanges split at sentences"
+    if stats.get("left_out_turns"):
+        line += f", {stats['left_out_turns']} exchanges left out"
+    return line
+
+
+def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(preview, indent=2, ensure_ascii=False))
+        return
+    stats, plan = preview["stats"], preview["plan"]
+    console.print(f"{stats['conversations']} conversations: {_dataset_line(stats)}", highlight=False)
+    for title in stats["left_out"]:
+        console.print(f"  left out (does not fit even split at sentences; raise --max-tokens): {title}", markup=False, highlight=False)
+    console.print(f"Plan: {plan['steps']} steps ({plan['epochs']} passes of {plan['steps_per_epoch']}), learning rate "
+                  f"{plan['learning_rate']:.2g}, about {plan['estimated_minutes']} min", highlight=False)
+    for number, sample in enumerate(preview["samples"], 1):
+        console.rule(f"sample {number}: {sample['tokens']} tokens, {sample['trained_tokens']} trained")
+        console.print(sample["text"], markup=False, highlight=False)
+
+
 @click.command("train")
 @click.option("--base", default="smollm2", show_default=True, help="Base model: your model, an Ollama model, a .gguf or a folder.")
 @click.option("--epochs", type=click.IntRange(1, 100), default=None, help="Passes over the data (default: planned from the data size).")
@@ -88,17 +113,25 @@ def _report(record: Any, layout: Any, name: str) -> None:
               help="auto: bf16 autocast where the CPU/GPU computes bf16 natively (1.4x fp32 on an AVX512-BF16 CPU), else fp32.")
 @click.option("--name", default=None, help="Name of the resulting adapter (default: adapter-<run>).")
 @click.option("--resume", "resume_run", default=None, metavar="RUN", help="Resume a stopped run (train-…) from its checkpoint.")
+@click.option("--preview", is_flag=True, help="Show what would be trained (samples exactly as trained, splits, the plan); train nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --preview: print it as JSON.")
 def train_command(base: str, epochs: int | None, rank: int, alpha: int, learning_rate: float | None, batch_size: int, max_tokens: int,
                   voice: str, sources: tuple[str, ...], quantization: str, precision: str, name: str | None,
-                  resume_run: str | None) -> None:
+                  resume_run: str | None, preview: bool, as_json: bool) -> None:
     """Fine-tune a LoRA adapter on your conversations, with live progress and a before/after evaluation."""
     from backend.config import DataLayout, load_settings
     from backend.memory.store import get_store
     from backend.training.config import TrainConfig
-    from backend.training.runs import find_run, prepare_run, run_training
+    from backend.training.runs import find_run, options_for, prepare_run, preview_run, run_training
     from backend.training.sources import conversations_from_memory
 
     layout = DataLayout.current()
+    if preview:
+        config = TrainConfig(base=base, epochs=epochs, rank=rank, alpha=alpha, learning_rate=learning_rate, batch_size=batch_size,
+                             max_tokens=max_tokens, voice=voice, quantization=quantization, precision=precision,
+                             system_prompt=load_settings(layout).system_prompt)
+        _print_preview(preview_run(layout, config, conversations_from_memory(get_store(layout), sources), options_for(config)), as_json)
+        return
     if resume_run:
         job_dir = find_run(layout, resume_run)
         record = _follow(f"resuming {resume_run}", lambda ctx: run_training(ctx, job_dir, resume=True))
@@ -109,8 +142,7 @@ def train_command(base: str, epochs: int | None, rank: int, alpha: int, learning
         job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout), sources))
         stats = json.loads((job_dir / "dataset.json").read_text())
         plan = json.loads((job_dir / "plan.json").read_text())
-        console.print(f"Run {job_dir.name}: {stats['train_samples']} training and {stats['validation_samples']} validation samples, "
-                      f"{stats['trained_tokens']} trained tokens" + (f", {stats['truncated_turns']} over-long turns cut" if stats["truncated_turns"] else ""))
+        console.print(f"Run {job_dir.name}: {_dataset_line(stats)}")
         console.print(f"Plan: {plan['steps']} steps ({plan['epochs']} passes of {plan['steps_per_epoch']}), learning rate "
                       f"{plan['learning_rate']:.2g}, about {plan['estimated_minutes']} min; stops early when held-out loss "
                       f"has not improved for {plan['patience']} checks")

@@ -5,6 +5,12 @@ template (the same one llama.cpp applies at inference), the loss covers only the
 (prompt tokens are masked with -100), long conversations are cut between turns into windows that
 fit, and the train/validation split is held out by conversation, so no conversation leaks across.
 
+No turn is lost silently: a single exchange longer than the window is split at sentence (then word)
+boundaries into several windows, each a whole rendered exchange that ends with the template's
+end-of-turn marker; its prompt is shortened from the front when it alone would fill the window. A
+window is never cut mid-token, so a sample's text is exactly what is trained. What cannot be made to
+fit is left out and named in the stats (``left_out``), which the preview shows.
+
 Voices: ``assistant`` learns the assistant's answers (default); ``user`` learns to write like the
 user, by swapping the roles so the user's messages become the model's replies.
 """
@@ -14,10 +20,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Literal, Protocol, Sequence
+from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
 
 Voice = Literal["assistant", "user"]
 IGNORE_INDEX = -100
+MAX_NOTES = 50
+PROMPT_SHARE = 0.5  # an over-long exchange's prompt keeps at most this share of the window
 
 
 class ChatTokenizer(Protocol):
@@ -82,8 +90,14 @@ class DatasetStats:
     tokens: int = 0
     trained_tokens: int = 0
     duplicates_dropped: int = 0
-    truncated_turns: int = 0
+    split_turns: int = 0  # over-long exchanges split into several windows
+    left_out_turns: int = 0  # exchanges that could not be made to fit (named in left_out)
     filtered_conversations: int = 0
+    left_out: list[str] = field(default_factory=list)  # titles of conversations with an exchange left out, at most MAX_NOTES
+
+    def note(self, text: str) -> None:
+        if len(self.left_out) < MAX_NOTES:
+            self.left_out.append(text)
 
 
 @dataclass
@@ -151,12 +165,48 @@ def _previous_reply_end(turns: list[Turn], start: int, end: int) -> int:
     return end
 
 
+def _token_counter(tokenizer: ChatTokenizer) -> Callable[[str], int]:
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _tail(text: str, budget: int, count: Callable[[str], int]) -> str:
+    """The end of ``text`` (whole sentences, else whole words) within ``budget`` tokens, marked as cut."""
+    from backend.memory.chunking import chunk_text
+
+    pieces = chunk_text(text, max(8, budget - 2), overlap_tokens=0, count=count)
+    return ("… " + pieces[-1]) if len(pieces) > 1 else text
+
+
+def split_exchange(tokenizer: ChatTokenizer, options: DatasetOptions, prompt: Turn, reply: Turn) -> list[tuple[list[int], list[int], str]]:
+    """An exchange longer than the window as several whole windows: the prompt (its end, when it is
+    long) and consecutive parts of the reply cut at sentence or word boundaries; each rendered with
+    the template, so each ends with its end-of-turn marker. Empty when no split fits."""
+    from backend.memory.chunking import chunk_text
+
+    count = _token_counter(tokenizer)
+    limit = options.max_tokens
+    if count(prompt.text) > limit * PROMPT_SHARE:
+        prompt = Turn(prompt.role, _tail(prompt.text, int(limit * PROMPT_SHARE), count))
+    overhead = len(encode_turns(tokenizer, options.system_prompt, [prompt, Turn(reply.role, ".")])[0])
+    budget = limit - overhead
+    for _attempt in range(4):  # pieces counted apart can tokenise a little longer together: shrink and retry
+        if budget < 8:
+            return []
+        windows = [encode_turns(tokenizer, options.system_prompt, [prompt, Turn(reply.role, part)])
+                   for part in chunk_text(reply.text, budget, overlap_tokens=0, count=count)]
+        if windows and all(len(ids) <= limit for ids, _, _ in windows):
+            return windows
+        budget = int(budget * 0.85)
+    return []
+
+
 def build_samples(tokenizer: ChatTokenizer, conversation: SourceConversation, options: DatasetOptions,
                   stats: DatasetStats) -> list[Sample]:
     """Cut the conversation into consecutive windows of whole exchanges that fit ``max_tokens``.
 
-    Every exchange lands in exactly one window; only an exchange that alone exceeds the limit is
-    cut, and that is counted in ``stats.truncated_turns`` (shown in the preview), never silent."""
+    Every exchange lands in exactly one window, or, when it alone exceeds the limit, in several
+    (``split_exchange``, counted in ``stats.split_turns``); one that cannot be split to fit is named
+    in ``stats.left_out``. Never silent, never cut mid-turn."""
     turns = voiced(conversation.turns, options.voice)
     samples: list[Sample] = []
     start = 0
@@ -165,19 +215,27 @@ def build_samples(tokenizer: ChatTokenizer, conversation: SourceConversation, op
         end = end if turns[end - 1].role == "assistant" else _previous_reply_end(turns, start, end)
         if end <= start:
             break
+        windows: list[tuple[list[int], list[int], str]] = []
         while True:
             ids, labels, text = encode_turns(tokenizer, options.system_prompt, turns[start:end])
             if len(ids) <= options.max_tokens:
+                windows = [(ids, labels, text)]
                 break
             shorter = _previous_reply_end(turns, start, end)
-            if shorter <= start:
-                stats.truncated_turns += 1
-                ids, labels = ids[: options.max_tokens], labels[: options.max_tokens]
+            if shorter <= start:  # one exchange alone is too long: the prompt before the reply, and the reply
+                prompt = Turn("user", "\n\n".join(t.text for t in turns[start:end - 1]))
+                windows = split_exchange(tokenizer, options, prompt, turns[end - 1])
+                if windows:
+                    stats.split_turns += 1
+                else:
+                    stats.left_out_turns += 1
+                    stats.note(conversation.title)
                 break
             end = shorter
-        if any(label != IGNORE_INDEX for label in labels):
-            prompt = [{"role": "system", "content": options.system_prompt}, {"role": "user", "content": turns[start].text}]
-            samples.append(Sample(conversation.id, ids, labels, text, prompt))
+        for ids, labels, text in windows:
+            if any(label != IGNORE_INDEX for label in labels):
+                prompt = [{"role": "system", "content": options.system_prompt}, {"role": "user", "content": turns[start].text}]
+                samples.append(Sample(conversation.id, ids, labels, text, prompt))
         start = end
     return samples
 

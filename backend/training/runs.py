@@ -37,6 +37,12 @@ def trainer_command(job_dir: Path, resume: bool) -> list[str]:
     return [sys.executable, "-m", "backend.training.trainer", str(job_dir)] + (["--resume"] if resume else [])
 
 
+def options_for(config: TrainConfig) -> DatasetOptions:
+    """The data selection a config implies when no filters are given (all conversations)."""
+    return DatasetOptions(voice=config.voice, max_tokens=config.max_tokens, validation_percent=config.validation_percent,
+                          system_prompt=config.system_prompt)
+
+
 def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable[SourceConversation],
                 options: DatasetOptions | None = None) -> Path:
     base = resolve_base(config.base, layout)
@@ -45,8 +51,7 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
-    options = options or DatasetOptions(voice=config.voice, max_tokens=config.max_tokens,
-                                        validation_percent=config.validation_percent, system_prompt=config.system_prompt)
+    options = options or options_for(config)
     dataset = build_dataset(tokenizer, conversations, options)
     if not dataset.train:
         raise TrainingError("No training samples: import conversations (or chat) first, or loosen the filters.", code="no_data")
@@ -66,6 +71,27 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
     (job_dir / "prompts.json").write_text(json.dumps(prompts))
     (job_dir / "dataset.json").write_text(json.dumps(asdict(dataset.stats), indent=2))
     return job_dir
+
+
+PREVIEW_SAMPLES = 3
+
+
+def preview_run(layout: DataLayout, config: TrainConfig, conversations: Iterable[SourceConversation],
+                options: DatasetOptions, *, allow_paths: bool = True) -> dict[str, Any]:
+    """What a run with ``config`` would train, without training: the dataset's totals (with any exchange
+    split or left out, by name), the first samples exactly as trained, and the plan with its estimates."""
+    from transformers import AutoTokenizer
+
+    base = resolve_base(config.base, layout, allow_paths=allow_paths)
+    tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
+    dataset = build_dataset(tokenizer, conversations, options)
+    info = base_info(base)
+    plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), info,
+                         measured_throughput(layout, base.sha256))
+    samples = [{"text": s.text, "tokens": len(s.input_ids), "trained_tokens": s.trained_tokens}
+               for s in dataset.train[:PREVIEW_SAMPLES]]
+    return {"stats": asdict(dataset.stats), "samples": samples, "plan": plan.to_dict(),
+            "base_model": {k: info.get(k) for k in ("architecture", "parameter_label", "quantization")}}
 
 
 def base_info(base: BaseModel) -> dict[str, Any]:

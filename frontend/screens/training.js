@@ -14,7 +14,9 @@ extend("en", {
   "training.max_tokens": "Longest sample in tokens", "training.name": "Adapter name", "training.start": "Train",
   "training.progress": "3. Progress", "training.cancel": "Cancel", "training.resume": "Resume",
   "training.runs": "Runs", "training.export": "Save as adapter", "training.adapters": "Adapters", "training.deploy": "Deploy",
-  "training.evaluation": "Before / after on held-out conversations", "training.samples_stats": "{train} training and {validation} validation samples, {tokens} tokens, {trained} trained tokens, {cut} over-long turns cut.",
+  "training.evaluation": "Before / after on held-out conversations", "training.samples_stats": "{train} training and {validation} validation samples, {tokens} tokens, {trained} trained tokens.",
+  "training.split": "{split_turns} exchanges longer than the longest sample were split at sentences into several samples.",
+  "training.left_out": "{left_out_turns} exchanges do not fit even split at sentences and are left out (raise the longest sample):",
   "training.auto": "auto", "training.show": "Before / after",
   "training.plan": "Plan: {steps} steps ({epochs}× over the {samples} samples, {batch} per step, {tokens} tokens), learning rate {lr}, about {minutes} min and {gb} GB of memory. It checks itself on held-out conversations every {every} steps and stops early once they stop improving, keeping the best adapter.",
   "training.early_stop": "Held-out conversations stopped improving: stopped at step {step} of {total}, keeping the adapter of step {best}.",
@@ -40,7 +42,9 @@ extend("pt-BR", {
   "training.max_tokens": "Maior amostra em tokens", "training.name": "Nome do adaptador", "training.start": "Treinar",
   "training.progress": "3. Progresso", "training.cancel": "Cancelar", "training.resume": "Retomar",
   "training.runs": "Execuções", "training.export": "Salvar como adaptador", "training.adapters": "Adaptadores", "training.deploy": "Implantar",
-  "training.evaluation": "Antes / depois em conversas separadas", "training.samples_stats": "{train} amostras de treino e {validation} de validação, {tokens} tokens, {trained} tokens treinados, {cut} turnos longos cortados.",
+  "training.evaluation": "Antes / depois em conversas separadas", "training.samples_stats": "{train} amostras de treino e {validation} de validação, {tokens} tokens, {trained} tokens treinados.",
+  "training.split": "{split_turns} trocas maiores que a amostra mais longa foram divididas em frases, em várias amostras.",
+  "training.left_out": "{left_out_turns} trocas não cabem nem divididas em frases e ficaram de fora (aumente a amostra mais longa):",
   "training.auto": "automático", "training.show": "Antes / depois",
   "training.plan": "Plano: {steps} passos ({epochs}× pelas {samples} amostras, {batch} por passo, {tokens} tokens), taxa de aprendizado {lr}, cerca de {minutes} min e {gb} GB de memória. A cada {every} passos ele se avalia em conversas separadas e para antes se elas deixarem de melhorar, mantendo o melhor adaptador.",
   "training.early_stop": "As conversas separadas deixaram de melhorar: parou no passo {step} de {total}, mantendo o adaptador do passo {best}.",
@@ -208,7 +212,10 @@ export async function render({ root, bridge, t, showError, onEvent }) {
             dateFrom.value || null, dateTo.value || null, orAuto(epochs, (v) => Number.parseInt(v, 10)), Number.parseInt(rank.value, 10),
             orAuto(lr, Number.parseFloat));
           const s = result.stats;
-          clear(preview).append(h("p", {}, t("training.samples_stats", { train: s.train_samples, validation: s.validation_samples, tokens: s.tokens, trained: s.trained_tokens, cut: s.truncated_turns })),
+          clear(preview).append(h("p", {}, t("training.samples_stats", { train: s.train_samples, validation: s.validation_samples, tokens: s.tokens, trained: s.trained_tokens })),
+            s.split_turns ? h("p", { class: "muted", "data-testid": "train-split" }, t("training.split", s)) : "",
+            s.left_out_turns ? h("div", { class: "error", "data-testid": "train-left-out" }, t("training.left_out", s),
+              h("ul", {}, ...s.left_out.map((note) => h("li", {}, note)))) : "",
             h("p", { class: result.plan.fits_ram ? "muted" : "error", "data-testid": "train-estimate" }, planText(result.plan)),
             ...result.samples.map((sample) => h("div", { class: "hit" }, h("div", { class: "meta" }, `${sample.tokens} tokens, ${sample.trained_tokens} trained`), h("pre", {}, sample.text))));
         } catch (e) { clear(preview); showError(e); }

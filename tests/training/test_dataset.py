@@ -42,12 +42,36 @@ def test_long_conversations_are_cut_between_turns_and_counted(tokenizer):
         turns += [Turn("user", f"question {i} " + "word " * 30), Turn("assistant", f"answer {i} " + "word " * 30)]
     dataset = build_dataset(tokenizer, [SourceConversation("long", "t", None, tuple(turns))],
                             DatasetOptions(max_tokens=200, validation_percent=0, max_turns_per_sample=24))
-    assert len(dataset.train) > 1 and dataset.stats.truncated_turns == 0
+    assert len(dataset.train) > 1 and dataset.stats.split_turns == dataset.stats.left_out_turns == 0
     for sample in dataset.train:
         assert len(sample.input_ids) <= 200 and sample.text.rstrip().endswith("<|im_end|>")
-    huge = SourceConversation("huge", "t", None, (Turn("user", "q"), Turn("assistant", "word " * 400)))
-    cut = build_dataset(tokenizer, [huge], DatasetOptions(max_tokens=64, validation_percent=0))
-    assert cut.stats.truncated_turns == 1 and len(cut.train[0].input_ids) == 64
+
+
+def test_an_exchange_longer_than_the_window_is_split_at_sentences_and_nothing_is_lost(tokenizer):
+    sentences = [f"Sentence number {i} talks about the garden." for i in range(120)]
+    huge = SourceConversation("huge", "Garden essay", None, (Turn("user", "Write about my garden."), Turn("assistant", " ".join(sentences))))
+    split = build_dataset(tokenizer, [huge], DatasetOptions(max_tokens=96, validation_percent=0))
+    assert split.stats.split_turns == 1 and split.stats.left_out_turns == 0 and len(split.train) > 5
+    trained = " ".join(decode_trained(tokenizer, sample).replace("<|im_end|>", "").strip() for sample in split.train)
+    assert trained.split() == " ".join(sentences).split(), "every word trained once, in order, none cut"
+    for sample in split.train:
+        assert len(sample.input_ids) <= 96
+        assert sample.text.rstrip().endswith("<|im_end|>") and "<|im_end|>" in decode_trained(tokenizer, sample)
+        assert tokenizer.decode(sample.input_ids) == sample.text, "the sample's text is exactly what is trained"
+        assert "Write about my garden." in sample.text
+        assert decode_trained(tokenizer, sample).strip().startswith("Sentence number")  # cut at sentence starts
+
+
+def test_a_long_prompt_is_shortened_from_the_front_and_what_cannot_fit_is_named(tokenizer):
+    pasted = " ".join(f"Line {i} of the pasted document." for i in range(200))
+    long_prompt = SourceConversation("p", "Pasted doc", None, (Turn("user", pasted), Turn("assistant", "A short summary.")))
+    dataset = build_dataset(tokenizer, [long_prompt], DatasetOptions(max_tokens=128, validation_percent=0))
+    (sample,) = dataset.train
+    assert len(sample.input_ids) <= 128 and "Line 199 of the pasted document." in sample.text and "Line 0 " not in sample.text
+    assert decode_trained(tokenizer, sample).startswith("A short summary.")
+    hopeless = DatasetOptions(max_tokens=32, validation_percent=0, system_prompt="A system prompt that is long. " * 10)
+    none = build_dataset(tokenizer, [SourceConversation("x", "Too long", None, (Turn("user", "q"), Turn("assistant", "an answer")))], hopeless)
+    assert not none.train and none.stats.left_out_turns == 1 and none.stats.left_out == ["Too long"]
 
 
 def test_split_is_by_conversation_deterministic_and_deduplicated(tokenizer):

@@ -40,3 +40,22 @@ def test_train_then_list_show_export_and_delete_the_adapter(tmp_path, base_in_la
 def test_resuming_an_unknown_run_says_so():
     resumed = run_cli("train", "--resume", "train-doesnotexist")
     assert resumed.returncode != 0 and "No training run" in resumed.stdout + resumed.stderr
+
+
+def test_preview_prints_exactly_what_would_be_trained(tmp_path, base_in_layout, layout):
+    essay = " ".join(f"Point {i}: keep the soil of the garden moist in summer." for i in range(80))
+    export = write_chatgpt_export(tmp_path / "export.zip", [
+        simple_conversation("Garden essay", "Write an essay about my garden.", essay, "essay"),
+        simple_conversation("Short", "Hi?", "Hello!", "short"),
+    ])
+    assert run_cli("import", str(export)).returncode == 0
+    previewed = run_cli("train", "--preview", "--json", "--max-tokens", "128")
+    assert previewed.returncode == 0, previewed.stderr[-2000:]
+    preview = json.loads(previewed.stdout)
+    assert preview["stats"]["split_turns"] == 1 and preview["stats"]["left_out_turns"] == 0
+    assert preview["plan"]["steps"] >= 1 and preview["samples"]
+    for sample in preview["samples"]:
+        assert sample["tokens"] <= 128 and sample["text"].rstrip().endswith("<|im_end|>")
+    assert not list(layout.jobs_dir.glob("train-*")), "a preview trains nothing"
+    readable = run_cli("train", "--preview", "--max-tokens", "128")
+    assert "over-long exchanges split at sentences" in readable.stdout and "sample 1:" in readable.stdout
