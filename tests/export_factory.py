@@ -104,3 +104,27 @@ def claude_conversation(name: str, turns: list[tuple[str, str]], uuid_: str | No
                          "attachments": [], "files": []})
     return {"uuid": uuid_ or str(uuid.uuid4()), "name": name, "created_at": "2024-05-01T09:00:00Z",
             "updated_at": "2024-05-02T09:00:00Z", "chat_messages": messages}
+
+
+def gemini_entry(prompt: str, answer_html: str, time: str, *, files: list[str] | None = None) -> dict[str, Any]:
+    """One Google Takeout "My Activity" entry for Gemini Apps, as Takeout writes it."""
+    entry: dict[str, Any] = {"header": "Gemini Apps", "title": f"Prompted {prompt}", "time": time, "products": ["Gemini Apps"],
+                             "activityControls": ["Gemini Apps Activity"], "safeHtmlItem": [{"html": answer_html}]}
+    if files:
+        entry["attachedFiles"] = [{"name": name} for name in files]
+    return entry
+
+
+def write_gemini_takeout(path: Path, entries: list[dict[str, Any]], *, folder: str = "Takeout/My Activity/Gemini Apps",
+                         file_name: str = "MyActivity.json") -> Path:
+    """A Takeout .zip (other products' activity beside Gemini's, newest entries first) or a bare JSON file."""
+    data = json.dumps(sorted(entries, key=lambda e: e["time"], reverse=True))
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("Takeout/My Activity/Search/MyActivity.json", json.dumps([{"header": "Search", "title": "Searched for x",
+                                                                                        "time": "2025-01-01T00:00:00Z"}]))
+            archive.writestr(f"{folder}/{file_name}", data)
+            archive.writestr("Takeout/archive_browser.html", "<html></html>")
+    else:
+        path.write_text(data)
+    return path

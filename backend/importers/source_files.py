@@ -87,13 +87,19 @@ def _check_member_names(archive: zipfile.ZipFile, path: Path) -> None:
 
 def find_member(archive: zipfile.ZipFile, file_name: str) -> zipfile.ZipInfo | None:
     """The shallowest member called ``file_name`` (exports put it at the root or one folder down)."""
-    matches = [i for i in archive.infolist() if PurePosixPath(i.filename).name == file_name and not i.is_dir()]
-    return min(matches, key=lambda i: i.filename.count("/")) if matches else None
+    return find_matching(archive, lambda name: PurePosixPath(name).name == file_name)
+
+
+def find_matching(archive: zipfile.ZipFile, accept: Callable[[str], bool]) -> zipfile.ZipInfo | None:
+    matches = [i for i in archive.infolist() if not i.is_dir() and accept(i.filename)]
+    return min(matches, key=lambda i: (i.filename.count("/"), i.filename)) if matches else None
 
 
 @contextlib.contextmanager
-def open_export_json(path: Path, file_name: str) -> Iterator[CountingReader]:
-    """Yield a byte stream of ``file_name``: ``path`` itself, or that member of the zip at ``path``.
+def open_export_json(path: Path, file_name: str, *, member: Callable[[str], bool] | None = None) -> Iterator[CountingReader]:
+    """Yield a byte stream of ``file_name``: ``path`` itself, or that member of the zip at ``path``
+    (``member``: pick the shallowest member whose name it accepts instead, for exports that translate
+    their file names).
 
     The stream's ``bytes_read``/``total_bytes`` give import progress without a counting pass."""
     if not path.exists():
@@ -109,7 +115,7 @@ def open_export_json(path: Path, file_name: str) -> Iterator[CountingReader]:
             raise ImportFormatError(f"{path.name} is a damaged zip file ({exc}).") from exc
         with archive:
             _check_member_names(archive, path)
-            info = find_member(archive, file_name)
+            info = find_member(archive, file_name) if member is None else find_matching(archive, member)
             if info is None:
                 raise ImportFormatError(f"{path.name} has no {file_name}; is this the right export?")
             if info.flag_bits & 0x1:
@@ -135,9 +141,9 @@ def open_export_json(path: Path, file_name: str) -> Iterator[CountingReader]:
         yield CountingReader(handle, size, size + 1, path.name)  # type: ignore[misc]
 
 
-def read_head(path: Path, file_name: str, size: int = 65536) -> bytes:
+def read_head(path: Path, file_name: str, size: int = 65536, *, member: Callable[[str], bool] | None = None) -> bytes:
     """The first bytes of the export's JSON; raises ImportFormatError for archive problems."""
-    with open_export_json(path, file_name) as stream:
+    with open_export_json(path, file_name, member=member) as stream:
         return stream.read(size)
 
 

@@ -9,10 +9,11 @@ MiniLM converted to GGUF gives vectors at cosine 0.99999 to sentence-transformer
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -143,6 +144,27 @@ class GGUFEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+SINGLE_THREAD_TEXTS = 8
+
+
+@contextlib.contextmanager
+def _threads_for(count: int) -> Iterator[None]:
+    """A search query (a few short texts) embeds faster on one thread: waking torch's thread pool
+    between DuckDB queries costs more than the parallel work saves (25 ms vs 16 ms measured for one
+    query on 2 cores). Batches keep every core. Callers hold the embedder's lock."""
+    import torch
+
+    if count > SINGLE_THREAD_TEXTS:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _plain_tokenizer(tokenizer: object) -> object | None:
     """A private copy of a fast tokenizer without truncation or padding (counting must see every
     token, and must not warn about lengths), or None for a slow tokenizer."""
@@ -187,7 +209,7 @@ class Embedder:
     def embed(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:  # one encode at a time: torch already uses every core
+        with self._lock, _threads_for(len(texts)):  # one encode at a time: torch already uses every core
             vectors = self._model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                          convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)

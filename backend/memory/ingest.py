@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Literal
 import duckdb
 import pyarrow as pa
 
-from backend.importers import chatgpt, claude, notes
+from backend.importers import chatgpt, claude, gemini, notes
 from backend.importers.model import ImportedConversation, ImportFormatError
 from backend.importers.source_files import head_has, read_head
 from backend.memory.chunking import MAX_TOKENS, TokenCounter, chunk_text, estimate_tokens, text_hash
@@ -66,14 +66,22 @@ def detect_source(path: Path) -> str:
     surface here with their own message rather than a generic "unknown format"."""
     if notes.detect(path):
         return notes.SOURCE_KIND
-    head = read_head(path, chatgpt.FILE_NAME)  # both exports name it conversations.json
+    try:
+        head = read_head(path, chatgpt.FILE_NAME)  # both exports name it conversations.json
+    except ImportFormatError:
+        if gemini.detect(path):  # a Takeout .zip has no conversations.json
+            return gemini.SOURCE_KIND
+        raise
     if head_has(head, chatgpt.MARKER):
         return chatgpt.SOURCE_KIND
     if head_has(head, claude.MARKER):
         return claude.SOURCE_KIND
+    if gemini.detect(path):
+        return gemini.SOURCE_KIND
     raise ImportFormatError(
         f"{path.name} is not a ChatGPT export (.zip or conversations.json with 'mapping'), a Claude export "
-        "(conversations.json with 'chat_messages') or a folder of notes."
+        "(conversations.json with 'chat_messages'), a Google Takeout of Gemini Apps activity (MyActivity.json) "
+        "or a folder of notes."
     )
 
 
@@ -94,6 +102,8 @@ def _stream(kind: str, path: Path, all_branches: bool, on_progress: Callable[[in
         yield from chatgpt.iter_conversations(path, all_branches=all_branches, on_progress=on_progress)
     elif kind == claude.SOURCE_KIND:
         yield from claude.iter_conversations(path, on_progress=on_progress)
+    elif kind == gemini.SOURCE_KIND:
+        yield from gemini.iter_conversations(path, on_progress=on_progress)
     else:
         yield from notes.iter_conversations(path)
 

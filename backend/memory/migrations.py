@@ -105,3 +105,10 @@ def m003_chat_options(db: duckdb.DuckDBPyConnection) -> None:
     """Per-chat reply length and temperature (NULL: the defaults in Settings)."""
     db.execute("ALTER TABLE chat_sessions ADD COLUMN max_tokens INTEGER")
     db.execute("ALTER TABLE chat_sessions ADD COLUMN temperature DOUBLE")
+
+
+@migration
+def m004_keyword_postings(db: duckdb.DuckDBPyConnection) -> None:
+    """Keyword search reads precomputed BM25 postings: mark the keyword index stale so the next
+    search builds them (the flag ``keyword_index.STALE_FLAG``)."""
+    db.execute("INSERT OR REPLACE INTO store_flags VALUES ('keyword_index_stale', '1')")

@@ -9,6 +9,7 @@ the semantic and keyword rankings with reciprocal rank fusion, which needs no sc
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -18,13 +19,14 @@ import numpy as np
 from backend.errors import OrchMindError
 from backend.memory.embedding_space import current_space
 from backend.memory.embeddings import Embedder
-from backend.memory.keyword_index import ensure_keyword_index
+from backend.memory.keyword_index import ensure_keyword_index, keyword_top
 from backend.memory import search_settings
 from backend.memory.store import MemoryStore
 from backend.memory.vector_index import index_for
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 RRF_K = search_settings.RRF_K
+_KEYWORD_WORKER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
 SNIPPET_CHARS = search_settings.SNIPPET_CHARS
 
 
@@ -110,8 +112,10 @@ class MemorySearch:
         if mode != "hybrid":
             raise SearchError(f"Unknown search mode {mode!r}.", code="invalid_argument")
         pool = max(k * 4, 20)
+        # The keyword query (DuckDB) runs while the query is embedded (torch): both release the GIL.
+        keyword_future = _KEYWORD_WORKER.submit(self.keyword_ids, query, pool, filters)
         semantic = self.semantic_ids(query, pool, filters)
-        keyword = self.keyword_ids(query, pool, filters)
+        keyword = keyword_future.result()
         fused: dict[str, float] = {}
         ranks: dict[str, dict[str, int]] = {}
         for name, ranking in (("semantic", semantic), ("keyword", keyword)):
@@ -124,18 +128,15 @@ class MemorySearch:
             hit.ranks = ranks[hit.chunk_id]
         return hits
 
-    def _check_space(self) -> None:
+    def semantic_ids(self, query: str, k: int, filters: SearchFilters) -> list[tuple[str, float]]:
         space = current_space(self.store.cursor())
-        if space is not None and space != (self.embedder.name, self.embedder.dimension):
+        if space is None:
+            return []
+        if space != (self.embedder.name, self.embedder.dimension):
             raise SearchError(
                 f"Memory was embedded with {space[0]}; re-import or re-embed to search with {self.embedder.name}.",
                 code="embedding_mismatch",
             )
-
-    def semantic_ids(self, query: str, k: int, filters: SearchFilters) -> list[tuple[str, float]]:
-        self._check_space()
-        if current_space(self.store.cursor()) is None:
-            return []
         return self.nearest(self.embedder.embed([query])[0], k, filters)
 
     def nearest(self, query_vector: np.ndarray, k: int, filters: SearchFilters | None = None) -> list[tuple[str, float]]:
@@ -145,14 +146,7 @@ class MemorySearch:
         vector = np.asarray(query_vector, dtype=np.float32).tolist()
         dimension = len(vector)
         if filters.empty:
-            hashes = self.index.top_hashes(np.asarray(query_vector, dtype=np.float32), k)
-            if not hashes:
-                return []
-            score_of = dict(hashes)
-            rows = db.execute("SELECT id, text_hash FROM chunks WHERE text_hash IN (SELECT unnest(?))",
-                              [list(score_of)]).fetchall()
-            ranked = sorted(((row[0], score_of[row[1]]) for row in rows), key=lambda item: (-item[1], item[0]))
-            return ranked[:k]
+            return self.index.top_chunks(np.asarray(query_vector, dtype=np.float32), k)
         where, params = filters.sql()
         rows = db.execute(
             f"""SELECT c.id, 1 - array_cosine_distance(e.vector, ?::FLOAT[{dimension}]) AS score
@@ -163,15 +157,9 @@ class MemorySearch:
         return [(row[0], float(row[1])) for row in rows]
 
     def keyword_ids(self, query: str, k: int, filters: SearchFilters) -> list[tuple[str, float]]:
+        """BM25 (k1 1.2, b 0.75, as DuckDB's ``match_bm25``) from the postings of the query's terms only."""
         ensure_keyword_index(self.store)
-        where, params = filters.sql()
-        rows = self.store.cursor().execute(
-            f"""SELECT id, score FROM (
-                    SELECT c.id, fts_main_chunks.match_bm25(c.id, ?) AS score FROM chunks c WHERE {where})
-                WHERE score IS NOT NULL ORDER BY score DESC, id LIMIT ?""",
-            [query, *params, k],
-        ).fetchall()
-        return [(row[0], float(row[1])) for row in rows]
+        return keyword_top(self.store.cursor(), query, k, *filters.sql())
 
     def _finish(self, ranked: list[tuple[str, float]], mode: str, query: str) -> list[SearchHit]:
         if not ranked:

@@ -1,10 +1,12 @@
-"""An in-memory copy of the vectors for unfiltered nearest-neighbour queries, one per store.
+"""An in-memory copy of the chunks' vectors for unfiltered nearest-neighbour queries, one per store.
 
 Below ``HNSW_MIN_VECTORS`` it is a NumPy matrix (exact: one matrix-vector product, far cheaper than
 a DuckDB scan per query); above, an HNSW index (``vss``) over a temporary in-memory table (vss's
-on-disk persistence is experimental and unsafe after a crash). Either is rebuilt when the store's
-``vectors_generation`` changes, which every insert or delete of vectors bumps. Filtered queries do
-not come here: they scan in DuckDB, where the filters are.
+on-disk persistence is experimental and unsafe after a crash). Rows are chunks (a text shared by two
+chunks has one vector but two rows), so a query answers with chunk ids directly, with no lookup in
+the chunks table. Either is rebuilt when the store's ``vectors_generation`` changes, which every
+change to vectors or chunks bumps. Filtered queries do not come here: they scan in DuckDB, where the
+filters are.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class VectorIndex:
         self.store = store
         self._lock = threading.Lock()
         self._generation: str | None = None
-        self._hashes: np.ndarray | None = None
+        self._ids: np.ndarray | None = None
         self._matrix: np.ndarray | None = None
         self._hnsw_db: duckdb.DuckDBPyConnection | None = None  # temp tables live in one connection
         self.kind = "empty"
@@ -40,41 +42,42 @@ class VectorIndex:
         if generation == self._generation:
             return
         db = self.store.cursor()
-        count = db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
-        self._hashes = self._matrix = None
+        count = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        self._ids = self._matrix = None
+        rows = "SELECT c.id, e.vector FROM chunks c JOIN embeddings e USING (text_hash)"
         if count >= search_settings.HNSW_MIN_VECTORS:
             self._hnsw_db = self._hnsw_db or self.store.cursor()
-            self._hnsw_db.execute("CREATE OR REPLACE TEMP TABLE hnsw_vectors AS SELECT text_hash, vector FROM embeddings")
+            self._hnsw_db.execute(f"CREATE OR REPLACE TEMP TABLE hnsw_vectors AS {rows}")
             self._hnsw_db.execute("CREATE INDEX hnsw_idx ON hnsw_vectors USING HNSW (vector) WITH (metric = 'cosine')")
             self.kind = "hnsw"
         else:
-            table = db.execute("SELECT text_hash, vector FROM embeddings ORDER BY text_hash").arrow()
+            table = db.execute(f"{rows} ORDER BY c.id").arrow()
             table = table.read_all() if hasattr(table, "read_all") else table
             vectors = table.column("vector").combine_chunks()
             dimension = vectors.type.list_size
-            self._hashes = np.asarray(table.column("text_hash").to_pylist(), dtype=object)
+            self._ids = np.asarray(table.column("id").to_pylist(), dtype=object)
             self._matrix = vectors.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dimension)
             self.kind = "numpy"
         self._generation = generation
 
-    def top_hashes(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(text hash, cosine similarity) of the ``k`` nearest vectors."""
+    def top_chunks(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) of the ``k`` nearest chunks, best first."""
         with self._lock:
             self._refresh()
             if self.kind == "hnsw":
                 assert self._hnsw_db is not None
                 # This exact shape (ORDER BY the distance alias, LIMIT) is what vss rewrites into an index scan.
                 rows = self._hnsw_db.execute(
-                    f"""SELECT text_hash, array_cosine_distance(vector, ?::FLOAT[{len(vector)}]) AS d
+                    f"""SELECT id, array_cosine_distance(vector, ?::FLOAT[{len(vector)}]) AS d
                         FROM hnsw_vectors ORDER BY d LIMIT ?""", [vector.tolist(), k]).fetchall()
                 return [(row[0], 1.0 - float(row[1])) for row in rows]
-            assert self._matrix is not None and self._hashes is not None
+            assert self._matrix is not None and self._ids is not None
             if not len(self._matrix):
                 return []
             scores = self._matrix @ vector.astype(np.float32)  # vectors are L2-normalised: dot = cosine
             top = np.argpartition(-scores, min(k, len(scores)) - 1)[:k]
-            top = top[np.argsort(-scores[top], kind="stable")]
-            return [(str(self._hashes[i]), float(scores[i])) for i in top]
+            top = top[np.lexsort((top, -scores[top]))]  # best first; ties in id order, as the DuckDB scan orders them
+            return [(str(self._ids[i]), float(scores[i])) for i in top]
 
 
 _indexes: "weakref.WeakKeyDictionary[MemoryStore, VectorIndex]" = weakref.WeakKeyDictionary()

@@ -93,6 +93,20 @@ def test_cached_index_paths_agree_with_a_duckdb_scan(searcher, monkeypatch):
     assert searcher.index.kind == "hnsw" and approx[0][0] == exact[0][0]
 
 
+@pytest.mark.parametrize("query", ["Alfama tram", "tomato leaves yellow", "chords for a beginner guitarist", "nothing-matches-this"])
+def test_keyword_scores_equal_duckdbs_own_bm25(searcher, query):
+    db = searcher.store.cursor()
+    reference = db.execute(
+        """SELECT id, score FROM (SELECT c.id, fts_main_chunks.match_bm25(c.id, ?) AS score FROM chunks c)
+           WHERE score IS NOT NULL ORDER BY score DESC, id LIMIT 10""", [query]).fetchall()
+    ours = searcher.keyword_ids(query, 10, SearchFilters())
+    assert [c for c, _ in ours] == [c for c, _ in reference]
+    assert [round(s, 4) for _, s in ours] == [round(s, 4) for _, s in reference]
+    filtered = searcher.keyword_ids(query, 10, SearchFilters(roles=("assistant",)))
+    assert [c for c, _ in filtered] == [c for c, _ in reference if c in {h for h, _ in filtered}] and all(
+        db.execute("SELECT role FROM chunks WHERE id = ?", [c]).fetchone()[0] == "assistant" for c, _ in filtered)
+
+
 def test_new_vectors_are_seen_by_the_cached_index(searcher, store, embedder, tmp_path):
     assert searcher.search("origami cranes", k=1, mode="semantic")[0].conversation_id != "origami"
     import_path(store, write_chatgpt_export(tmp_path / "more.zip", [
