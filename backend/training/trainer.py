@@ -229,7 +229,11 @@ def run(job_dir: Path, resume: bool) -> None:
     random.seed(config.seed)
     emit({"type": "progress", "status": "loading base model", "completed": 0, "total": 0})
     base = BaseModel(config.base, Path(config.base_gguf) if config.base_gguf else None, Path(config.base_hf_dir), config.base_sha256)
-    model, tokenizer = load_model_and_tokenizer(base, quantization=config.quantization, dtype=config.dtype)
+    try:
+        model, tokenizer = load_model_and_tokenizer(base, quantization=config.quantization, dtype=config.dtype)
+    except ImportError as exc:  # bitsandbytes (or what it needs) is missing: say so, never train unquantized instead
+        raise OrchMindError(f"The base cannot load in {config.quantization}: {exc}. Install bitsandbytes, or train "
+                            "without quantization.", code="quantization") from exc
     if config.quantization != "none":
         from peft import prepare_model_for_kbit_training
 

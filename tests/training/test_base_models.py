@@ -61,3 +61,29 @@ def test_4bit_base_loads_and_trains_a_step_on_cpu(shared_base):
     loss.backward()
     grads = [p.grad for n, p in model.named_parameters() if "lora_" in n and p.grad is not None]
     assert torch.isfinite(loss) and grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_4bit_without_bitsandbytes_fails_clearly_instead_of_training_unquantized(layout, base_in_layout, tmp_path):
+    """A machine without bitsandbytes, made by shadowing the package with one that cannot be imported
+    (a stand-in for the missing install, named so): the run stops with a quantization error."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from backend.training.config import TrainConfig
+    from backend.training.dataset import SourceConversation, Turn
+    from backend.training.runs import prepare_run, trainer_command
+
+    conversations = [SourceConversation(f"c{i}", "t", None, (Turn("user", f"q{i}"), Turn("assistant", f"a{i}"))) for i in range(8)]
+    job_dir = prepare_run(layout, TrainConfig(quantization="4bit", max_steps=1, sample_prompts=0), conversations)
+    shadow = tmp_path / "no-bitsandbytes" / "bitsandbytes"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named bitsandbytes (not installed on this machine)')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), *sys.path])}
+    completed = subprocess.run(trainer_command(job_dir, resume=False), capture_output=True, text=True, env=env, timeout=600)
+    events = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    errors = [e for e in events if e["type"] == "error"]
+    assert completed.returncode == 1 and errors and errors[0]["code"] == "quantization", completed.stderr[-2000:]
+    assert not any(e["type"] == "progress" and e.get("status", "").startswith("training on") for e in events)
+    assert not (job_dir / "adapter").exists()
