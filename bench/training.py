@@ -8,7 +8,8 @@ val_loss_baseline (the same held-out split, same masking), peak_rss_vs_baseline 
 goal_met. Then today's trainer against its previous state, one seed, at the product's default batch
 size: tokps_bf16_weights_vs_fp32 and peak_rss_bf16_weights_vs_fp32 (frozen base weights stored in
 bf16 vs fp32 weights cast by autocast on every matmul), tokps_packed_vs_unpacked (several samples
-per row, attention kept inside each), with each variant's figures under ``variants``. Each side runs once per seed (LoRA initialisation and data order; --seeds, default 3): the
+per row, attention kept inside each), tokps_auto_vs_fp32 (the default precision against no autocast),
+with each variant's figures under ``variants``. Each side runs once per seed (LoRA initialisation and data order; --seeds, default 3): the
 keys are means over the seeds, val_loss_difference is ours minus the baseline seed by seed (mean and
 standard error), and every run is in the JSON. On a few dozen validation conversations one seed's
 loss moves by more than the difference being measured, so a single run would decide nothing.
@@ -17,7 +18,7 @@ Ours runs at batch 2 (length-grouped), the baseline at batch 1. Each side gets t
 suits its batch size (the baseline's for batch 1; ours scaled linearly: square-root scaling, the rule
 derived for Adam, trained clearly worse at these few steps) and a warmup over about the same number of
 samples. Ours trains with its default precision (`auto`: bf16 autocast over fp32 weights on CPUs with
-AVX512-BF16/AMX, else fp32) and its attention choice (plain matmul attention for short batches on CPU);
+AMX or CUDA, else fp32) and its attention choice (plain matmul attention for short batches on CPU);
 both sides are evaluated in fp32 by the same code. Each side runs in a fresh process so its peak RSS
 is its own; larger batches hold more activations, so ours peaks higher.
 """
@@ -173,7 +174,8 @@ def main() -> None:
         job_dir = prepare_run(layout, config, conversations(80 if args.quick else 240))
         planned = json.loads((job_dir / "config.json").read_text())
         variants = {name: run_side("ours", variant_dir(job_dir, name, **overrides)) for name, overrides in (
-            ("fp32_frozen_weights", {"bf16_base_weights": False}), ("current", {}), ("packed", {"packing": True}))}
+            ("fp32", {"precision": "fp32"}), ("fp32_frozen_weights", {"bf16_base_weights": False}), ("current", {}),
+            ("packed", {"packing": True}))}
 
     def mean(side: str, key: str) -> float:
         return statistics.fmean(run[key] for run in runs[side])
@@ -183,6 +185,8 @@ def main() -> None:
         "tokps_bf16_weights_vs_fp32": round(variants["current"]["tokens_per_s"] / variants["fp32_frozen_weights"]["tokens_per_s"], 3),
         "peak_rss_bf16_weights_vs_fp32": round(variants["current"]["peak_rss_mb"] / variants["fp32_frozen_weights"]["peak_rss_mb"], 3),
         "tokps_packed_vs_unpacked": round(variants["packed"]["tokens_per_s"] / variants["current"]["tokens_per_s"], 3),
+        # what precision auto chose here against plain fp32 (no autocast at all)
+        "tokps_auto_vs_fp32": round(variants["current"]["tokens_per_s"] / variants["fp32"]["tokens_per_s"], 3),
         "variants": {**variants, "batch_size": planned["batch_size"], "learning_rate": planned["learning_rate"]},
         "cuda": "not measured: this benchmark trains on the CPU (CUDA figures: bench/personal.py on a GPU machine)",
     }

@@ -110,7 +110,7 @@ def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
 @click.option("--quantization", type=click.Choice(["none", "4bit", "8bit"]), default="none", show_default=True,
               help="bitsandbytes base quantization (QLoRA with 4bit); meant for CUDA.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16-mixed"]), default="auto", show_default=True,
-              help="auto: bf16 autocast where the CPU/GPU computes bf16 natively (1.4x fp32 on an AVX512-BF16 CPU), else fp32.")
+              help="auto: bf16 autocast on CUDA GPUs with bf16 and CPUs with AMX, else fp32 (faster there).")
 @click.option("--name", default=None, help="Name of the resulting adapter (default: adapter-<run>).")
 @click.option("--resume", "resume_run", default=None, metavar="RUN", help="Resume a stopped run (train-…) from its checkpoint.")
 @click.option("--preview", is_flag=True, help="Show what would be trained (samples exactly as trained, splits, the plan); train nothing.")

@@ -36,7 +36,7 @@ class TrainConfig(BaseModel):
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training dtype for the base weights.")
     precision: Literal["auto", "fp32", "bf16-mixed"] = Field(
         "auto", description="Compute precision: bf16 autocast with fp32 weights where the hardware does bf16 natively "
-                            "(recent CUDA GPUs, CPUs with AVX512-BF16 or AMX), else fp32.")
+                            "(recent CUDA GPUs, CPUs with AMX), else fp32.")
     bf16_base_weights: bool = Field(True, description="Under bf16 autocast, keep the frozen base weights in bf16 (faster, half the "
                                                       "memory; evaluation still runs in fp32).")
     voice: Literal["assistant", "user"] = Field("assistant", description="Learn the assistant's answers, or write like you.")

@@ -18,8 +18,11 @@ from typing import Any, Iterator
 
 
 def resolve_precision(requested: str, quantization: str) -> str:
-    """``auto``: bf16 autocast where the hardware computes bf16 natively (1.4x fp32's tokens/s measured
-    on a 2-core AVX512-BF16 CPU), fp32 elsewhere; QLoRA already computes in bf16 through bitsandbytes."""
+    """``auto``: bf16 autocast on CUDA GPUs with bf16 and on CPUs with AMX tiles, fp32 elsewhere; QLoRA
+    already computes in bf16 through bitsandbytes. AVX512-BF16 alone is not enough: on such a 2-core
+    Xeon without AMX, bf16 autocast trained at 0.72x fp32's tokens/s (``bench/training.py``,
+    ``tokps_auto_vs_fp32``, 2026-11-29), while on an AMX Xeon bf16 weights ran 1.41x faster than fp32
+    weights under autocast."""
     import torch
 
     if requested != "auto":
@@ -29,7 +32,7 @@ def resolve_precision(requested: str, quantization: str) -> str:
     if torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "fp32"
     cpu = torch.cpu
-    native = getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    native = getattr(cpu, "_is_amx_tile_supported", lambda: False)()
     return "bf16-mixed" if native else "fp32"
 
 
