@@ -87,6 +87,7 @@ def parse_conversation(raw: Any, index: int) -> ImportedConversation:
                                                 "attachment", created, None, True, False))
     for identifier, position in placed.items():  # each artifact as last edited
         messages[position] = replace(messages[position], text=documents[identifier].readable())
+    messages = [m for m in messages if m.text]  # an artifact left empty is no memory
     identifier = raw.get("uuid")
     return ImportedConversation(
         source_kind=SOURCE_KIND, external_id=identifier if isinstance(identifier, str) and identifier else f"index-{index}",
