@@ -4,6 +4,11 @@ Replies are matched to requests by id; everything else the sidecar prints is an 
 ``on_event`` from the reader thread. stderr goes to the app log. When the process exits
 unexpectedly, the client starts a new one and calls ``on_restart`` so the owner can replay its
 state (identity, rooms, shares, downloads): the sidecar itself keeps nothing the app needs.
+
+The sidecar forwards peer data it has already validated, but this reader does not rely on that: a
+line is read with a length cap and parsed with a nesting cap, any error is handled per line, and
+if the reader itself dies the process is killed so that the restart path above takes over (and the
+owner hears ``sidecar-restarted``), instead of leaving every later call to time out.
 """
 
 from __future__ import annotations
@@ -25,10 +30,45 @@ from backend.p2p.node_runtime import SIDECAR_DIR, node_executable, sidecar_depen
 log = logging.getLogger("orch_mind.p2p.sidecar")
 Event = dict[str, Any]
 MAX_RESTARTS_PER_MINUTE = 5
+MAX_LINE_BYTES = 4 * 1024 * 1024
+MAX_JSON_DEPTH = 32
 
 
 class SidecarError(OrchMindError):
     code = "p2p"
+
+
+def json_depth(text: str) -> int:
+    """How deeply ``text``'s JSON arrays/objects nest, counted without parsing (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_line(raw: bytes) -> dict[str, Any]:
+    """One sidecar line as a JSON object; ValueError for anything else (too deep, not JSON, not a dict)."""
+    text = raw.decode("utf-8")
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    message = json.loads(text)
+    if not isinstance(message, dict):
+        raise ValueError("not a JSON object")
+    return message
 
 
 class SidecarProcess:
@@ -42,10 +82,11 @@ class SidecarProcess:
         self._ids = itertools.count(1)
         self._pending: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[str] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._closing = False
         self._restarts: list[float] = []
         self.restart_count = 0
+        self.reader_failures = 0
 
     @property
     def pid(self) -> int | None:
@@ -55,7 +96,7 @@ class SidecarProcess:
         env = {**os.environ, "NODE_OPTIONS": ""}
         self._process = subprocess.Popen(
             self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1, cwd=SIDECAR_DIR, env=env)
+            cwd=SIDECAR_DIR, env=env)
         process = self._process
         threading.Thread(target=self._read_stdout, args=(process,), daemon=True, name="p2p-sidecar-out").start()
         threading.Thread(target=self._read_stderr, args=(process,), daemon=True, name="p2p-sidecar-err").start()
@@ -70,7 +111,7 @@ class SidecarProcess:
             request_id = next(self._ids)
             self._pending[request_id] = future
             try:
-                process.stdin.write(json.dumps({"id": request_id, "cmd": cmd, "args": args}) + "\n")
+                process.stdin.write(json.dumps({"id": request_id, "cmd": cmd, "args": args}).encode() + b"\n")
                 process.stdin.flush()
             except (BrokenPipeError, OSError) as exc:
                 self._pending.pop(request_id, None)
@@ -96,36 +137,48 @@ class SidecarProcess:
             process.kill()
             process.wait()
 
-    def _read_stdout(self, process: subprocess.Popen[str]) -> None:
+    def _read_stdout(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            try:
-                message = json.loads(line)
-            except json.JSONDecodeError:
-                log.warning("sidecar printed a non-JSON line: %s", line.rstrip()[:200])
-                continue
-            if "event" in message:
-                try:
-                    self._on_event(message)
-                except Exception:  # an event handler bug must not kill the reader thread
-                    log.exception("P2P event handler failed on %s", message.get("event"))
-                continue
-            with self._lock:
-                future = self._pending.get(message.get("id"))
-            if future is not None and not future.done():
-                if message.get("ok"):
-                    future.set_result(message.get("result"))
-                else:
-                    future.set_exception(SidecarError(str(message.get("error", "unknown sidecar error"))))
+        try:
+            while line := process.stdout.readline(MAX_LINE_BYTES):
+                if not line.endswith(b"\n") and len(line) >= MAX_LINE_BYTES:
+                    skipped = _discard_rest_of_line(process.stdout)
+                    log.warning("sidecar printed a line over %d bytes (%d more skipped)", MAX_LINE_BYTES, skipped)
+                    continue
+                self._handle_line(line)
+        except Exception:  # a dead reader would leave every call hanging: restart the sidecar instead
+            log.exception("The P2P sidecar reader failed; restarting the sidecar.")
+            self.reader_failures += 1
+            process.kill()
         process.wait()
         self._on_exit(process)
 
-    def _read_stderr(self, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            log.info("sidecar: %s", line.rstrip())
+    def _handle_line(self, line: bytes) -> None:
+        try:
+            message = parse_line(line)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            log.warning("sidecar printed an unusable line (%s): %s", exc, printable(line[:200]))
+            return
+        if "event" in message:
+            try:
+                self._on_event(message)
+            except Exception:  # an event handler bug must not kill the reader thread
+                log.exception("P2P event handler failed on %s", printable(str(message.get("event"))[:40]))
+            return
+        with self._lock:
+            future = self._pending.get(message.get("id")) if isinstance(message.get("id"), int) else None
+        if future is not None and not future.done():
+            if message.get("ok"):
+                future.set_result(message.get("result"))
+            else:
+                future.set_exception(SidecarError(str(message.get("error", "unknown sidecar error"))[:500]))
 
-    def _on_exit(self, process: subprocess.Popen[str]) -> None:
+    def _read_stderr(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stderr is not None
+        while line := process.stderr.readline(64 * 1024):
+            log.info("sidecar: %s", printable(line.rstrip(b"\n")))
+
+    def _on_exit(self, process: subprocess.Popen[bytes]) -> None:
         with self._lock:
             for future in self._pending.values():
                 if not future.done():
@@ -141,5 +194,21 @@ class SidecarProcess:
             return
         self.restart_count += 1
         self.start()
+        self._on_event({"event": "sidecar-restarted", "code": process.returncode, "restarts": self.restart_count})
         if self._on_restart is not None:
             threading.Thread(target=self._on_restart, daemon=True, name="p2p-sidecar-replay").start()
+
+
+def _discard_rest_of_line(stream: Any) -> int:
+    skipped = 0
+    while chunk := stream.readline(MAX_LINE_BYTES):
+        skipped += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return skipped
+
+
+def printable(value: bytes | str) -> str:
+    """Text safe for one log line: control characters (a peer may have chosen them) escaped."""
+    text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
