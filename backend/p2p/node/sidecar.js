@@ -21,12 +21,24 @@ const sodium = require('sodium-universal')
 const b4a = require('b4a')
 const c = require('compact-encoding')
 
+const { RateLimit, parseCatalog, parseProofs, printable } = require('./peer_messages')
+
 const CATALOG_PROTOCOL = 'orch-mind/catalog/v1'
-const MAX_PEER_MESSAGE = 1024 * 1024
-const MAX_CATALOG_ENTRIES = 256
-const MAX_PROOFS = 64
 const PROGRESS_INTERVAL_MS = 250
 const CHANNEL_OPEN_TIMEOUT_MS = 4000
+// What one connection may cost us. A peer over a rate is dropped and refused for PENALTY_MS.
+const PEER_LIMITS = Object.freeze({
+  connections: 64, // Hyperswarm caps the connections we dial, not the ones we accept
+  windowMs: 10000,
+  messagesPerWindow: 20, // proofs + catalogs
+  catalogBytesPerWindow: 4 * 1024 * 1024,
+  queuedBytes: 2 * 1024 * 1024, // our unsent bytes to one peer: past this, catalogs wait for a drain
+  frameBytes: 8 * 1024 * 1024, // the largest frame a peer may announce (a 256 KiB block is far below)
+  partialFrameMs: 20000, // a frame must arrive whole within this
+  idleMs: 60000, // Hyperswarm's keep-alive is 5 s: a minute of silence is a dead or hostile peer
+  sweepMs: 2000,
+  penaltyMs: 10 * 60 * 1000
+})
 
 const state = {
   swarm: null,
@@ -34,8 +46,11 @@ const state = {
   keyPair: null,
   rooms: new Map(), // roomId -> { secret, topic, discovery }
   catalog: [], // [{ rooms: [roomId], entry }]
-  peers: new Map(), // hex key -> { conn, channel, sharedRooms: Set, proofsMsg, catalogMsg }
+  peers: new Map(), // hex key -> { conn, channel, sharedRooms: Set, proofsMsg, catalogMsg, limits }
+  connections: new Set(), // every open connection, counted against PEER_LIMITS.connections
+  sweep: null,
   blocked: new Set(),
+  penalized: new Map(), // hex key -> time until which it is refused
   cores: new Map(), // hex key -> core session kept open so we serve it
   downloads: new Map() // id -> { range, core, paused }
 }
@@ -49,7 +64,7 @@ function emit (event, fields) {
 }
 
 function log (...args) {
-  process.stderr.write(args.join(' ') + '\n')
+  process.stderr.write(args.map((arg) => printable(arg, 500)).join(' ') + '\n')
 }
 
 function hex (buf) {
@@ -93,60 +108,132 @@ function catalogFor (sharedRooms) {
     .map((item) => item.entry)
 }
 
+function queuedBytes (conn) {
+  const own = conn._writableState ? conn._writableState.buffered : 0
+  const raw = conn.rawStream && conn.rawStream._writableState ? conn.rawStream._writableState.buffered : 0
+  return own + raw
+}
+
 function sendProofs (peer) {
   peer.proofsMsg.send(b4a.from(JSON.stringify({ proofs: myProofs(peer.conn.remotePublicKey) })))
 }
 
+// Sends our catalog for the rooms we share with this peer, only when it differs from what the peer
+// already has, and never into a full send queue (a peer that does not read gets nothing more).
 function sendCatalog (peer) {
-  peer.catalogMsg.send(b4a.from(JSON.stringify({ entries: catalogFor(peer.sharedRooms) })))
+  const message = JSON.stringify({ entries: catalogFor(peer.sharedRooms) })
+  if (message === peer.sentCatalog) return
+  if (queuedBytes(peer.conn) > PEER_LIMITS.queuedBytes) {
+    if (!peer.waitingForDrain) {
+      peer.waitingForDrain = true
+      peer.conn.once('drain', () => {
+        peer.waitingForDrain = false
+        if (!peer.conn.destroyed) sendCatalog(peer)
+      })
+    }
+    return
+  }
+  peer.sentCatalog = message
+  peer.catalogMsg.send(b4a.from(message))
 }
 
-function parsePeerMessage (buf) {
-  if (!buf || buf.byteLength > MAX_PEER_MESSAGE) throw new Error('message too large')
-  const value = JSON.parse(b4a.toString(buf))
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object')
-  return value
+function penalize (peer, reason) {
+  const key = hex(peer.conn.remotePublicKey)
+  log('dropping peer', key.slice(0, 12) + ':', reason)
+  state.penalized.set(key, Date.now() + PEER_LIMITS.penaltyMs)
+  emit('peer-misbehaved', { peer: key, reason })
+  peer.conn.destroy()
+}
+
+function withinRate (peer, bytes) {
+  if (!peer.messages.take(1)) return 'too many messages'
+  if (!peer.catalogBytes.take(bytes)) return 'too many bytes'
+  return null
 }
 
 function onProofs (peer, buf) {
-  const { proofs } = parsePeerMessage(buf)
-  if (!Array.isArray(proofs) || proofs.length > MAX_PROOFS) throw new Error('bad proofs')
-  const received = new Set(proofs.filter((p) => typeof p === 'string'))
+  const proofs = new Set(parseProofs(buf))
   const shared = new Set()
   for (const [roomId, room] of state.rooms) {
-    if (received.has(roomProof(room.secret, peer.conn.remotePublicKey, state.keyPair.publicKey))) shared.add(roomId)
+    if (proofs.has(roomProof(room.secret, peer.conn.remotePublicKey, state.keyPair.publicKey))) shared.add(roomId)
   }
+  const changed = shared.size !== peer.sharedRooms.size || [...shared].some((room) => !peer.sharedRooms.has(room))
   peer.sharedRooms = shared
-  emit('peer-rooms', { peer: hex(peer.conn.remotePublicKey), rooms: [...shared] })
+  if (changed) emit('peer-rooms', { peer: hex(peer.conn.remotePublicKey), rooms: [...shared] })
   sendCatalog(peer)
 }
 
 function onCatalog (peer, buf) {
-  const { entries } = parsePeerMessage(buf)
-  if (!Array.isArray(entries) || entries.length > MAX_CATALOG_ENTRIES) throw new Error('bad catalog')
+  const { entries, rejected } = parseCatalog(buf)
   // A peer with whom we share no room has no business sending a catalog: ignore it.
   if (peer.sharedRooms.size === 0) return
-  emit('catalog', { peer: hex(peer.conn.remotePublicKey), rooms: [...peer.sharedRooms], entries })
+  emit('catalog', { peer: hex(peer.conn.remotePublicKey), rooms: [...peer.sharedRooms], entries, rejected })
 }
 
 function guarded (peer, handler) {
   return (buf) => {
+    if (peer.conn.destroyed) return
+    const over = withinRate(peer, buf ? buf.byteLength : 0)
+    if (over) return penalize(peer, over)
     try {
       handler(peer, buf)
     } catch (err) {
-      log('dropping peer', hex(peer.conn.remotePublicKey).slice(0, 12), 'after a malformed message:', err.message)
-      emit('peer-misbehaved', { peer: hex(peer.conn.remotePublicKey), reason: err.message })
-      peer.conn.destroy()
+      penalize(peer, err.message)
     }
   }
+}
+
+// Checks what Noise's framing has buffered for this connection: a frame announced larger than any
+// message we use, or one that does not complete in time (slow loris), ends the connection.
+// Reads @hyperswarm/secret-stream's frame state (pinned in package-lock.json).
+function checkFraming (peer, now) {
+  const conn = peer.conn
+  const midFrame = conn._state === 1 && typeof conn._len === 'number'
+  if (!midFrame) {
+    peer.frameSince = 0
+    return
+  }
+  if (conn._len > PEER_LIMITS.frameBytes) return penalize(peer, `announced a ${conn._len}-byte frame`)
+  if (!peer.frameSince || peer.frameLen !== conn._len || conn._tmp < peer.frameSeen) {
+    peer.frameSince = now
+    peer.frameLen = conn._len
+  }
+  peer.frameSeen = conn._tmp
+  if (now - peer.frameSince > PEER_LIMITS.partialFrameMs) penalize(peer, 'a frame did not arrive in time')
+}
+
+function sweepPeers () {
+  const now = Date.now()
+  for (const [key, until] of state.penalized) if (until <= now) state.penalized.delete(key)
+  for (const peer of state.peers.values()) if (!peer.conn.destroyed) checkFraming(peer, now)
+}
+
+function refused (remoteKey) {
+  const key = hex(remoteKey)
+  return state.blocked.has(key) || (state.penalized.get(key) || 0) > Date.now()
 }
 
 function onConnection (conn) {
   const key = hex(conn.remotePublicKey)
   conn.on('error', (err) => log('connection', key.slice(0, 12), err.message))
+  if (refused(conn.remotePublicKey) || state.connections.size >= PEER_LIMITS.connections) {
+    conn.destroy()
+    return
+  }
+  state.connections.add(conn)
+  conn.on('close', () => state.connections.delete(conn))
+  conn.setTimeout(PEER_LIMITS.idleMs)
+  // The first bytes of a frame larger than we allow: end it before the rest is buffered.
+  if (conn.rawStream) conn.rawStream.on('data', () => { const p = state.peers.get(key); if (p && p.conn === conn) checkFraming(p, Date.now()) })
   const stream = state.store.replicate(conn)
   const mux = Hypercore.getProtocolMuxer(stream)
-  const peer = { conn, sharedRooms: new Set() }
+  const peer = {
+    conn,
+    sharedRooms: new Set(),
+    sentCatalog: null,
+    messages: new RateLimit(PEER_LIMITS.messagesPerWindow, PEER_LIMITS.windowMs),
+    catalogBytes: new RateLimit(PEER_LIMITS.catalogBytesPerWindow, PEER_LIMITS.windowMs)
+  }
   const channel = mux.createChannel({
     protocol: CATALOG_PROTOCOL,
     onopen () { sendProofs(peer) },
@@ -186,19 +273,32 @@ function broadcastCatalog () {
 
 // ---------------------------------------------------------------- transfers
 
-async function openCore (keyHex) {
+const DEFAULT_STALL_MS = 60000 // a download that gains no block for this long is retried, then failed
+const STALL_RETRIES = 2
+
+function encryptionFor (keyHex) {
+  return keyHex ? { key: requireHex(keyHex, 32, 'encryption key') } : null
+}
+
+async function openCore (keyHex, encryptionKey) {
   let core = state.cores.get(keyHex)
   if (!core) {
-    core = state.store.get({ key: b4a.from(keyHex, 'hex') })
+    const encryption = encryptionFor(encryptionKey)
+    core = state.store.get({ key: b4a.from(keyHex, 'hex'), ...(encryption ? { encryption } : {}) })
     state.cores.set(keyHex, core)
   }
   await core.ready()
+  if (encryptionKey && !core.encryption) await core.setEncryptionKey(encryptionFor(encryptionKey).key)
   return core
 }
 
-async function seed ({ name, files, blockSize }) {
+// Appends the files as blocks of one core (once; a core is never rewritten) and says what the
+// signed entry must fix: length, byte length and the Merkle tree hash. With an encryption key
+// (private rooms) the blocks are stored and served encrypted; the key travels only to members.
+async function seed ({ name, files, blockSize, encryptionKey }) {
   if (typeof name !== 'string' || !Array.isArray(files) || !(blockSize > 0)) throw new Error('bad seed request')
-  const core = state.store.get({ name })
+  const encryption = encryptionFor(encryptionKey)
+  const core = state.store.get({ name, ...(encryption ? { encryption } : {}) })
   await core.ready()
   const total = files.reduce((sum, file) => sum + fs.statSync(file).size, 0)
   const blocks = Math.ceil(total / blockSize)
@@ -230,7 +330,7 @@ async function seed ({ name, files, blockSize }) {
     throw new Error(`core ${name} holds ${core.length} blocks, expected ${blocks}: share under a new name`)
   }
   state.cores.set(hex(core.key), core)
-  return { key: hex(core.key), length: core.length, byteLength: core.byteLength }
+  return { key: hex(core.key), length: core.length, byteLength: core.byteLength, treeHash: hex(await core.treeHash()) }
 }
 
 async function unseed ({ key }) {
@@ -271,46 +371,91 @@ async function writeFiles (core, files, blockSize) {
   }
 }
 
-async function fetchAdapter ({ id, key, files, blockSize }) {
+// Resolves with `promise`, or rejects with a stall once `job` has gained nothing for `ms`.
+function unlessStalled (job, promise, ms) {
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (Date.now() - job.lastGain > ms) {
+        clearInterval(timer)
+        reject(Object.assign(new Error(`no peer that holds it sent anything for ${Math.round(ms / 1000)} s`),
+          { stalled: true, code: 'stalled' }))
+      }
+    }, Math.min(1000, ms / 4))
+    promise.then((value) => { clearInterval(timer); resolve(value) }, (err) => { clearInterval(timer); reject(err) })
+  })
+}
+
+async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, encryptionKey, stallMs }) {
   if (typeof id !== 'string' || !Array.isArray(files) || !(blockSize > 0)) throw new Error('bad fetch request')
   requireHex(key, 32, 'key')
+  const expectedTree = requireHex(treeHash, 32, 'tree hash')
   const total = files.reduce((sum, file) => sum + file.size, 0)
+  if (total !== byteLength) throw new Error('the files do not add up to the signed byte length')
   const blocks = Math.ceil(total / blockSize)
+  const stall = stallMs > 0 ? stallMs : DEFAULT_STALL_MS
   const previous = state.downloads.get(id)
   if (previous && !previous.paused) return { started: false }
-  const core = await openCore(key)
+  const core = await openCore(key, encryptionKey)
   const done = core.findingPeers()
   state.swarm.flush().then(done, done)
-  const job = { core, paused: false, range: null }
+  const job = { core, paused: false, range: null, lastGain: Date.now() }
   state.downloads.set(id, job)
   let last = 0
   const progress = () => {
+    job.lastGain = Date.now()
     const now = Date.now()
     if (now - last < PROGRESS_INTERVAL_MS) return
     last = now
     emit('download-progress', { id, blocks: contiguousBlocks(core, blocks), total: blocks, peers: core.peers.length })
   }
   core.on('download', progress)
-  job.detach = () => core.off('download', progress)
-  const finish = (fields) => {
+  const gainedPeer = () => { job.lastGain = Date.now() }
+  core.on('peer-add', gainedPeer)
+  job.detach = () => { core.off('download', progress); core.off('peer-add', gainedPeer) }
+  const finish = async (fields) => {
     job.detach()
     state.downloads.delete(id)
+    if (fields.error && core.length) {
+      // Nothing of a failed transfer stays on disk, and it is not served onwards.
+      await core.clear(0, core.length).catch((err) => log('clearing a failed download:', err.message))
+    }
     emit(fields.error ? 'download-error' : 'download-done', { id, ...fields })
   }
   ;(async () => {
     try {
-      await core.update({ wait: true })
+      // Before any block is fetched: the core's signed tree must be the one the entry names.
+      await unlessStalled(job, core.update({ wait: true }), stall)
+      while (core.length === 0 && !job.paused) {
+        await unlessStalled(job, new Promise((resolve) => core.once('append', resolve)), stall)
+      }
       if (job.paused) return
-      if (core.length > blocks) throw new Error(`the peer's copy has ${core.length} blocks, the manifest says ${blocks}`)
-      job.range = core.download({ start: 0, end: blocks, linear: true })
-      await job.range.done()
+      if (core.length !== blocks || core.byteLength !== total) {
+        throw Object.assign(new Error(`the shared copy holds ${core.length} blocks / ${core.byteLength} bytes, ` +
+          `its signed entry says ${blocks} / ${total}`), { code: 'mismatch' })
+      }
+      const roots = await core.treeHash(blocks)
+      if (!b4a.equals(roots, expectedTree)) throw Object.assign(new Error('the shared copy is not the one its entry signed'), { code: 'mismatch' })
+      for (let attempt = 0; ; attempt++) {
+        job.range = core.download({ start: 0, end: blocks, linear: true })
+        job.lastGain = Date.now()
+        try {
+          await unlessStalled(job, job.range.done(), stall)
+          break
+        } catch (err) {
+          if (!err.stalled || job.paused) throw err
+          job.range.destroy()
+          if (attempt >= STALL_RETRIES) throw err
+          log('download', id, 'stalled; asking other holders')
+          const retry = core.findingPeers()
+          state.swarm.flush().then(retry, retry)
+        }
+      }
       if (job.paused) return
-      if (core.length !== blocks || core.byteLength !== total) throw new Error('the transferred adapter has the wrong size')
       await writeFiles(core, files, blockSize)
-      finish({ blocks })
+      await finish({ blocks })
     } catch (err) {
       if (job.paused) return
-      finish({ error: err.message })
+      await finish({ error: err.message, code: err.code || 'transfer' })
     }
   })()
   return { started: true, have: contiguousBlocks(core, blocks), total: blocks }
@@ -351,8 +496,10 @@ async function start ({ seed: seedHex, storage, bootstrap, host, blocked }) {
   state.swarm = new Hyperswarm({
     dht,
     keyPair: state.keyPair,
-    firewall: (remoteKey) => state.blocked.has(hex(remoteKey))
+    firewall: refused
   })
+  state.sweep = setInterval(sweepPeers, PEER_LIMITS.sweepMs)
+  state.sweep.unref()
   state.swarm.on('connection', onConnection)
   return { publicKey: hex(state.keyPair.publicKey) }
 }
