@@ -21,6 +21,7 @@ from backend.p2p.service import P2PError, P2PService
 from backend.training.adapters import validate_adapter_name
 
 PeerKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+EntryId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 InviteCode = Annotated[str, StringConstraints(min_length=10, max_length=60)]
 MergeMethod = Literal["cat", "linear", "svd", "ties", "dare_ties"]
 
@@ -106,9 +107,10 @@ class NetworkBridge:
         return self._online().browse(compatible_only)
 
     @bridge_method
-    def network_download(self, peer: PeerKey, adapter: ShortText, save_as: ShortText | None = None) -> dict[str, str]:
-        name, target = validate_adapter_name(adapter), validate_adapter_name(save_as) if save_as else None
-        return {"id": self._online().download(peer, name, target)}
+    def network_download(self, entry_id: EntryId, save_as: ShortText | None = None) -> dict[str, str]:
+        """Download the adapter a browse row names by its signed entry id."""
+        target = validate_adapter_name(save_as) if save_as else None
+        return {"id": self._online().download(entry_id, target)}
 
     @bridge_method
     def network_pause(self, download_id: Identifier) -> dict[str, bool]:

@@ -120,6 +120,23 @@ class DataLayout:
         """Network state: rooms, shares, pending downloads and the sidecar's corestore."""
         return self._dir("p2p")
 
+    def p2p_file(self, name: str) -> Path:
+        """One of the network's state files (``rooms``, ``shares``, ``downloads``, ``kept``, ``blocked``,
+        ``base_hashes``), as ``p2p/<name>.json``."""
+        if name not in ("rooms", "shares", "downloads", "kept", "blocked", "base_hashes"):
+            raise ValueError(f"no network state file called {name!r}")
+        return self.p2p_dir / f"{name}.json"
+
+    @property
+    def corestore_dir(self) -> Path:
+        """The sidecar's Hypercore storage (the blocks of shared and downloaded adapters)."""
+        return self.p2p_dir / "corestore"
+
+    def staging_for(self, download_id: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{16,64}", download_id):
+            raise ValueError(f"not a download id: {download_id!r}")
+        return self.staging_dir / download_id
+
     def _dir(self, name: str) -> Path:
         path = self.root / name
         path.mkdir(parents=True, exist_ok=True, mode=0o700)

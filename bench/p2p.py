@@ -93,10 +93,11 @@ def main() -> None:
         join_to_catalog = time.perf_counter() - started
         started = time.perf_counter()
         requested_at = time.time()
-        record = bob.wait_download(bob.download(alice.public_key, "bench"), 600)
+        entry_id = next(r["id"] for r in bob.browse() if r["name"] == "bench")
+        record = bob.wait_download(bob.download(entry_id), 600)
         ours = time.perf_counter() - started
-        transfer_s = record["transferred_at"] - requested_at
-        assert record["state"] == "done", record
+        transfer_s = record.transferred_at - requested_at
+        assert record.state == "done", record
         bob.stop()
         alice.stop()
         raw = json.loads(subprocess.run([str(node_executable()), str(Path(__file__).parent / "raw_hyperswarm.js"),

@@ -136,45 +136,48 @@ def browse(as_json: bool, compatible: bool, wait: float) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="Adapters shared by peers")
-    for column in ("peer", "name", "base", "rank", "MB", "compatible", "author"):
+    table = Table(title="Adapters shared by peers (download with `orch-mind p2p download ID`)")
+    for column in ("id", "name", "base", "rank", "MB", "compatible", "by", "shared by"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["peer"][:16], row["name"], row["base"].get("reference", ""), str(row["rank"]),
+        table.add_row(row["id"][:16], row["name"], row["base"].get("reference", ""), str(row["rank"]),
                       f"{row['bytes'] / 1e6:.1f}", "yes" if row["compatible"] else "no",
-                      "peer" if row["first_hand"] else row["author"][:16])
+                      row["author"][:16] + (" (disputed)" if row["disputed"] else ""),
+                      "the author" if row["shared_by"] == row["author"] else row["shared_by"][:16])
     console.print(table)
 
 
 @p2p_group.command("download")
-@click.argument("peer")
-@click.argument("adapter")
+@click.argument("adapter_id")
 @click.option("--as", "save_as", default=None, help="Save under another adapter name.")
-@click.option("--wait", default=10.0, show_default=True, help="Seconds to wait for the peer's catalog.")
-def download(peer: str, adapter: str, save_as: str | None, wait: float) -> None:
-    """Fetch ADAPTER from PEER (a key or its first 8+ characters), verify it and add it to your adapters."""
+@click.option("--wait", default=10.0, show_default=True, help="Seconds to wait for a peer's catalog that lists it.")
+def download(adapter_id: str, save_as: str | None, wait: float) -> None:
+    """Fetch the adapter with ADAPTER_ID (the id column of `p2p browse`, or its first 16+ hex digits),
+    verify it and add it to your adapters."""
     service = _service()
     service.start()
     try:
-        found = service.wait_for(lambda: any(r["name"] == adapter and r["peer"].startswith(peer) for r in service.browse()), wait)
+        prefix = adapter_id.strip().lower()
+        found = service.wait_for(lambda: any(r["id"].startswith(prefix) for r in service.browse()), wait) if len(prefix) >= 16 else True
         if not found:
-            raise click.ClickException(f"Peer {peer} did not offer {adapter!r} within {wait:.0f} s.")
+            raise click.ClickException(f"No peer offered an adapter with id {prefix} within {wait:.0f} s.")
         with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                       console=console) as progress:
-            task = progress.add_task(f"Downloading {adapter}", total=None)
-            download_id = service.download(peer, adapter, save_as)
-            record = service._downloads()[download_id]
+            task = progress.add_task("Downloading", total=None)
+            download_id = service.download(prefix, save_as)
+            record = service.downloads.get(download_id)
+            block = int(record.entry["transfer"]["block_size"]) if record else 0
+            progress.update(task, description=f"Downloading {record.name if record else download_id}")
 
             def on_event(event: dict[str, Any]) -> None:
                 if event.get("event") == "download-progress" and event.get("id") == download_id:
-                    block = record["entry"]["transfer"]["block_size"]
                     progress.update(task, completed=event["blocks"] * block, total=event["total"] * block)
 
             service.subscribe(on_event)
             result = service.wait_download(download_id)
-        if result["state"] != "done":
-            raise click.ClickException(f"Download failed and nothing was kept: {result['error']}")
-        console.print(f"[green]Verified and added[/] {result['name']}: deploy it with `orch-mind adapters deploy {result['name']}`.")
+        if result.state != "done":
+            raise click.ClickException(f"Download failed and nothing was kept: {result.error}")
+        console.print(f"[green]Verified and added[/] {result.name}: deploy it with `orch-mind adapters deploy {result.name}`.")
     finally:
         service.stop()
 

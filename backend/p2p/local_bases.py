@@ -17,7 +17,7 @@ def local_bases(layout: DataLayout) -> dict[str, str]:
     from backend.inference.model_store import ModelStore
     from backend.training.adapters import AdapterStore
 
-    cache_path = layout.p2p_dir / "base_hashes.json"
+    cache_path = layout.p2p_file("base_hashes")
     try:
         cache: dict[str, str] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     except json.JSONDecodeError:

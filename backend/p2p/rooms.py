@@ -1,7 +1,8 @@
 """Rooms: the public community room and private rooms joined by invite code.
 
-An invite code carries 128 random bits (base32, grouped for reading aloud). The code is the room
-secret: the sidecar derives the swarm topic from it with a keyed hash and proves membership to each
+An invite code carries 128 random bits and a 32-bit checksum (base32, grouped for reading aloud),
+so a mistyped or made-up code is refused instead of silently opening a new, empty room (codes
+without a checksum, ``om1-``, are refused for the same reason). The code is the room secret: the sidecar derives the swarm topic from it with a keyed hash and proves membership to each
 peer with a MAC bound to both connection keys, so neither the code nor anything replayable goes on
 the wire. Rooms are saved with 0600 permissions because a private room's code is a secret.
 """
@@ -18,13 +19,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from backend.config import DataLayout
-from backend.errors import OrchMindError, ValidationError
+from backend.errors import OrchMindError
 
 PUBLIC_ROOM_ID = "public"
 PUBLIC_ROOM_SECRET = hashlib.blake2b(b"orch-mind/public-room/v1", digest_size=32).hexdigest()
-INVITE_PREFIX = "om1"
+INVITE_PREFIX = "om2"
 INVITE_BYTES = 16
-_INVITE = re.compile(r"^[A-Z2-7]{26}\Z")
+CHECKSUM_BYTES = 4
+_INVITE = re.compile(r"^[A-Z2-7]{32}\Z")
 
 
 class RoomError(OrchMindError):
@@ -42,19 +44,31 @@ class Room:
         return {"id": self.id, "name": self.name, "kind": self.kind}
 
 
+def _checksum(raw: bytes) -> bytes:
+    return hashlib.blake2b(raw, digest_size=CHECKSUM_BYTES, person=b"orch-mind-invite").digest()
+
+
 def new_invite_code() -> str:
-    raw = base64.b32encode(secrets.token_bytes(INVITE_BYTES)).decode().rstrip("=")
-    return INVITE_PREFIX + "-" + "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+    raw = secrets.token_bytes(INVITE_BYTES)
+    text = base64.b32encode(raw + _checksum(raw)).decode()
+    return INVITE_PREFIX + "-" + "-".join(text[i : i + 4] for i in range(0, len(text), 4))
 
 
 def room_from_invite(code: str, name: str = "") -> Room:
     """The room an invite code opens; dashes, spaces and case do not matter (codes get retyped)."""
-    text = code.strip().upper()
-    text = text[3:] if text.startswith("OM1") else text
-    letters = re.sub(r"[\s-]", "", text)
+    text = re.sub(r"[\s-]", "", code.strip().upper())
+    if text.startswith("OM1"):
+        raise RoomError("This invite code is from an older Orch-Mind and cannot be checked for typos; "
+                        "ask the room's creator for a new code (it starts with om2-).", code="bad_invite")
+    letters = text[3:] if text.startswith(INVITE_PREFIX.upper()) else text
     if not _INVITE.match(letters):
-        raise ValidationError("That is not an Orch-Mind invite code (it looks like om1-XXXX-XXXX-…, 26 letters/digits).")
-    raw = base64.b32decode(letters + "======")
+        raise RoomError("That is not an Orch-Mind invite code (it looks like om2- followed by 8 groups of 4 letters "
+                        "and digits).", code="bad_invite")
+    decoded = base64.b32decode(letters)
+    raw, checksum = decoded[:INVITE_BYTES], decoded[INVITE_BYTES:]
+    if not secrets.compare_digest(checksum, _checksum(raw)):
+        raise RoomError("That invite code has a typo (its check letters do not match); copy it again from the "
+                        "person who invited you.", code="bad_invite")
     secret = hashlib.blake2b(raw, digest_size=32, person=b"orch-mind-room").hexdigest()
     room_id = hashlib.blake2b(bytes.fromhex(secret), digest_size=8, person=b"orch-mind-rid").hexdigest()
     return Room(id=room_id, name=(name.strip() or f"Private {room_id[:6]}")[:60], kind="private", secret=secret)
@@ -67,7 +81,7 @@ class RoomBook:
     """The rooms this user has joined, persisted in ``p2p/rooms.json`` (0600)."""
 
     def __init__(self, layout: DataLayout | None = None) -> None:
-        self.path: Path = (layout or DataLayout.current()).p2p_dir / "rooms.json"
+        self.path: Path = (layout or DataLayout.current()).p2p_file("rooms")
 
     def list(self) -> list[Room]:
         if not self.path.exists():

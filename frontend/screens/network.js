@@ -18,6 +18,8 @@ extend("en", {
   "network.merge": "Merge adapters", "network.merge_what": "Combine adapters trained on the same base into a new one (federated learning by hand).",
   "network.merge_name": "Name of the merged adapter", "network.method": "Method", "network.merge_button": "Merge",
   "network.refresh": "Refresh", "network.val_loss": "validation loss on your data", "network.downloaded": "Downloaded",
+  "network.by": "by {author}", "network.shared_by": "shared by {peer}", "network.private": "private room: encrypted",
+  "network.disputed": "the same weights are offered under another author's name: check who made it",
 });
 extend("pt-BR", {
   "network.title": "Rede",
@@ -34,6 +36,11 @@ extend("pt-BR", {
   "network.merge": "Combinar adaptadores", "network.merge_what": "Combine adaptadores treinados no mesmo modelo base em um novo (aprendizado federado manual).",
   "network.merge_name": "Nome do adaptador combinado", "network.method": "Método", "network.merge_button": "Combinar",
   "network.refresh": "Atualizar", "network.val_loss": "perda de validação nos seus dados", "network.downloaded": "Baixado",
+  "network.by": "por {author}", "network.shared_by": "compartilhado por {peer}", "network.private": "sala privada: criptografado",
+  "network.disputed": "os mesmos pesos são oferecidos em nome de outro autor: confira quem o fez",
+  "error.bad_invite": "Este código de convite não confere (erro de digitação ou código inventado): copie-o de novo de quem convidou você.",
+  "error.stalled": "Nenhum par que tem este adaptador enviou dados: tente de novo quando o autor estiver conectado.",
+  "error.mismatch": "A cópia compartilhada não é a que a entrada assinada descreve; nada foi baixado.",
 });
 
 const short = (key) => `${key.slice(0, 8)}…${key.slice(-4)}`;
@@ -44,7 +51,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const rooms = h("ul", { "data-testid": "network-rooms" });
   const invite = h("p", { "data-testid": "network-invite", hidden: true });
   const roomName = h("input", { placeholder: t("network.room_name"), "data-testid": "network-room-name" });
-  const code = h("input", { placeholder: "om1-…", "data-testid": "network-code" });
+  const code = h("input", { placeholder: "om2-…", "data-testid": "network-code" });
   const shareSelect = h("select", { "data-testid": "network-share-select" });
   const shares = h("ul", { "data-testid": "network-shares" });
   const peers = h("ul", { "data-testid": "network-peers" });
@@ -98,10 +105,14 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       ...list.map((r) => h("tr", { "data-testid": "network-adapter" },
         h("td", {}, h("strong", {}, r.name), h("div", { class: "muted" }, r.description)),
         h("td", {}, r.base.reference || r.base.sha256.slice(0, 12), r.compatible ? "" : h("div", { class: "error" }, t("network.incompatible"))),
-        h("td", {}, String(r.rank)), h("td", {}, (r.bytes / 1e6).toFixed(1)), h("td", {}, short(r.author)),
+        h("td", {}, String(r.rank)), h("td", {}, (r.bytes / 1e6).toFixed(1)),
+        h("td", { "data-testid": "network-author" }, t("network.by", { author: short(r.author) }),
+          r.shared_by !== r.author ? h("div", { class: "muted" }, t("network.shared_by", { peer: short(r.shared_by) })) : null,
+          r.private ? h("div", { class: "muted" }, t("network.private")) : null,
+          r.disputed ? h("div", { class: "error", "data-testid": "network-disputed" }, t("network.disputed")) : null),
         h("td", {}, r.fetched ? h("span", { class: "ok", "data-testid": "network-downloaded" }, `✓ ${t("network.downloaded")}`)
           : h("button", { class: "primary", disabled: !r.compatible, "data-testid": "network-download-button",
-            onclick: act(() => bridge.call("network_download", r.peer, r.name, null)) }, t("network.download")))))]);
+            onclick: act(() => bridge.call("network_download", r.id, null)) }, t("network.download")))))]);
   }
 
   onlineButton.addEventListener("click", act(() => bridge.call(online ? "network_go_offline" : "network_go_online")));

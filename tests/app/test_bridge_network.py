@@ -13,10 +13,10 @@ def api(layout):
 
 
 @pytest.mark.parametrize("method, args", [
-    ("network_download", ("../../etc/passwd", "a")),          # not a peer key
-    ("network_download", ("a" * 64, "../evil")),              # not an adapter name
+    ("network_download", ("../../etc/passwd",)),               # not an entry id
+    ("network_download", ("a" * 16,)),                         # a prefix: the UI sends whole ids
+    ("network_download", ("a" * 32, "../evil")),              # not an adapter name
     ("network_join_room", ("short",)),                         # not an invite code
-    ("network_join_room", ("om1-" + "A" * 25,)),               # right length, wrong shape
     ("network_leave_room", ("../x",)),
     ("network_block", ("zz" * 32,)),
     ("adapters_merge", (["a"], "merged")),                     # fewer than two
@@ -32,8 +32,10 @@ def test_rooms_work_offline_and_transfers_say_go_online(api):
     assert status["online"] is False and status["rooms"] == [] and len(status["public_key"]) == 64
     assert api.network_join_public()["data"]["id"] == "public"
     created = api.network_create_room("family")["data"]
-    assert created["invite_code"].startswith("om1-") and created["kind"] == "private"
-    assert {r["id"] for r in api.network_status()["data"]["rooms"]} == {"public", created["id"]}
+    assert created["invite_code"].startswith("om2-") and created["kind"] == "private"
+    made_up = api.network_join_room("om2-" + "-".join(["ABCD"] * 8))
+    assert made_up["ok"] is False and made_up["error"]["code"] == "bad_invite" and "typo" in made_up["error"]["message"]
+    assert {r["id"] for r in api.network_status()["data"]["rooms"]} == {"public", created["id"]}, "no room from a bad code"
     answer = api.network_browse(False)
     assert answer["ok"] is False and answer["error"]["code"] == "offline"
     offline = api.network_go_offline()

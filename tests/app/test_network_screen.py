@@ -37,6 +37,7 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
                 page.click("[data-testid=network-join-public]")
                 row = page.wait_for_selector("[data-testid=network-adapter]:has-text('friendly')", timeout=30000)
                 assert HOSTILE_TEXT in row.inner_text(), "peer text is shown as text"
+                assert "by " in row.inner_text() and "shared by" not in row.inner_text(), "first-hand: no separate sharer"
                 assert page.evaluate("window.__pwned") is None and page.query_selector("[data-testid=network-adapter] img") is None
                 # A locator, not the row handle: peers' catalogs may redraw the table between finding and clicking.
                 page.locator("[data-testid=network-adapter]", has_text="friendly").locator(
@@ -47,8 +48,13 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
                 page.fill("[data-testid=network-room-name]", "family")
                 page.click("[data-testid=network-create-room]")
                 page.wait_for_selector("[data-testid=network-invite] code")
-                assert page.inner_text("[data-testid=network-invite] code").startswith("om1-")
+                assert page.inner_text("[data-testid=network-invite] code").startswith("om2-")
                 assert "family (private)" in page.inner_text("[data-testid=network-rooms]")
+                rooms_before = page.inner_text("[data-testid=network-rooms]")
+                page.fill("[data-testid=network-code]", "om2-" + "-".join(["ABCD"] * 8))  # made up
+                page.click("[data-testid=network-join-room]")
+                page.wait_for_selector("text=typo", timeout=10000)
+                assert page.inner_text("[data-testid=network-rooms]") == rooms_before, "a bad code creates no room"
                 assert page.is_checked("[data-testid=network-merge-list] input[value=friendly]"), \
                     "a refresh keeps what the user ticked for merging"
                 page.screenshot(path=str(artifacts_dir / "network-screen.png"), full_page=True)

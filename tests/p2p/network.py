@@ -42,6 +42,11 @@ def sees_adapter(service: P2PService, name: str, peer: str | None = None) -> boo
     return any(row["name"] == name and (peer is None or row["peer"] == peer) for row in service.browse())
 
 
+def offer_id(service: P2PService, name: str, peer: str | None = None) -> str:
+    """The signed entry id of the adapter a browse row shows (what the UI and CLI download by)."""
+    return next(row["id"] for row in service.browse() if row["name"] == name and (peer is None or row["peer"] == peer))
+
+
 TINY = dict(epochs=1, batch_size=8, rank=4, alpha=8, learning_rate=2e-3, eval_every=100, checkpoint_every=100, sample_prompts=0,
             target_modules=["q_proj", "v_proj"])
 

@@ -5,10 +5,13 @@ import stat
 
 import pytest
 
-from backend.errors import ValidationError
-from backend.p2p.catalog import public_manifest, sign_entry, verify_entry
-from backend.p2p.identity import IdentityError, load_identity, verify_signature
-from backend.p2p.rooms import RoomBook, new_invite_code, room_from_invite
+import threading
+
+from backend.errors import NotFoundError, ValidationError
+from backend.p2p.catalog import canonical, public_manifest, sign_entry, verify_entry
+from backend.p2p.identity import Identity, IdentityError, load_identity, verify_signature
+from backend.p2p.peers import PeerDirectory
+from backend.p2p.rooms import RoomBook, RoomError, new_invite_code, room_from_invite
 from backend.p2p.verify import VerificationError
 from backend.training.adapters import AdapterManifest
 
@@ -30,15 +33,29 @@ def test_invite_codes_carry_128_bits_and_map_to_one_room(layout):
     codes = {new_invite_code() for _ in range(50)}
     assert len(codes) == 50
     code = codes.pop()
+    assert code.startswith("om2-") and len(code.replace("-", "")) == 3 + 32, "128 random bits + a 32-bit checksum"
     room = room_from_invite(code, "friends")
     assert room_from_invite(code.lower().replace("-", " ")).id == room.id, "codes survive retyping"
     assert room.secret not in code and room.id not in code
-    with pytest.raises(ValidationError):
+    with pytest.raises(RoomError):
         room_from_invite("om1-AAAA")
     book = RoomBook(layout)
     book.add(room)
     assert [r.id for r in book.list()] == [room.id]
     assert stat.S_IMODE(book.path.stat().st_mode) == 0o600
+
+
+def test_a_mistyped_or_made_up_invite_code_is_refused():
+    code = new_invite_code()
+    position = len(code) - 6
+    typo = code[:position] + ("A" if code[position] != "A" else "B") + code[position + 1:]
+    with pytest.raises(RoomError, match="typo") as caught:
+        room_from_invite(typo)
+    assert caught.value.code == "bad_invite"
+    with pytest.raises(RoomError, match="typo"):
+        room_from_invite("om2-" + "-".join(["ABCD"] * 8))  # made up: right shape, wrong check letters
+    with pytest.raises(RoomError, match="older Orch-Mind"):
+        room_from_invite("om1-ABCD-EFGH-IJKL-MNOP-QRST-UVWX-YZ")
 
 
 def manifest(**changes):
@@ -49,9 +66,12 @@ def manifest(**changes):
     return AdapterManifest(**{**fields, **changes})
 
 
+SEEDED = {"key": "c" * 64, "byteLength": 10, "treeHash": "d" * 64}
+
+
 def test_signed_entries_leak_no_local_paths_and_detect_tampering(layout):
     identity = load_identity(layout)
-    entry = sign_entry(identity, manifest(), "c" * 64)
+    entry = sign_entry(identity, manifest(), SEEDED)
     wire = entry.to_wire()
     text = str(wire)
     assert "/home/ana" not in text and "diary" not in text
@@ -63,3 +83,53 @@ def test_signed_entries_leak_no_local_paths_and_detect_tampering(layout):
         verify_entry(tampered)
     with pytest.raises(VerificationError):
         verify_entry({**wire, "extra": 1})
+
+
+def test_public_manifests_are_built_from_an_allow_list_at_every_depth(layout):
+    source = {"name": "dads-voice", "adapter_sha256": "e" * 64, "provenance": {
+        "kind": "trained", "voice": "talks like Dad", "system_prompt": "You are Ana's private diary", "downloaded_from": "f" * 64}}
+    merged = manifest(provenance={"kind": "merged", "method": "ties", "weights": [0.5, 0.5], "density": 0.5,
+                                  "sources": [source, {**source, "name": "mums-voice"}], "system_prompt": "Ana's diary",
+                                  "voice": "warm"},
+                      metrics={"eval_loss": 1.5, "inputs_eval_loss": {"dads-voice": 1.2}})
+    public = public_manifest(merged)
+    text = canonical(public).decode()
+    for secret in ("Dad", "diary", "dads-voice", "mums-voice", "f" * 64, "warm", "/home/ana"):
+        assert secret not in text, secret
+    assert public["provenance"] == {"kind": "merged", "method": "ties", "weights": [0.5, 0.5], "density": 0.5,
+                                    "sources": [{"adapter_sha256": "e" * 64}] * 2}
+    assert public["metrics"] == {"eval_loss": 1.5}
+
+
+def test_a_reshare_keeps_the_author_and_cannot_claim_other_files(layout, tmp_path):
+    alice, bob = load_identity(layout), Identity(bytes(range(32)))
+    original = sign_entry(alice, manifest(), SEEDED)
+    reshared = verify_entry(sign_entry(bob, manifest(), {**SEEDED, "key": "9" * 64}, origin=original).to_wire())
+    assert reshared.author == bob.public_key and reshared.original_author == alice.public_key
+    assert reshared.entry_id != original.entry_id and len(reshared.entry_id) == 32
+    other = manifest(files={"adapter_model.safetensors": {"sha256": "0" * 64, "size": 10}})
+    with pytest.raises(VerificationError, match="files"):
+        sign_entry(bob, other, SEEDED, origin=original)
+    forged = sign_entry(bob, manifest(), SEEDED, origin=original).to_wire()
+    forged["origin"] = {**forged["origin"], "author": bob.public_key}  # claims Alice's entry as Bob's own
+    with pytest.raises(VerificationError):
+        verify_entry(forged)
+
+
+def test_a_badly_named_entry_is_rejected_alone_and_downloads_need_an_unambiguous_id(layout):
+    identity = load_identity(layout)
+    good = sign_entry(identity, manifest(), SEEDED).to_wire()
+    bad_body = {k: v for k, v in good.items() if k != "signature"}
+    bad_body = {**bad_body, "manifest": {**bad_body["manifest"], "name": "../../etc"}}
+    bad = {**bad_body, "signature": identity.sign(canonical(bad_body))}
+    with pytest.raises(VerificationError, match="manifest"):
+        verify_entry(bad)
+    directory = PeerDirectory(threading.RLock())
+    summary = directory.accept_catalog("a" * 64, ["public"], [bad, good, "junk"], rejected_by_sidecar=3)
+    assert summary == {"event": "catalog", "peer": "a" * 64, "rooms": ["public"], "adapters": 1, "rejected": 5}
+    entry_id = directory.browse({})[0]["id"]
+    assert directory.find(entry_id[:16])[1].entry_id == entry_id
+    with pytest.raises(ValidationError, match="16 hex"):
+        directory.find(entry_id[:8])
+    with pytest.raises(NotFoundError):
+        directory.find("0" * 32)

@@ -19,7 +19,7 @@ from backend.p2p.synthetic import synthetic_adapter
 from backend.p2p.testnet import LoopbackTestnet
 from backend.training.adapters import AdapterStore
 from backend.training.deploy import deploy_adapter
-from tests.p2p.network import peer_layout, running_peer, sees_adapter, train_adapter
+from tests.p2p.network import offer_id, peer_layout, running_peer, sees_adapter, train_adapter
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def make_layout(tmp_path, shared_base):
 
 
 def wait_progress(service, download_id, minimum=1, timeout=60):
-    return service.wait_for(lambda: (service._downloads().get(download_id) or {}).get("blocks", 0) >= minimum, timeout)
+    return service.wait_for(lambda: getattr(service.downloads.get(download_id), "blocks", 0) >= minimum, timeout)
 
 
 def test_three_peers_share_browse_download_verify_import_deploy(testnet, make_layout, engine):
@@ -56,11 +56,12 @@ def test_three_peers_share_browse_download_verify_import_deploy(testnet, make_la
         assert row["base"]["sha256"] == trained.base["sha256"] and row["rank"] == 4
         assert "/" not in json.dumps(row["base"]), "no local paths leave the machine"
 
-        download_id = bob.download(alice.public_key, "pirate-voice")
+        download_id = bob.download(row["id"])
         record = bob.wait_download(download_id, 120)
-        assert record["state"] == "done", record
+        assert record.state == "done", record
         received = AdapterStore(bob_home).get("pirate-voice")
         assert received.files == trained.files and received.provenance["downloaded_from"] == alice.public_key
+        assert received.provenance["author"] == alice.public_key
         assert not any(bob_home.staging_dir.iterdir()), "staging is emptied once the adapter moved into the store"
 
         deployed = deploy_adapter(ollama.Client(host=engine.host), bob_home, "pirate-voice", "bob-pirate")
@@ -79,17 +80,17 @@ def test_a_peer_leaving_mid_download_another_serves_the_rest(testnet, make_layou
                 peer.join_public()
             alice.share("big")
             assert carol.wait_for(lambda: sees_adapter(carol, "big"), 30)
-            assert carol.wait_download(carol.download(alice.public_key, "big"), 120)["state"] == "done"
+            assert carol.wait_download(carol.download(offer_id(carol, "big")), 120).state == "done"
             assert dave.wait_for(lambda: sees_adapter(dave, "big", alice.public_key), 30)
-            download_id = dave.download(alice.public_key, "big")
+            download_id = dave.download(offer_id(dave, "big", alice.public_key))
             assert wait_progress(dave, download_id)
             dave.pause(download_id)
-            partial = dave._downloads()[download_id]
-            assert 0 < partial["blocks"] < partial["total"], partial
+            partial = dave.downloads.get(download_id)
+            assert 0 < partial.blocks < partial.total, partial
         # Alice has left. Carol, who downloaded it before, serves the rest.
         assert dave.wait_for(lambda: alice.public_key not in {p["peer"] for p in dave.peers()}, 30)
         dave.resume(download_id)
-        assert dave.wait_download(download_id, 120)["state"] == "done"
+        assert dave.wait_download(download_id, 120).state == "done"
         assert AdapterStore(dave_home).get("big").files == AdapterStore(alice_home).get("big").files
 
 
@@ -101,11 +102,11 @@ def test_a_download_survives_crashes_of_both_sidecars(testnet, make_layout, shar
         bob.join_public()
         alice.share("big")
         assert bob.wait_for(lambda: sees_adapter(bob, "big"), 30)
-        download_id = bob.download(alice.public_key, "big")
+        download_id = bob.download(offer_id(bob, "big"))
         assert wait_progress(bob, download_id)
         for victim in (alice, bob):  # kill -9: no clean shutdown, the client must notice and restart
             os.kill(victim._sidecar.pid, signal.SIGKILL)
-        assert bob.wait_download(download_id, 180)["state"] == "done"
+        assert bob.wait_download(download_id, 180).state == "done"
         assert alice._sidecar.restart_count == 1 and bob._sidecar.restart_count == 1
         assert AdapterStore(bob_home).get("big").files == AdapterStore(alice_home).get("big").files
 
@@ -119,11 +120,11 @@ def test_a_download_resumes_after_the_app_restarts(testnet, make_layout, shared_
         with running_peer(bob_home, testnet.bootstrap) as bob:
             bob.join_public()
             assert bob.wait_for(lambda: sees_adapter(bob, "big"), 30)
-            download_id = bob.download(alice.public_key, "big")
+            download_id = bob.download(offer_id(bob, "big"))
             assert wait_progress(bob, download_id)
-            before = bob._downloads()[download_id]["blocks"]
+            before = bob.downloads.get(download_id).blocks
         with running_peer(bob_home, testnet.bootstrap) as bob_again:  # rooms and the download are replayed
-            assert bob_again.wait_download(download_id, 120)["state"] == "done"
+            assert bob_again.wait_download(download_id, 120).state == "done"
     assert before > 0 and AdapterStore(bob_home).get("big").name == "big"
 
 
@@ -146,7 +147,7 @@ def test_private_rooms_are_invisible_to_outsiders(testnet, make_layout, shared_b
         alice_seen_by_eve = next(p for p in eve.peers() if p["peer"] == alice.public_key)
         assert alice_seen_by_eve["rooms"] == ["public"]
         with pytest.raises(NotFoundError):
-            eve.download(alice.public_key, "secret")
+            eve.download(offer_id(bob, "secret"))
         eve.block(alice.public_key)  # the firewall hook
         assert eve.wait_for(lambda: alice.public_key not in {p["peer"] for p in eve.peers()}, 30)
 
@@ -177,6 +178,7 @@ def crafted(hostile, base_entry, *, name, forge=False, **manifest_changes):
 
     body = json.loads(json.dumps({k: base_entry[k] for k in ("v", "manifest", "transfer", "author")}))
     body["manifest"].update(name=name, **manifest_changes)
+    body["transfer"]["byte_length"] = sum(f["size"] for f in body["manifest"]["files"].values())
     signature = base_entry["signature"] if forge else hostile.identity.sign(canonical(body))
     return {**body, "signature": signature}
 
@@ -201,8 +203,8 @@ def test_hostile_catalogs_and_transfers_are_rejected_and_nothing_is_written(test
         bob.join_public()
         mallory.share("good")
         mallory.share("nan")
-        shares = mallory._shares()
-        entry = shares["good"]["entry"]
+        shares = mallory.shares.records()
+        entry = shares["good"].entry
         files = entry["manifest"]["files"]
         wrong_hash = {**files, "adapter_model.safetensors": {**files["adapter_model.safetensors"], "sha256": "0" * 64}}
         size_lie = {**files, "adapter_config.json": {**files["adapter_config.json"], "size": files["adapter_config.json"]["size"] - 10}}
@@ -213,7 +215,7 @@ def test_hostile_catalogs_and_transfers_are_rejected_and_nothing_is_written(test
             crafted(mallory, entry, name="oversized", files={**files, "adapter_model.safetensors": {"sha256": "0" * 64, "size": 10**12}}),
             crafted(mallory, entry, name="bad-hash", files=wrong_hash),
             crafted(mallory, entry, name="size-lie", files=size_lie),
-            shares["nan"]["entry"],
+            shares["nan"].entry,
         ]
         mallory._call("set_catalog", items=[{"rooms": ["public"], "entry": e} for e in hostile])
 
@@ -223,11 +225,11 @@ def test_hostile_catalogs_and_transfers_are_rejected_and_nothing_is_written(test
         assert next(p for p in bob.peers() if p["peer"] == mallory.public_key)["rejected"] == 4
         failures = {}
         for name in ("bad-hash", "size-lie", "nan"):
-            record = bob.wait_download(bob.download(mallory.public_key, name), 60)
-            assert record["state"] == "failed"
-            failures[name] = record["error"]
+            record = bob.wait_download(bob.download(offer_id(bob, name)), 60)
+            assert record.state == "failed"
+            failures[name] = record.error
         assert "does not match its hash" in failures["bad-hash"]
-        assert "size" in failures["size-lie"] or "blocks" in failures["size-lie"]
+        assert "signed entry says" in failures["size-lie"], failures["size-lie"]
         assert "NaN" in failures["nan"]
     assert AdapterStore(bob_home).list() == [] and not any(bob_home.adapters_dir.iterdir())
     assert not any(bob_home.staging_dir.iterdir()), "failed downloads leave nothing staged"
@@ -252,12 +254,12 @@ def test_the_cli_joins_browses_and_downloads(testnet, make_layout, shared_base, 
         joined = runner.invoke(main, ["p2p", "rooms", "join", "public"])
         assert joined.exit_code == 0 and "Community" in joined.output
         created = runner.invoke(main, ["p2p", "rooms", "create", "book-club"])
-        assert created.exit_code == 0 and "om1-" in created.output
+        assert created.exit_code == 0 and "om2-" in created.output
         listed = runner.invoke(main, ["p2p", "browse", "--json", "--wait", "3"])
         assert listed.exit_code == 0, listed.output
         rows = json.loads(listed.output)
         assert [(r["name"], r["peer"]) for r in rows] == [("shared-one", alice.public_key)]
-        fetched = runner.invoke(main, ["p2p", "download", alice.public_key[:12], "shared-one", "--as", "from-alice"])
+        fetched = runner.invoke(main, ["p2p", "download", rows[0]["id"][:16], "--as", "from-alice"])
         assert fetched.exit_code == 0, fetched.output
     assert AdapterStore(bob_home).get("from-alice").files == AdapterStore(alice_home).get("shared-one").files
 
