@@ -7,6 +7,9 @@ All on one loopback DHT testnet (every node on 127.0.0.1), in one run:
   then hash/header/shape/NaN-verified and moved into the store) MB/s / one raw Hyperswarm stream's MB/s.
 - transfer_vs_tcp: the same / a plain TCP socket copy on 127.0.0.1 (sendfile to a file).
 - join_to_catalog_s: from starting a peer and joining the room to seeing the other peer's catalog.
+- private_transfer_vs_raw_hyperswarm: the same download from a private room (blocks encrypted).
+- rss_under_proof_flood_mb: the app peer's sidecar RSS after 10 s of a hostile peer flooding proof
+  messages (tests/p2p/hostile_peer.js), minus its idle RSS just before (goal <= 100).
 The adapter is synthetic (random LoRA weights of SmolLM2's shapes): about 100 MB, 20 MB with --quick.
 """
 
@@ -69,6 +72,33 @@ def tcp_copy(source: Path, target: Path) -> float:
     return time.perf_counter() - started
 
 
+def sidecar_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def proof_flood_rss(service: P2PService, port: str, storage: Path, seconds: int = 10) -> dict:
+    """Sidecar RSS growth after ``seconds`` of a hostile peer flooding proofs at ``service``."""
+    from backend.p2p.rooms import PUBLIC_ROOM_SECRET
+
+    pid = service.sidecar_pid
+    dropped: list[dict] = []
+    service.subscribe(lambda e: dropped.append(e) if e.get("event") == "peer-misbehaved" else None)
+    idle = sidecar_rss_mb(pid)
+    hostile = subprocess.Popen([str(node_executable()), "tests/p2p/hostile_peer.js", "proof-flood", port, PUBLIC_ROOM_SECRET,
+                                str(storage), str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+    hostile.stdout.readline()  # ready
+    time.sleep(seconds)  # the quantity measured is "after 10 s of flood"
+    after = sidecar_rss_mb(pid)
+    hostile.stdin.close()
+    hostile.wait(timeout=30)
+    return {"idle_mb": round(idle, 1), "after_mb": round(after, 1), "growth_mb": round(after - idle, 1),
+            "dropped": [e.get("reason") for e in dropped]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -98,6 +128,16 @@ def main() -> None:
         ours = time.perf_counter() - started
         transfer_s = record.transferred_at - requested_at
         assert record.state == "done", record
+        room, code = alice.create_room("bench")
+        bob.join_room(code)
+        synthetic_adapter(alice_home, "bench-private", base, rank=rank, seed=3)
+        alice.share("bench-private", rooms=[room.id])
+        bob.wait_for(lambda: any(r["name"] == "bench-private" for r in bob.browse()), 60)
+        started = time.perf_counter()
+        private = bob.wait_download(bob.download(next(r["id"] for r in bob.browse() if r["name"] == "bench-private")), 600)
+        ours_private = time.perf_counter() - started
+        assert private.state == "done", private
+        flood = proof_flood_rss(bob, net.bootstrap[0].split(":")[1], root / "hostile")
         bob.stop()
         alice.stop()
         raw = json.loads(subprocess.run([str(node_executable()), str(Path(__file__).parent / "raw_hyperswarm.js"),
@@ -112,6 +152,9 @@ def main() -> None:
         "tcp_mb_s": round(mb / tcp, 1),
         "transfer_vs_raw_hyperswarm": round(raw["seconds"] / ours, 3),
         "transfer_vs_tcp": round(tcp / ours, 3),
+        "private_transfer_vs_raw_hyperswarm": round(raw["seconds"] / ours_private, 3),
+        "rss_under_proof_flood_mb": flood["growth_mb"],
+        "proof_flood": flood,
         "join_to_catalog_s": round(join_to_catalog, 3),
         "ours_split_s": {"transfer_and_write": round(transfer_s, 2), "verify_and_import": round(ours - transfer_s, 2)},
         "note": "ours includes Merkle verification, staging writes and the full adapter verification",

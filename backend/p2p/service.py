@@ -36,7 +36,7 @@ class P2PError(OrchMindError):
 
 class P2PService:
     def __init__(self, layout: DataLayout | None = None, *, bootstrap: list[str] | None = None,
-                 host: str | None = None, stall_seconds: float = 60.0) -> None:
+                 host: str | None = None, stall_seconds: float = 60.0, peer_limits: dict[str, int] | None = None) -> None:
         self.layout = layout or DataLayout.current()
         settings = load_settings(self.layout)
         self.bootstrap = bootstrap if bootstrap is not None else list(settings.p2p_bootstrap)
@@ -52,6 +52,7 @@ class P2PService:
         self.shares = Shares(self.layout, self.identity, self._call)
         self.downloads = Downloads(self.layout, self._call, self._emit, stall_seconds=stall_seconds)
         self.public_key = self.identity.public_key
+        self._peer_limits = peer_limits  # the sidecar's per-peer limits; only tests change them
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -63,6 +64,10 @@ class P2PService:
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def sidecar_pid(self) -> int | None:
+        return self._sidecar.pid if self._sidecar is not None else None
 
     @property
     def online(self) -> bool:
@@ -93,7 +98,7 @@ class P2PService:
         self.peer_directory.clear()
         bootstrap = [{"host": h, "port": int(p)} for h, _, p in (b.rpartition(":") for b in self.bootstrap)] or None
         self._call("start", seed=self.identity.seed.hex(), storage=str(self.layout.corestore_dir),
-                   bootstrap=bootstrap, host=self.host or None, blocked=self._blocked.load())
+                   bootstrap=bootstrap, host=self.host or None, blocked=self._blocked.load(), limits=self._peer_limits)
         for room in self.rooms.list():
             self._call("join", roomId=room.id, secret=room.secret)
         self.shares.replay()

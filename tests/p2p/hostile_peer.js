@@ -1,7 +1,13 @@
 'use strict'
-// A hostile peer for tests (a real Hyperswarm peer on the loopback testnet, not a mock): it joins
-// the public room's topic but never proves membership, pushes an unsolicited catalog, then an
-// oversized message. Usage: node hostile_peer.js BOOTSTRAP_PORT PUBLIC_SECRET_HEX STORAGE_DIR
+// A hostile peer for tests: a real Hyperswarm peer on the loopback testnet, written against plain
+// hyperswarm/hypercore (not our sidecar). It joins a room's topic and then misbehaves as MODE says.
+// Usage: node hostile_peer.js MODE BOOTSTRAP_PORT ROOM_SECRET_HEX STORAGE_DIR [SECONDS]
+//   unsolicited  no proofs; an unsolicited catalog, then a 2 MiB message
+//   deep         proves membership, then a small catalog nested 3,000 levels deep
+//   proof-flood  proves membership, then proofs as fast as the channel takes them, never reading
+//   huge-frame   announces a 15 MiB frame on the raw stream and sends a few bytes of it
+//   slow-frame   announces a 64 KiB frame and sends one byte per second (slow loris)
+// It prints one JSON line per thing it did: {ready}, {sent}, {closed}.
 const path = require('path')
 const nodeModules = path.join(__dirname, '..', '..', 'backend', 'p2p', 'node', 'node_modules')
 const load = (name) => require(path.join(nodeModules, name))
@@ -13,36 +19,78 @@ const sodium = load('sodium-universal')
 const b4a = load('b4a')
 const c = load('compact-encoding')
 
-const [port, secretHex, storage] = process.argv.slice(2)
+const [mode, port, secretHex, storage, secondsArg] = process.argv.slice(2)
+const seconds = Number(secondsArg || 10)
 const secret = b4a.from(secretHex, 'hex')
-const topic = b4a.alloc(32)
-sodium.crypto_generichash(topic, b4a.from('orch-mind/room-topic/v1'), secret)
+const keyed = (label, ...parts) => {
+  const out = b4a.alloc(32)
+  sodium.crypto_generichash(out, b4a.concat([b4a.from(label), ...parts]), secret)
+  return out
+}
+const topic = keyed('orch-mind/room-topic/v1')
 
 const dht = new HyperDHT({ bootstrap: [{ host: '127.0.0.1', port: Number(port) }], host: '127.0.0.1' })
 const swarm = new Hyperswarm({ dht })
 const store = new Corestore(storage)
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 
+function rawFrame (conn, length, bytes) {
+  // secret-stream frames are a 3-byte little-endian length, then the (encrypted) body
+  conn.rawStream.write(b4a.from([length & 0xff, (length >> 8) & 0xff, (length >> 16) & 0xff]))
+  if (bytes) conn.rawStream.write(b4a.alloc(bytes, 1))
+}
+
 swarm.on('connection', (conn) => {
+  const to = b4a.toString(conn.remotePublicKey, 'hex')
   conn.on('error', () => {})
+  conn.on('close', () => say({ closed: to }))
+  if (mode === 'huge-frame') {
+    rawFrame(conn, 15 * 1024 * 1024, 4096)
+    return say({ sent: 'huge-frame', to })
+  }
+  if (mode === 'slow-frame') {
+    rawFrame(conn, 64 * 1024, 1)
+    const timer = setInterval(() => { if (!conn.destroyed) conn.rawStream.write(b4a.alloc(1, 1)) }, 1000)
+    conn.on('close', () => clearInterval(timer))
+    return say({ sent: 'slow-frame', to })
+  }
   const mux = Hypercore.getProtocolMuxer(store.replicate(conn))
   const channel = mux.createChannel({
     protocol: 'orch-mind/catalog/v1',
     onopen () {
-      // No proofs: straight to a catalog nobody asked for.
-      const entry = { v: 1, manifest: { name: 'unsolicited' }, transfer: {}, author: '00', signature: '00' }
-      catalog.send(b4a.from(JSON.stringify({ entries: [entry] })))
-      say({ sent: 'unsolicited-catalog', to: b4a.toString(conn.remotePublicKey, 'hex') })
-      setTimeout(() => {
-        catalog.send(b4a.alloc(2 * 1024 * 1024, 0x7b))
-        say({ sent: 'oversized', to: b4a.toString(conn.remotePublicKey, 'hex') })
-      }, 500)
+      if (mode === 'unsolicited') {
+        const entry = { v: 1, manifest: { name: 'unsolicited' }, transfer: {}, author: '00', signature: '00' }
+        catalog.send(b4a.from(JSON.stringify({ entries: [entry] })))
+        say({ sent: 'unsolicited-catalog', to })
+        setTimeout(() => {
+          catalog.send(b4a.alloc(2 * 1024 * 1024, 0x7b))
+          say({ sent: 'oversized', to })
+        }, 500)
+        return
+      }
+      const proof = b4a.toString(keyed('orch-mind/room-proof/v1', swarm.keyPair.publicKey, conn.remotePublicKey), 'hex')
+      proofs.send(b4a.from(JSON.stringify({ proofs: [proof] })))
+      if (mode === 'deep') {
+        setTimeout(() => {
+          catalog.send(b4a.from('{"entries":' + '['.repeat(3000) + ']'.repeat(3000) + '}'))
+          say({ sent: 'deep', to })
+        }, 300)
+      } else if (mode === 'proof-flood') {
+        conn.pause() // never read again: whatever the app sends back piles up on its side
+        const until = Date.now() + seconds * 1000
+        let sent = 0
+        const burst = () => {
+          if (conn.destroyed || Date.now() > until) return say({ sent: 'proof-flood', to, count: sent })
+          for (let i = 0; i < 200; i++, sent++) proofs.send(b4a.from(JSON.stringify({ proofs: [proof] })))
+          setImmediate(burst)
+        }
+        burst()
+      }
     }
   })
-  channel.addMessage({ encoding: c.buffer, onmessage () {} })
+  const proofs = channel.addMessage({ encoding: c.buffer, onmessage () {} })
   const catalog = channel.addMessage({ encoding: c.buffer, onmessage () {} })
   channel.open()
-  conn.on('close', () => say({ closed: b4a.toString(conn.remotePublicKey, 'hex') }))
 })
 
 swarm.join(topic, { server: true, client: true })

@@ -28,9 +28,9 @@ def peer_layout(root: Path, base: BaseModel) -> DataLayout:
 
 
 @contextmanager
-def running_peer(layout: DataLayout, bootstrap: list[str]) -> Iterator[P2PService]:
+def running_peer(layout: DataLayout, bootstrap: list[str], **options: object) -> Iterator[P2PService]:
     # host="127.0.0.1": the DHT binds loopback, so nothing dials this machine's other interface.
-    service = P2PService(layout, bootstrap=bootstrap, host="127.0.0.1")
+    service = P2PService(layout, bootstrap=bootstrap, host="127.0.0.1", **options)
     service.start()
     try:
         yield service

@@ -27,7 +27,7 @@ const CATALOG_PROTOCOL = 'orch-mind/catalog/v1'
 const PROGRESS_INTERVAL_MS = 250
 const CHANNEL_OPEN_TIMEOUT_MS = 4000
 // What one connection may cost us. A peer over a rate is dropped and refused for PENALTY_MS.
-const PEER_LIMITS = Object.freeze({
+const PEER_LIMITS = { // tests may lower the timeouts and caps through `start`
   connections: 64, // Hyperswarm caps the connections we dial, not the ones we accept
   windowMs: 10000,
   messagesPerWindow: 20, // proofs + catalogs
@@ -38,7 +38,7 @@ const PEER_LIMITS = Object.freeze({
   idleMs: 60000, // Hyperswarm's keep-alive is 5 s: a minute of silence is a dead or hostile peer
   sweepMs: 2000,
   penaltyMs: 10 * 60 * 1000
-})
+}
 
 const state = {
   swarm: null,
@@ -138,6 +138,8 @@ function sendCatalog (peer) {
 }
 
 function penalize (peer, reason) {
+  if (peer.dropped) return // messages already buffered still arrive while the connection closes
+  peer.dropped = true
   const key = hex(peer.conn.remotePublicKey)
   log('dropping peer', key.slice(0, 12) + ':', reason)
   state.penalized.set(key, Date.now() + PEER_LIMITS.penaltyMs)
@@ -172,7 +174,7 @@ function onCatalog (peer, buf) {
 
 function guarded (peer, handler) {
   return (buf) => {
-    if (peer.conn.destroyed) return
+    if (peer.dropped || peer.conn.destroyed) return
     const over = withinRate(peer, buf ? buf.byteLength : 0)
     if (over) return penalize(peer, over)
     try {
@@ -205,7 +207,7 @@ function checkFraming (peer, now) {
 function sweepPeers () {
   const now = Date.now()
   for (const [key, until] of state.penalized) if (until <= now) state.penalized.delete(key)
-  for (const peer of state.peers.values()) if (!peer.conn.destroyed) checkFraming(peer, now)
+  for (const peer of state.peers.values()) if (!peer.dropped && !peer.conn.destroyed) checkFraming(peer, now)
 }
 
 function refused (remoteKey) {
@@ -472,8 +474,12 @@ function pause ({ id }) {
 
 // ---------------------------------------------------------------- commands
 
-async function start ({ seed: seedHex, storage, bootstrap, host, blocked }) {
+async function start ({ seed: seedHex, storage, bootstrap, host, blocked, limits }) {
   if (state.swarm) throw new Error('already started')
+  for (const [name, value] of Object.entries(limits || {})) {
+    if (!(name in PEER_LIMITS) || !(Number.isInteger(value) && value > 0)) throw new Error(`bad limit ${name}`)
+    PEER_LIMITS[name] = value
+  }
   state.keyPair = HyperDHT.keyPair(requireHex(seedHex, 32, 'seed'))
   for (const key of blocked || []) state.blocked.add(key)
   fs.mkdirSync(storage, { recursive: true })

@@ -1,0 +1,206 @@
+"""Hostile peers on a real loopback testnet against a running app peer.
+
+Each attacker is either tests/p2p/hostile_peer.js (plain hyperswarm/hypercore, not our sidecar) or a
+P2PService whose catalog is hand-crafted. Every test asserts that the app peer drops the attacker,
+keeps serving a well-behaved peer, stays within its memory, and writes nothing outside staging.
+Every DHT node binds 127.0.0.1.
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from backend.p2p.catalog import canonical, verify_entry
+from backend.p2p.node_runtime import node_executable
+from backend.p2p.rooms import PUBLIC_ROOM_SECRET
+from backend.p2p.synthetic import synthetic_adapter
+from backend.p2p.testnet import LoopbackTestnet
+from backend.training.adapters import AdapterStore
+from tests.p2p.network import offer_id, peer_layout, running_peer, sees_adapter
+
+pytestmark = pytest.mark.slow
+FAST_LIMITS = {"partialFrameMs": 3000, "sweepMs": 500}
+
+
+@pytest.fixture(scope="module")
+def testnet():
+    with LoopbackTestnet(3) as net:
+        yield net
+
+
+@pytest.fixture
+def make_layout(tmp_path, shared_base):
+    return lambda: peer_layout(tmp_path, shared_base)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+class Hostile:
+    def __init__(self, mode, testnet, storage, seconds=10):
+        port = testnet.bootstrap[0].split(":")[1]
+        self.process = subprocess.Popen([str(node_executable()), "tests/p2p/hostile_peer.js", mode, port, PUBLIC_ROOM_SECRET,
+                                         str(storage), str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.key = json.loads(self.process.stdout.readline())["ready"]
+
+    def next_line(self):
+        return json.loads(self.process.stdout.readline())
+
+    def close(self):
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def watch_misbehaviour(service):
+    dropped = []
+    service.subscribe(lambda e: dropped.append(e) if e.get("event") == "peer-misbehaved" else None)
+    return dropped
+
+
+def still_serves(bob, alice, name="kind"):
+    """A well-behaved peer still gets through: Bob sees Alice's adapter and downloads it."""
+    assert bob.wait_for(lambda: sees_adapter(bob, name, alice.public_key), 60)
+    record = bob.wait_download(bob.download(offer_id(bob, name, alice.public_key)), 120)
+    assert record.state == "done", record
+
+
+@pytest.fixture
+def alice_and_bob(testnet, make_layout, shared_base):
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "kind", shared_base, rank=2)
+    with running_peer(alice_home, testnet.bootstrap) as alice, \
+            running_peer(bob_home, testnet.bootstrap, peer_limits=FAST_LIMITS) as bob:
+        alice.join_public()
+        alice.share("kind")
+        bob.join_public()
+        yield alice, bob, bob_home
+
+
+@pytest.mark.parametrize("mode, reason", [("deep", "nested too deeply"), ("proof-flood", "too many"),
+                                          ("huge-frame", "frame"), ("slow-frame", "did not arrive in time")])
+def test_a_hostile_peer_is_dropped_and_a_well_behaved_one_still_served(alice_and_bob, testnet, tmp_path, mode, reason):
+    alice, bob, bob_home = alice_and_bob
+    dropped = watch_misbehaviour(bob)
+    idle_rss = rss_mb(bob.sidecar_pid)
+    hostile = Hostile(mode, testnet, tmp_path / "hostile", seconds=10)
+    try:
+        assert bob.wait_for(lambda: any(d["peer"] == hostile.key for d in dropped), 60), f"{mode} was not dropped"
+        flood_rss = rss_mb(bob.sidecar_pid)
+    finally:
+        hostile.close()
+    reasons = [d["reason"] for d in dropped if d["peer"] == hostile.key]
+    assert any(reason in r for r in reasons), reasons
+    assert len(reasons) <= 3, f"one drop per connection, not one per buffered message ({len(reasons)})"
+    assert flood_rss - idle_rss < 100, f"sidecar grew {flood_rss - idle_rss:.0f} MB under {mode}"
+    assert bob._sidecar.restart_count == 0 and bob._sidecar.reader_failures == 0
+    assert hostile.key not in {p["peer"] for p in bob.peers()}
+    still_serves(bob, alice)
+    assert {p.name for p in bob_home.root.iterdir()} <= {"adapters", "p2p", "p2p-staging", "identity", "models", "settings.json", "logs"}
+
+
+def crafted(mallory, base_entry, **transfer_changes):
+    """An entry Mallory signs herself, describing a core other than the one her files came from."""
+    body = json.loads(json.dumps({k: base_entry[k] for k in ("v", "manifest", "transfer", "author")}))
+    body["transfer"].update(transfer_changes)
+    return {**body, "signature": mallory.identity.sign(canonical(body))}
+
+
+def corestore_bytes(layout):
+    return sum(p.stat().st_size for p in layout.corestore_dir.rglob("*") if p.is_file())
+
+
+def test_fat_blocks_and_a_short_core_fail_before_fetching_and_leave_nothing(testnet, make_layout, shared_base, tmp_path):
+    mallory_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(mallory_home, "bait", shared_base, rank=2)
+    fat = tmp_path / "fat.bin"
+    fat.write_bytes(b"\x01" * (16 << 20))
+    with running_peer(mallory_home, testnet.bootstrap) as mallory, \
+            running_peer(bob_home, testnet.bootstrap, stall_seconds=5) as bob:
+        mallory.join_public()
+        bob.join_public()
+        mallory.share("bait")
+        honest = mallory.shares.records()["bait"].entry
+        fat_core = mallory._call("seed", name="fat", files=[str(fat)], blockSize=4 << 20)  # 4 blocks of 4 MiB
+        short_core = mallory._call("seed", name="short", files=[str(fat)], blockSize=8 << 20)  # 2 blocks
+        entries = [
+            crafted(mallory, honest, core=fat_core["key"], tree_hash=fat_core["treeHash"]),  # small entry, fat core
+            crafted(mallory, honest, core=short_core["key"], tree_hash=short_core["treeHash"],
+                    block_size=4096),  # the entry promises more blocks than the core has
+        ]
+        for i, entry in enumerate(entries):
+            entry["manifest"]["name"] = f"lure-{i}"
+            body = {k: entry[k] for k in ("v", "manifest", "transfer", "author")}
+            entry["signature"] = mallory.identity.sign(canonical(body))
+        mallory._call("set_catalog", items=[{"rooms": ["public"], "entry": e} for e in entries])
+        assert bob.wait_for(lambda: sees_adapter(bob, "lure-0") and sees_adapter(bob, "lure-1"), 60)
+        before = corestore_bytes(bob_home)
+        for name in ("lure-0", "lure-1"):
+            record = bob.wait_download(bob.download(offer_id(bob, name)), 60)
+            assert record.state == "failed" and record.code == "mismatch", record
+            assert "signed entry says" in record.error
+        assert corestore_bytes(bob_home) - before < (1 << 20), "no fat block was fetched"
+        assert bob.list_downloads() and all(d["state"] == "failed" for d in bob.list_downloads())
+    with running_peer(bob_home, testnet.bootstrap) as bob_again:  # a failed download is not replayed
+        assert all(d["state"] == "failed" for d in bob_again.list_downloads())
+    assert not any(bob_home.staging_dir.iterdir()) and AdapterStore(bob_home).list() == []
+
+
+def test_a_download_names_the_entry_not_the_name_and_a_reshare_keeps_the_author(testnet, make_layout, shared_base):
+    alice_home, mallory_home, bob_home, carol_home = make_layout(), make_layout(), make_layout(), make_layout()
+    synthetic_adapter(alice_home, "voice", shared_base, rank=2)
+    synthetic_adapter(mallory_home, "voice", shared_base, rank=2, seed=7)  # a same-name substitute
+    with running_peer(alice_home, testnet.bootstrap) as alice, running_peer(mallory_home, testnet.bootstrap) as mallory, \
+            running_peer(bob_home, testnet.bootstrap) as bob, running_peer(carol_home, testnet.bootstrap) as carol:
+        for peer in (alice, mallory, bob, carol):
+            peer.join_public()
+        alice.share("voice")
+        mallory.share("voice")
+        assert bob.wait_for(lambda: sees_adapter(bob, "voice", alice.public_key) and sees_adapter(bob, "voice", mallory.public_key), 60)
+        chosen = offer_id(bob, "voice", alice.public_key)
+        assert bob.wait_download(bob.download(chosen), 120).state == "done"
+        received = AdapterStore(bob_home).get("voice")
+        assert received.files == AdapterStore(alice_home).get("voice").files, "the row the user chose, not the substitute"
+        bob.share("voice")  # an honest re-share
+        assert carol.wait_for(lambda: sees_adapter(carol, "voice", bob.public_key), 60)
+        row = next(r for r in carol.browse() if r["peer"] == bob.public_key)
+        assert row["author"] == alice.public_key and row["shared_by"] == bob.public_key and not row["first_hand"]
+        assert not row["disputed"]
+    with pytest.raises(Exception):
+        verify_entry({**row, "v": 2})  # a browse row is not an entry
+
+
+def test_a_leaked_core_key_of_a_private_adapter_yields_nothing_readable(testnet, make_layout, shared_base):
+    alice_home, bob_home, eve_home = make_layout(), make_layout(), make_layout()
+    synthetic_adapter(alice_home, "family", shared_base, rank=2)
+    with running_peer(alice_home, testnet.bootstrap) as alice, running_peer(bob_home, testnet.bootstrap) as bob, \
+            running_peer(eve_home, testnet.bootstrap, stall_seconds=20) as eve:
+        for peer in (alice, bob, eve):
+            peer.join_public()
+        room, code = alice.create_room("family")
+        bob.join_room(code)
+        shared = alice.share("family", rooms=[room.id])
+        assert shared["private"] is True
+        assert bob.wait_for(lambda: sees_adapter(bob, "family"), 60)
+        assert next(r for r in bob.browse() if r["name"] == "family")["private"]
+        assert bob.wait_download(bob.download(offer_id(bob, "family")), 120).state == "done", "members decrypt"
+        assert AdapterStore(bob_home).get("family").files == AdapterStore(alice_home).get("family").files
+        assert not sees_adapter(eve, "family")
+        # Eve learns the signed entry and the core key (say a member leaked them), but not the room's access key.
+        leaked = verify_entry({k: v for k, v in alice.shares.records()["family"].entry.items() if k != "access"})
+        record = eve.wait_download(eve.downloads.start(alice.public_key, leaked, None), 120)
+        # Without the key the core does not even add up to the signed size: refused before a block moves.
+        assert record.state == "failed" and record.code in ("mismatch", "rejected"), record
+        plain = (AdapterStore(alice_home).path("family") / "adapter_model.safetensors").read_bytes()[:4096]
+        for home in (eve_home, alice_home, bob_home):  # blocks are encrypted at rest and on the wire, at every holder
+            stored = b"".join(p.read_bytes() for p in home.corestore_dir.rglob("*") if p.is_file())
+            assert plain[64:512] not in stored, f"plaintext blocks in {home.root}"
+    assert AdapterStore(eve_home).list() == []
