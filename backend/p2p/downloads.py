@@ -87,9 +87,16 @@ class Downloads:
         return download_id
 
     def replay(self) -> None:
+        """Restart the active downloads; one that cannot restart (say, its entry is from an older
+        version) is marked failed with the reason, so the others and the network still start."""
         for download_id, record in self.records().items():
-            if record.state == "active":
+            if record.state != "active":
+                continue
+            try:
                 self._fetch(download_id, record)
+            except OrchMindError as exc:
+                record.state, record.error, record.code = "failed", exc.message, exc.code
+                self._save(download_id, record)
 
     def _fetch(self, download_id: str, record: DownloadRecord) -> None:
         entry = verify_entry(record.entry)

@@ -9,6 +9,7 @@ A downloaded adapter carries its original signed entry; sharing it again keeps t
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from backend.p2p.verify import VerificationError
 from backend.training.adapters import AdapterStore
 
 Call = Callable[..., Any]
+log = logging.getLogger("orch_mind.p2p")
 
 
 class ShareError(OrchMindError):
@@ -44,10 +46,16 @@ class Shares:
                  "private": share.encryption_key is not None} for name, share in self.records().items()]
 
     def replay(self) -> None:
-        """Seed every share into a fresh sidecar; entries are signed again (deterministic signatures)."""
+        """Seed every share into a fresh sidecar; entries are signed again (deterministic signatures,
+        and an entry from an older version is brought up to date). A share whose adapter was deleted
+        or no longer matches its manifest is dropped with a warning instead of keeping the network off."""
         shares = self.records()
-        for name, share in shares.items():
-            shares[name] = self._seed_and_sign(name, share.core_name, share.rooms, share.encryption_key)
+        for name, share in list(shares.items()):
+            try:
+                shares[name] = self._seed_and_sign(name, share.core_name, share.rooms, share.encryption_key)
+            except (NotFoundError, ShareError) as exc:  # the adapter is gone or changed; not a sidecar hiccup
+                log.warning("No longer sharing %s: %s", name, exc.message)
+                del shares[name]
         self._file.save(shares)
 
     def share(self, adapter: str, rooms: list[str] | None, joined: dict[str, Room]) -> dict[str, Any]:

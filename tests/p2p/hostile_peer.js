@@ -5,6 +5,7 @@
 //   unsolicited  no proofs; an unsolicited catalog, then a 2 MiB message
 //   deep         proves membership, then a small catalog nested 3,000 levels deep
 //   proof-flood  proves membership, then proofs as fast as the channel takes them, never reading
+//   catalog-flood proves membership, then 900 KB catalogs as fast as the channel takes them
 //   huge-frame   announces a 15 MiB frame on the raw stream and sends a few bytes of it
 //   slow-frame   announces a 64 KiB frame and sends one byte per second (slow loris)
 // It prints one JSON line per thing it did: {ready}, {sent}, {closed}.
@@ -75,6 +76,16 @@ swarm.on('connection', (conn) => {
           catalog.send(b4a.from('{"entries":' + '['.repeat(3000) + ']'.repeat(3000) + '}'))
           say({ sent: 'deep', to })
         }, 300)
+      } else if (mode === 'catalog-flood') {
+        const big = b4a.from(JSON.stringify({ entries: ['x'.repeat(900 * 1024)] }))
+        const until = Date.now() + seconds * 1000
+        const burst = () => {
+          if (conn.destroyed || Date.now() > until) return
+          catalog.send(big)
+          setTimeout(burst, 10)
+        }
+        burst()
+        say({ sent: 'catalog-flood', to })
       } else if (mode === 'proof-flood') {
         conn.pause() // never read again: whatever the app sends back piles up on its side
         const until = Date.now() + seconds * 1000

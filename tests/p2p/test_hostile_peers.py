@@ -85,7 +85,8 @@ def alice_and_bob(testnet, make_layout, shared_base):
         yield alice, bob, bob_home
 
 
-@pytest.mark.parametrize("mode, reason", [("deep", "nested too deeply"), ("proof-flood", "too many"),
+@pytest.mark.parametrize("mode, reason", [("deep", "nested too deeply"), ("proof-flood", "too many messages"),
+                                          ("catalog-flood", "too many bytes"),
                                           ("huge-frame", "frame"), ("slow-frame", "did not arrive in time")])
 def test_a_hostile_peer_is_dropped_and_a_well_behaved_one_still_served(alice_and_bob, testnet, tmp_path, mode, reason):
     alice, bob, bob_home = alice_and_bob
@@ -204,3 +205,27 @@ def test_a_leaked_core_key_of_a_private_adapter_yields_nothing_readable(testnet,
             stored = b"".join(p.read_bytes() for p in home.corestore_dir.rglob("*") if p.is_file())
             assert plain[64:512] not in stored, f"plaintext blocks in {home.root}"
     assert AdapterStore(eve_home).list() == []
+
+
+def test_a_holder_that_stops_sending_stalls_the_download_which_fails_and_clears(testnet, make_layout, shared_base):
+    import os
+    import signal
+
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "big", shared_base, rank=64)  # ~78 MB, 299 blocks
+    with running_peer(alice_home, testnet.bootstrap) as alice, \
+            running_peer(bob_home, testnet.bootstrap, stall_seconds=3) as bob:
+        alice.join_public()
+        bob.join_public()
+        alice.share("big")
+        assert bob.wait_for(lambda: sees_adapter(bob, "big"), 60)
+        download_id = bob.download(offer_id(bob, "big"))
+        assert bob.wait_for(lambda: getattr(bob.downloads.get(download_id), "blocks", 0) >= 1, 60)
+        os.kill(alice.sidecar_pid, signal.SIGSTOP)  # the connection stays open; nothing more arrives
+        try:
+            record = bob.wait_download(download_id, 60)
+        finally:
+            os.kill(alice.sidecar_pid, signal.SIGCONT)
+        assert record.state == "failed" and record.code == "stalled", record
+        assert 0 < record.blocks < record.total
+        assert not any(bob_home.staging_dir.iterdir()) and AdapterStore(bob_home).list() == []

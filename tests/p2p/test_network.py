@@ -158,7 +158,7 @@ def test_an_unproven_peer_cannot_push_a_catalog_and_a_flooding_peer_is_dropped(t
         bob.subscribe(lambda event: misbehaved.append(event) if event.get("event") == "peer-misbehaved" else None)
         bob.join_public()
         port = testnet.bootstrap[0].split(":")[1]
-        hostile = subprocess.Popen([str(node_executable()), "tests/p2p/hostile_peer.js", port, PUBLIC_ROOM_SECRET,
+        hostile = subprocess.Popen([str(node_executable()), "tests/p2p/hostile_peer.js", "unsolicited", port, PUBLIC_ROOM_SECRET,
                                     str(tmp_path / "hostile-store")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             hostile_key = json.loads(hostile.stdout.readline())["ready"]
@@ -272,3 +272,20 @@ def test_a_second_network_on_the_same_data_dir_is_refused_clearly(testnet, make_
         with pytest.raises(SidecarError, match="in use by another Orch-Mind"):
             with running_peer(home, testnet.bootstrap):
                 pass
+
+
+def test_state_from_an_older_version_or_a_deleted_adapter_does_not_keep_the_network_off(testnet, make_layout):
+    from backend.p2p.state import P2PStateError, downloads_file
+
+    home = make_layout()
+    home.p2p_file("shares").write_text(json.dumps({"gone": {"core_name": "adapter/gone/1", "rooms": ["public"], "entry": {}}}))
+    old_entry = {"v": 1, "manifest": {}, "transfer": {}, "author": "a" * 64, "signature": "b" * 128}
+    home.p2p_file("downloads").write_text(json.dumps({"c" * 32: {
+        "peer": "a" * 64, "name": "old", "state": "active", "entry": old_entry, "total": 3, "started_at": 0}}))
+    with running_peer(home, testnet.bootstrap) as service:
+        assert service.my_shares() == [], "the share of a deleted adapter is dropped"
+        [record] = service.list_downloads()
+        assert record["state"] == "failed" and "version" in record["error"]
+    home.p2p_file("downloads").write_text('{"x": {"state": "exploded"}}')
+    with pytest.raises(P2PStateError, match="downloads.json is damaged.*move it aside"):
+        downloads_file(home).load()
