@@ -6,6 +6,7 @@
 //   deep         proves membership, then a small catalog nested 3,000 levels deep
 //   proof-flood  proves membership, then proofs as fast as the channel takes them, never reading
 //   catalog-flood proves membership, then 900 KB catalogs as fast as the channel takes them
+//   many         opens SECONDS connections from as many identities; none proves a room
 //   huge-frame   announces a 15 MiB frame on the raw stream and sends a few bytes of it
 //   slow-frame   announces a 64 KiB frame and sends one byte per second (slow loris)
 // It prints one JSON line per thing it did: {ready}, {sent}, {closed}.
@@ -30,10 +31,26 @@ const keyed = (label, ...parts) => {
 }
 const topic = keyed('orch-mind/room-topic/v1')
 
-const dht = new HyperDHT({ bootstrap: [{ host: '127.0.0.1', port: Number(port) }], host: '127.0.0.1' })
-const swarm = new Hyperswarm({ dht })
+const bootstrap = [{ host: '127.0.0.1', port: Number(port) }]
+const swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: '127.0.0.1' }) })
 const store = new Corestore(storage)
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+const extra = []
+if (mode === 'many') {
+  for (let i = 1; i < seconds; i++) {
+    const other = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: '127.0.0.1' }) })
+    other.on('connection', (conn) => {
+      conn.on('error', () => {})
+      const mux = Hypercore.getProtocolMuxer(store.replicate(conn))
+      const channel = mux.createChannel({ protocol: 'orch-mind/catalog/v1' })
+      channel.addMessage({ encoding: c.buffer, onmessage () {} })
+      channel.addMessage({ encoding: c.buffer, onmessage () {} })
+      channel.open() // an open channel and never a proof: a stranger that stays
+    })
+    other.join(topic, { server: true, client: true })
+    extra.push(other)
+  }
+}
 
 function rawFrame (conn, length, bytes) {
   // secret-stream frames are a 3-byte little-endian length, then the (encrypted) body
@@ -59,6 +76,7 @@ swarm.on('connection', (conn) => {
   const channel = mux.createChannel({
     protocol: 'orch-mind/catalog/v1',
     onopen () {
+      if (mode === 'many') return say({ sent: 'stranger', to })
       if (mode === 'unsolicited') {
         const entry = { v: 1, manifest: { name: 'unsolicited' }, transfer: {}, author: '00', signature: '00' }
         catalog.send(b4a.from(JSON.stringify({ entries: [entry] })))
@@ -106,5 +124,10 @@ swarm.on('connection', (conn) => {
 
 swarm.join(topic, { server: true, client: true })
 say({ ready: b4a.toString(swarm.keyPair.publicKey, 'hex') })
-process.stdin.on('end', async () => { await swarm.destroy(); await store.close(); process.exit(0) })
+process.stdin.on('end', async () => {
+  for (const other of extra) await other.destroy()
+  await swarm.destroy()
+  await store.close()
+  process.exit(0)
+})
 process.stdin.resume()

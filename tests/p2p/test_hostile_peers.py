@@ -229,3 +229,37 @@ def test_a_holder_that_stops_sending_stalls_the_download_which_fails_and_clears(
         assert record.state == "failed" and record.code == "stalled", record
         assert 0 < record.blocks < record.total
         assert not any(bob_home.staging_dir.iterdir()) and AdapterStore(bob_home).list() == []
+
+
+def test_at_the_connection_cap_strangers_make_way_and_members_stay_served(testnet, make_layout, shared_base, tmp_path):
+    import threading
+
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "kind", shared_base, rank=2)
+    cap = 4
+    with running_peer(alice_home, testnet.bootstrap) as alice, \
+            running_peer(bob_home, testnet.bootstrap, peer_limits={"connections": cap}) as bob:
+        alice.join_public()
+        alice.share("kind")
+        bob.join_public()
+        assert bob.wait_for(lambda: sees_adapter(bob, "kind", alice.public_key), 60)
+        counts, stop = [], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                counts.append(len(bob.peers()))
+                stop.wait(0.1)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        hostile = Hostile("many", testnet, tmp_path / "hostile", seconds=12)  # 12 identities knocking
+        try:
+            stop.wait(15)
+            still_serves(bob, alice)
+            assert alice.public_key in {p["peer"] for p in bob.peers()}, "the member kept its place"
+            assert bob._sidecar.restart_count == 0
+        finally:
+            stop.set()
+            sampler.join()
+            hostile.close()
+    assert max(counts) == cap, f"the cap of {cap} connections was reached and held: {sorted(set(counts))}"

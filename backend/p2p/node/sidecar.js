@@ -210,6 +210,22 @@ function sweepPeers () {
   for (const peer of state.peers.values()) if (!peer.dropped && !peer.conn.destroyed) checkFraming(peer, now)
 }
 
+// At the connection cap, a newcomer may take the place of the oldest connection that has had time to
+// prove a room we share and has not: members stay connected however many strangers knock.
+function evictAStranger () {
+  const now = Date.now()
+  let oldest = null
+  for (const peer of state.peers.values()) {
+    if (peer.sharedRooms.size || peer.dropped || peer.conn.destroyed || now - peer.since < CHANNEL_OPEN_TIMEOUT_MS) continue
+    if (!oldest || peer.since < oldest.since) oldest = peer
+  }
+  if (!oldest) return false
+  log('at the connection cap: closing', hex(oldest.conn.remotePublicKey).slice(0, 12), 'which proved no shared room')
+  oldest.conn.destroy()
+  state.connections.delete(oldest.conn)
+  return true
+}
+
 function refused (remoteKey) {
   const key = hex(remoteKey)
   return state.blocked.has(key) || (state.penalized.get(key) || 0) > Date.now()
@@ -218,7 +234,7 @@ function refused (remoteKey) {
 function onConnection (conn) {
   const key = hex(conn.remotePublicKey)
   conn.on('error', (err) => log('connection', key.slice(0, 12), err.message))
-  if (refused(conn.remotePublicKey) || state.connections.size >= PEER_LIMITS.connections) {
+  if (refused(conn.remotePublicKey) || (state.connections.size >= PEER_LIMITS.connections && !evictAStranger())) {
     conn.destroy()
     return
   }
@@ -231,6 +247,7 @@ function onConnection (conn) {
   const mux = Hypercore.getProtocolMuxer(stream)
   const peer = {
     conn,
+    since: Date.now(),
     sharedRooms: new Set(),
     sentCatalog: null,
     messages: new RateLimit(PEER_LIMITS.messagesPerWindow, PEER_LIMITS.windowMs),
