@@ -27,7 +27,8 @@ from backend.p2p.verify import ADAPTER_FILES, VerificationError, parse_manifest
 from backend.training.adapters import AdapterManifest
 
 ENTRY_VERSION = 2
-BLOCK_SIZE = 256 * 1024
+BLOCK_SIZE = 1024 * 1024
+MAX_BLOCK_SIZE = 1024 * 1024  # the sidecar's frame limit (10 MiB) assumes blocks no larger than this
 MAX_ENTRY_BYTES = 64 * 1024
 _HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 _HEX128 = re.compile(r"^[0-9a-f]{128}\Z")
@@ -177,7 +178,7 @@ def verify_entry(raw: Any, *, nested: bool = False) -> CatalogEntry:
     if not isinstance(transfer, dict) or set(transfer) != {"core", "block_size", "order", "byte_length", "tree_hash"}:
         raise VerificationError("A catalog entry has a malformed transfer section.")
     core, block_size, order = transfer["core"], transfer["block_size"], transfer["order"]
-    if not (isinstance(core, str) and _HEX64.match(core) and isinstance(block_size, int) and 4096 <= block_size <= 4 << 20):
+    if not (isinstance(core, str) and _HEX64.match(core) and isinstance(block_size, int) and 4096 <= block_size <= MAX_BLOCK_SIZE):
         raise VerificationError("A catalog entry has an invalid core key or block size.")
     if not (isinstance(transfer["tree_hash"], str) and _HEX64.match(transfer["tree_hash"])
             and isinstance(transfer["byte_length"], int) and transfer["byte_length"] > 0):

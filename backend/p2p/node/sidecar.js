@@ -33,7 +33,9 @@ const PEER_LIMITS = { // tests may lower the timeouts and caps through `start`
   messagesPerWindow: 20, // proofs + catalogs
   catalogBytesPerWindow: 4 * 1024 * 1024,
   queuedBytes: 2 * 1024 * 1024, // our unsent bytes to one peer: past this, catalogs wait for a drain
-  frameBytes: 8 * 1024 * 1024, // the largest frame a peer may announce (a 256 KiB block is far below)
+  // The largest frame a peer may announce: protomux batches messages up to 8 MiB and then adds one
+  // more (a block of at most 1 MiB, see MAX_BLOCK_SIZE in catalog.py, plus its proof).
+  frameBytes: 10 * 1024 * 1024,
   partialFrameMs: 20000, // a frame must arrive whole within this
   idleMs: 60000, // Hyperswarm's keep-alive is 5 s: a minute of silence is a dead or hostile peer
   sweepMs: 2000,
@@ -417,7 +419,7 @@ async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, 
   const core = await openCore(key, encryptionKey)
   const done = core.findingPeers()
   state.swarm.flush().then(done, done)
-  const job = { core, paused: false, range: null, lastGain: Date.now() }
+  const job = { core, paused: false, range: null, lastGain: Date.now(), startedAt: Date.now() }
   state.downloads.set(id, job)
   let last = 0
   const progress = () => {
@@ -470,7 +472,9 @@ async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, 
         }
       }
       if (job.paused) return
+      const fetchedAt = Date.now()
       await writeFiles(core, files, blockSize)
+      log('download', id, `fetched in ${fetchedAt - job.startedAt} ms, written in ${Date.now() - fetchedAt} ms`)
       await finish({ blocks })
     } catch (err) {
       if (job.paused) return
