@@ -112,3 +112,11 @@ def m004_keyword_postings(db: duckdb.DuckDBPyConnection) -> None:
     """Keyword search reads precomputed BM25 postings: mark the keyword index stale so the next
     search builds them (the flag ``keyword_index.STALE_FLAG``)."""
     db.execute("INSERT OR REPLACE INTO store_flags VALUES ('keyword_index_stale', '1')")
+
+
+@migration
+def m005_lookup_indexes(db: duckdb.DuckDBPyConnection) -> None:
+    """Search hits are read back by chunk and message id: without an index each read scanned every
+    chunk (about 25 ms at 100k chunks, a third of a hybrid search); with one it is an index lookup."""
+    db.execute("CREATE INDEX chunks_id ON chunks (id)")
+    db.execute("CREATE INDEX messages_id ON messages (id)")

@@ -164,21 +164,31 @@ class MemorySearch:
     def _finish(self, ranked: list[tuple[str, float]], mode: str, query: str) -> list[SearchHit]:
         if not ranked:
             return []
+        db = self.store.cursor()
         ids = [chunk_id for chunk_id, _ in ranked]
-        rows = self.store.cursor().execute(
-            """SELECT c.id, v.external_id, v.id, c.source_id, v.title, c.role, c.created_at, c.text, m.content_type, c.message_id
-               FROM chunks c JOIN conversations v ON v.id = c.conversation_id LEFT JOIN messages m ON m.id = c.message_id
-               WHERE c.id IN (SELECT unnest(?))""",
-            [ids],
-        ).fetchall()
-        by_id = {row[0]: row for row in rows}
+        # Three small reads by key, each an index lookup (one joined query scanned every chunk).
+        chunks = {row[0]: row for row in db.execute(
+            f"SELECT id, conversation_id, message_id, source_id, role, created_at, text FROM chunks WHERE id IN ({_marks(ids)})",
+            ids).fetchall()}
+        conversation_ids = sorted({row[1] for row in chunks.values()})
+        conversations = {row[0]: row for row in db.execute(
+            f"SELECT id, external_id, title FROM conversations WHERE id IN ({_marks(conversation_ids)})",
+            conversation_ids).fetchall()} if conversation_ids else {}
+        message_ids = sorted({row[2] for row in chunks.values()})
+        kinds = dict(db.execute(f"SELECT id, content_type FROM messages WHERE id IN ({_marks(message_ids)})",
+                                message_ids).fetchall()) if message_ids else {}
         hits = []
         for chunk_id, score in ranked:
-            row = by_id.get(chunk_id)
-            if row is None:
+            row = chunks.get(chunk_id)
+            conversation = conversations.get(row[1]) if row else None
+            if row is None or conversation is None:
                 continue
-            created = row[6].isoformat() if isinstance(row[6], datetime) else None
-            hits.append(SearchHit(chunk_id, row[9], row[1], row[2], row[3], row[4], row[5], row[8] or "text", created, round(score, 6),
-                                  row[7], make_snippet(row[7], query)))
+            _, conversation_key, message_id, source_id, role, created_at, text = row
+            created = created_at.isoformat() if isinstance(created_at, datetime) else None
+            hits.append(SearchHit(chunk_id, message_id, conversation[1], conversation_key, source_id, conversation[2], role,
+                                  kinds.get(message_id) or "text", created, round(score, 6), text, make_snippet(text, query)))
         return hits
 
+
+def _marks(values: list[object]) -> str:
+    return ", ".join("?" * len(values))
