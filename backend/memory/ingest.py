@@ -32,7 +32,7 @@ from backend.importers.source_files import head_has, read_head
 from backend.memory.chunking import MAX_TOKENS, TokenCounter, chunk_text, estimate_tokens, text_hash
 from backend.memory.embedding_space import embed_missing, ensure_space
 from backend.memory.embeddings import Embedder
-from backend.memory.keyword_index import rebuild_keyword_index
+from backend.memory.keyword_index import rebuild_keyword_index, refresh_keyword_index
 from backend.memory.migrations import transaction
 from backend.memory.store import MemoryStore
 
@@ -256,8 +256,10 @@ def import_conversations(
 
             if changed or mode == "overwrite":
                 _write(store, kind, label, source_id, conversations(False), changed, known, mode, stats, report, chunker)
-        if changed or mode == "overwrite":  # an unchanged re-import leaves the index as it was
+        if mode == "overwrite":
             rebuild_keyword_index(store)
+        elif changed:  # an unchanged re-import leaves the index as it was; a chat turn updates its delta
+            refresh_keyword_index(store, {conversation_key(source_id, external_id) for external_id in changed})
         stats.seconds = round(time.time() - started, 3)
         db.execute("UPDATE imports SET state = 'completed', finished_at = now(), stats = ? WHERE id = ?",
                    [json.dumps(stats.to_dict()), import_id])
@@ -327,7 +329,7 @@ def forget_conversation(store: MemoryStore, source_id: str, external_id: str) ->
             db.execute(f"DELETE FROM {table} WHERE conversation_id = ?", [key])
         db.execute("DELETE FROM conversations WHERE id = ?", [key])
     if found:
-        rebuild_keyword_index(store)
+        refresh_keyword_index(store, {key})
     return bool(found)
 
 

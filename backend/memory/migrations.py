@@ -120,3 +120,10 @@ def m005_lookup_indexes(db: duckdb.DuckDBPyConnection) -> None:
     chunk (about 25 ms at 100k chunks, a third of a hybrid search); with one it is an index lookup."""
     db.execute("CREATE INDEX chunks_id ON chunks (id)")
     db.execute("CREATE INDEX messages_id ON messages (id)")
+
+
+@migration
+def m006_keyword_delta(db: duckdb.DuckDBPyConnection) -> None:
+    """Small changes go to a keyword delta beside the snapshot, whose postings now carry their
+    conversation: mark the index stale so the next search builds the new shape."""
+    db.execute("INSERT OR REPLACE INTO store_flags VALUES ('keyword_index_stale', '1')")

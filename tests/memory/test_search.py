@@ -95,6 +95,9 @@ def test_cached_index_paths_agree_with_a_duckdb_scan(searcher, monkeypatch):
 
 @pytest.mark.parametrize("query", ["Alfama tram", "tomato leaves yellow", "chords for a beginner guitarist", "nothing-matches-this"])
 def test_keyword_scores_equal_duckdbs_own_bm25(searcher, query):
+    from backend.memory.keyword_index import rebuild_keyword_index
+
+    rebuild_keyword_index(searcher.store)  # a full snapshot (the second import above went into the delta)
     db = searcher.store.cursor()
     reference = db.execute(
         """SELECT id, score FROM (SELECT c.id, fts_main_chunks.match_bm25(c.id, ?) AS score FROM chunks c)
@@ -123,3 +126,34 @@ def test_snippet_centres_on_the_match():
     text = "x " * 300 + "the herons nest here" + " y" * 300
     snippet = make_snippet(text, "herons")
     assert "herons" in snippet and snippet.startswith("…") and snippet.endswith("…")
+
+
+def test_a_small_change_updates_the_keyword_delta_without_a_full_rebuild(searcher, store, embedder, tmp_path):
+    from backend.memory.ingest import forget_conversation, import_conversations
+    from backend.memory.keyword_index import rebuild_keyword_index
+    from backend.importers.model import ImportedConversation, ImportedMessage
+
+    db = store.cursor()
+    rebuild_keyword_index(store)
+    snapshot_docs = db.execute("SELECT count(*) FROM fts_main_chunks.docs").fetchone()[0]
+
+    def chat(text):  # what a chat turn does: re-import the one chat conversation
+        messages = [ImportedMessage("u1", "user", "Tell me about my plant", "text"), ImportedMessage("a1", "assistant", text, "text")]
+        import_conversations(store, embedder, "orch-chat", "orch-chat", "Orch-Mind chats", "chat",
+                             lambda _progress: iter([ImportedConversation("orch-chat", "chat-1", "Plants", None, None, messages)]))
+
+    def found(word):
+        return {hit.conversation_id for hit in searcher.search(word, k=5, mode="keyword")}
+
+    chat("Your zanzibarite fern likes shade and the tomato needs sun.")
+    assert "chat-1" in found("zanzibarite")
+    assert db.execute("SELECT count(*) FROM fts_main_chunks.docs").fetchone()[0] == snapshot_docs, "no full rebuild"
+    chat("Your quokkaberry fern likes shade and the tomato needs sun.")  # the chat changed: its old words go
+    assert "chat-1" not in found("zanzibarite") and "chat-1" in found("quokkaberry")
+    with_delta = [c for c, _ in searcher.keyword_ids("tomato sun shade", 50, SearchFilters())]
+    rebuild_keyword_index(store)
+    rebuilt = [c for c, _ in searcher.keyword_ids("tomato sun shade", 50, SearchFilters())]
+    # The same chunks match and the best stays the best; scores drift a little until a full rebuild.
+    assert set(with_delta) == set(rebuilt) and with_delta[0] == rebuilt[0], (with_delta, rebuilt)
+    assert forget_conversation(store, "orch-chat", "chat-1")
+    assert not found("quokkaberry") and db.execute("SELECT count(*) FROM keyword_delta").fetchone()[0] == 0
