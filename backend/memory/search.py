@@ -170,13 +170,19 @@ class MemorySearch:
         chunks = {row[0]: row for row in db.execute(
             f"SELECT id, conversation_id, message_id, source_id, role, created_at, text FROM chunks WHERE id IN ({_marks(ids)})",
             ids).fetchall()}
+        if not chunks:
+            return []
         conversation_ids = sorted({row[1] for row in chunks.values()})
-        conversations = {row[0]: row for row in db.execute(
-            f"SELECT id, external_id, title FROM conversations WHERE id IN ({_marks(conversation_ids)})",
-            conversation_ids).fetchall()} if conversation_ids else {}
         message_ids = sorted({row[2] for row in chunks.values()})
-        kinds = dict(db.execute(f"SELECT id, content_type FROM messages WHERE id IN ({_marks(message_ids)})",
-                                message_ids).fetchall()) if message_ids else {}
+        conversations, kinds = {}, {}
+        for table, key, first, second in db.execute(
+                f"""SELECT 'c', id, external_id, title FROM conversations WHERE id IN ({_marks(conversation_ids)})
+                    UNION ALL SELECT 'm', id, content_type, NULL FROM messages WHERE id IN ({_marks(message_ids)})""",
+                [*conversation_ids, *message_ids]).fetchall():
+            if table == "c":
+                conversations[key] = (key, first, second)
+            else:
+                kinds[key] = first
         hits = []
         for chunk_id, score in ranked:
             row = chunks.get(chunk_id)
