@@ -289,3 +289,27 @@ def test_state_from_an_older_version_or_a_deleted_adapter_does_not_keep_the_netw
     home.p2p_file("downloads").write_text('{"x": {"state": "exploded"}}')
     with pytest.raises(P2PStateError, match="downloads.json is damaged.*move it aside"):
         downloads_file(home).load()
+
+
+def test_an_honest_peer_in_many_rooms_is_never_taken_for_a_flood(testnet, make_layout, shared_base):
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "many-rooms", shared_base, rank=2)
+    with running_peer(alice_home, testnet.bootstrap) as alice, running_peer(bob_home, testnet.bootstrap) as bob:
+        dropped = []
+        bob.subscribe(lambda e: dropped.append(e) if e.get("event") == "peer-misbehaved" else None)
+        alice.join_public()
+        bob.join_public()
+        alice.share("many-rooms")
+        assert bob.wait_for(lambda: sees_adapter(bob, "many-rooms", alice.public_key), 60)
+        codes = [alice.create_room(f"room {i}")[1] for i in range(30)]  # 30 proofs broadcasts in a row
+        bob.join_room(codes[-1])
+        for _ in range(10):
+            alice.unshare("many-rooms")
+            alice.share("many-rooms")  # and a burst of catalog changes
+        assert bob.wait_for(lambda: any(len(p["rooms"]) == 2 for p in bob.peers() if p["peer"] == alice.public_key), 60)
+        assert not dropped, dropped
+    with running_peer(alice_home, testnet.bootstrap) as alice_again, running_peer(bob_home, testnet.bootstrap) as bob_again:
+        dropped = []
+        bob_again.subscribe(lambda e: dropped.append(e) if e.get("event") == "peer-misbehaved" else None)
+        assert bob_again.wait_for(lambda: sees_adapter(bob_again, "many-rooms", alice_again.public_key), 60), "a restart replays 31 rooms"
+        assert not dropped, dropped

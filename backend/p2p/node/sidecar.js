@@ -25,12 +25,13 @@ const { RateLimit, parseCatalog, parseProofs, printable } = require('./peer_mess
 
 const CATALOG_PROTOCOL = 'orch-mind/catalog/v1'
 const PROGRESS_INTERVAL_MS = 250
+const BROADCAST_DELAY_MS = 500
 const CHANNEL_OPEN_TIMEOUT_MS = 4000
 // What one connection may cost us. A peer over a rate is dropped and refused for PENALTY_MS.
 const PEER_LIMITS = { // tests may lower the timeouts and caps through `start`
   connections: 64, // Hyperswarm caps the connections we dial, not the ones we accept
   windowMs: 10000,
-  messagesPerWindow: 20, // proofs + catalogs
+  messagesPerWindow: 50, // proofs + catalogs; an honest peer sends at most 2 + 2 a second (BROADCAST_DELAY_MS)
   catalogBytesPerWindow: 4 * 1024 * 1024,
   queuedBytes: 2 * 1024 * 1024, // our unsent bytes to one peer: past this, catalogs wait for a drain
   // The largest frame a peer may announce: protomux batches messages up to 8 MiB and then adds one
@@ -284,12 +285,24 @@ function onConnection (conn) {
   })
 }
 
+// Room and catalog changes reach peers at most once per BROADCAST_DELAY_MS, however many happen (a
+// start replays every room and share): so an honest peer stays far below what peers allow it.
+const broadcasts = { proofs: null, catalog: null }
+
+function later (kind, send) {
+  if (broadcasts[kind]) return
+  broadcasts[kind] = setTimeout(() => {
+    broadcasts[kind] = null
+    for (const peer of state.peers.values()) if (peer.channel && peer.channel.opened && !peer.dropped) send(peer)
+  }, BROADCAST_DELAY_MS)
+}
+
 function broadcastProofs () {
-  for (const peer of state.peers.values()) if (peer.channel && peer.channel.opened) sendProofs(peer)
+  later('proofs', sendProofs)
 }
 
 function broadcastCatalog () {
-  for (const peer of state.peers.values()) if (peer.channel && peer.channel.opened) sendCatalog(peer)
+  later('catalog', sendCatalog)
 }
 
 // ---------------------------------------------------------------- transfers
