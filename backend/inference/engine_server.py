@@ -44,12 +44,14 @@ from backend.inference.engine_requests import (
 )
 from backend.inference.llama_runner import EngineError, LlamaRunner
 from backend.inference.model_store import ModelManifest, ModelStore, ModelStoreError, validate_name
+from backend.json_limits import json_depth
 from backend.loopback_server import read_body_capped
 
 log = logging.getLogger("orch_mind.engine")
 
 ENGINE_VERSION = f"0.6.0-orch-mind-{__version__}"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_JSON_DEPTH = 64  # Ollama/OpenAI requests nest a few levels (messages → content parts → …)
 MAX_BLOB_BYTES = 64 * 1024**3
 MAX_PENDING_GENERATIONS = 16  # running + waiting for a model; past that a client gets a 503
 DISK_HEADROOM_BYTES = 512 * 1024**2
@@ -240,7 +242,10 @@ class EngineApp:
         if body is None:
             raise BadRequest(f"request body too large (over {MAX_BODY_BYTES} bytes)")
         try:
-            payload = json.loads(body.decode("utf-8") or "{}")
+            text = body.decode("utf-8") or "{}"
+            if json_depth(text) > MAX_JSON_DEPTH:  # before json.loads, which would recurse that deep
+                raise BadRequest(f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels")
+            payload = json.loads(text)
         except json.JSONDecodeError as exc:
             raise BadRequest(f"invalid JSON: {exc.msg}") from exc
         except UnicodeDecodeError as exc:

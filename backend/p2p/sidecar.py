@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from backend.errors import OrchMindError
+from backend.json_limits import json_depth
 from backend.p2p.node_runtime import SIDECAR_DIR, node_executable, sidecar_dependencies_installed
 
 log = logging.getLogger("orch_mind.p2p.sidecar")
@@ -36,28 +37,6 @@ MAX_JSON_DEPTH = 32
 
 class SidecarError(OrchMindError):
     code = "p2p"
-
-
-def json_depth(text: str) -> int:
-    """How deeply ``text``'s JSON arrays/objects nest, counted without parsing (strings skipped)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def parse_line(raw: bytes) -> dict[str, Any]:
