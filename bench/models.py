@@ -141,7 +141,7 @@ def first_token_pair(engine: object, client: ollama.Client, model: str, repeats:
     and prompt cache on both sides, so the difference is what the engine adds."""
     served, direct = [], []
     first_token_engine(client, model, 0, 1000)  # loads the model and its chat handler
-    loaded = next(m for m in engine.runner.loaded() if m.manifest.name == f"{model}:latest")  # type: ignore[attr-defined]
+    loaded = engine.runner.chat_instance(f"{model}:latest")  # type: ignore[attr-defined]
     for run in range(repeats):
         served.append(first_token_engine(client, model, 2 * run, 1)[0])
         started = time.perf_counter()

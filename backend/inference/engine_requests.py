@@ -9,6 +9,8 @@ the right type and range.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
@@ -23,6 +25,9 @@ Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
 System = Annotated[str, StringConstraints(max_length=MAX_SYSTEM_CHARS)]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 StopSequence = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+MAX_TOOL_CALLS = 16
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class GenerationOptions(BaseModel):
@@ -72,11 +77,38 @@ class ModelRequest(EngineRequest):
     model: ModelName
 
 
+class FunctionCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _json_text(cls, value: Any) -> Any:
+        """OpenAI sends arguments as JSON text, Ollama as an object."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value or "{}")
+            except json.JSONDecodeError as exc:
+                raise ValueError("arguments must be a JSON object (or JSON text of one)") from exc
+        return value
+
+
+class ToolCallIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant", "tool"]
     content: Text = ""
+    tool_calls: list[ToolCallIn] | None = Field(None, max_length=MAX_TOOL_CALLS)
+    tool_name: Annotated[str, StringConstraints(max_length=64)] | None = None
 
     @field_validator("content", mode="before")
     @classmethod
@@ -84,19 +116,67 @@ class ChatMessage(BaseModel):
         return "" if value is None else value  # an assistant turn that only called tools
 
 
+KeepAlive = str | int | float | None
+ToolList = Annotated[list[dict[str, Any]], Field(max_length=64)]
+
+
 class GenerationRequest(ModelRequest):
     options: GenerationOptions = Field(default_factory=GenerationOptions)
     stream: bool = True
-    keep_alive: str | int | float | None = None
+    keep_alive: float | None = Field(None, description="Seconds (or a duration such as \"5m\") to keep the model loaded.")
+    format: Literal["", "json"] | dict[str, Any] | None = Field(None, description='"json" or a JSON schema the answer must match.')
+    think: bool | Literal["low", "medium", "high"] | None = Field(None, description="Ignored: no model here thinks aloud.")
+
+
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return keep_alive_seconds(value)
 
 
 class ChatRequest(GenerationRequest):
     messages: list[ChatMessage] = Field(default_factory=list, max_length=MAX_MESSAGES)
+    tools: ToolList | None = None
 
 
 class GenerateRequest(GenerationRequest):
     prompt: Text = ""
     system: System | None = None
+    raw: bool = Field(False, description="Send the prompt as is, without the chat template.")
+
+
+class EmbeddingsRequest(ModelRequest):
+    """The legacy ``/api/embeddings``: one prompt, one vector."""
+
+    prompt: Text = ""
+
+
+class CopyRequest(EngineRequest):
+    source: ModelName
+    destination: ModelName
+
+
+class PullRequest(EngineRequest):
+    model: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+def keep_alive_seconds(value: KeepAlive) -> float | None:
+    """Ollama's ``keep_alive``: seconds as a number, or a Go duration ("5m", "1h30m", "0", "-1m");
+    negative keeps the model loaded; None is the engine's default."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    sign = -1.0 if text.startswith("-") else 1.0
+    parts = DURATION_PART.findall(text.lstrip("+-"))
+    if not parts or "".join(n + u for n, u in parts) != text.lstrip("+-"):
+        raise ValueError(f"keep_alive {text[:40]!r} is not a duration (examples: 300, \"5m\", \"1h\", 0, -1)")
+    return sign * sum(float(n) * DURATION_UNITS[u] for n, u in parts)
 
 
 class EmbedRequest(ModelRequest):

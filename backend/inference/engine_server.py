@@ -19,7 +19,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -32,18 +32,35 @@ from starlette.types import ASGIApp
 from backend import __version__
 from backend.errors import NotFoundError, OrchMindError
 from backend.inference.engine_guard import EngineGuard, OriginPolicy
-from backend.inference.gguf_info import read_gguf_info
 from backend.inference.engine_requests import (
     ChatRequest,
+    CopyRequest,
     CreateRequest,
+    EmbeddingsRequest,
     EmbedRequest,
     GenerateRequest,
     GenerationOptions,
     ModelOnlyRequest,
+    PullRequest,
     describe,
 )
-from backend.inference.llama_runner import EngineError, LlamaRunner
+from backend.inference.generation import (
+    BadRequest,
+    EngineBusy,
+    Event,
+    Finished,
+    GenerationPlan,
+    RecordPump,
+    TextDelta,
+    ToolCalls,
+    conversation,
+    generate,
+)
+from backend.inference.gguf_info import read_gguf_info
+from backend.inference.llama_runner import LlamaRunner, StopSignal
 from backend.inference.model_store import ModelManifest, ModelStore, ModelStoreError, validate_name
+from backend.inference.openai_api import OpenAIRoutes, error_body
+from backend.inference.structured import StructuredOutputError, ToolCall, format_grammar, parse_tools
 from backend.json_limits import json_depth
 from backend.loopback_server import read_body_capped
 
@@ -75,21 +92,17 @@ def status_for(exc: OrchMindError) -> int:
         return 503
     if isinstance(exc, InsufficientStorage):
         return 507
-    if isinstance(exc, ModelStoreError) or exc.code in ("invalid_request", "prompt_too_long"):
+    if isinstance(exc, (ModelStoreError, BadRequest, StructuredOutputError)):
         return 400
     return 500
 
 
-class BadRequest(OrchMindError):
-    code = "invalid_request"
-
-
-class EngineBusy(OrchMindError):
-    code = "busy"
-
-
 class InsufficientStorage(OrchMindError):
     code = "insufficient_storage"
+
+
+OFFLINE_PULL = ("Orch-Mind works offline and does not download models: add a GGUF file you already have with "
+                "`orch-mind models add PATH` (or Models → Add a model you have)")
 
 
 def stored_options(manifest: ModelManifest) -> GenerationOptions:
@@ -138,95 +151,69 @@ def model_info(manifest: ModelManifest) -> dict[str, Any]:
     return out
 
 
-_DONE = object()
 RequestT = TypeVar("RequestT", bound=BaseModel)
+Respond = Callable[[Event, RecordPump], Awaitable[Response]]
 
 
-class RecordPump:
-    """Runs a generation in its own thread and hands its records to the response.
+def ollama_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+    return [{"function": {"index": i, "name": c.name, "arguments": c.arguments}} for i, c in enumerate(calls)]
 
-    The generator holds the model's lock while it runs; if the client goes away mid-stream, the
-    response's ``finally`` sets ``stop`` and the worker closes the generator in its own thread, so
-    the lock is always released and the next request is served. Records reach the event loop with
-    ``call_soon_threadsafe`` (no thread-pool hop a token), and tokens that queued up while the client
-    was busy are sent as one record: fewer JSON lines, same text.
-    """
 
-    def __init__(self, records: Iterator[dict[str, Any]], loop: asyncio.AbstractEventLoop, stop: threading.Event,
-                 on_finished: Any = None) -> None:
-        self._records = records
-        self._loop = loop
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._stop = stop
-        self._on_finished = on_finished or (lambda: None)
-        threading.Thread(target=self._work, daemon=True, name="engine-generation").start()
+class OllamaRecords:
+    """Generation events as Ollama's chat/generate records."""
 
-    def stop(self) -> None:
-        self._stop.set()
+    def __init__(self, model: str, kind: str) -> None:
+        self.model = model
+        self.kind = kind  # "chat" or "generate"
 
-    def _put(self, item: Any) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+    def record(self, event: Event) -> dict[str, Any]:
+        record: dict[str, Any] = {"model": self.model, "created_at": now_iso()}
+        text = event.text if isinstance(event, TextDelta) else ""
+        if self.kind == "chat":
+            record["message"] = {"role": "assistant", "content": text}
+            if isinstance(event, ToolCalls):
+                record["message"]["tool_calls"] = ollama_tool_calls(event.calls)
+        else:
+            record["response"] = text
+        record["done"] = isinstance(event, Finished)
+        if isinstance(event, Finished):
+            record.update({"done_reason": "length" if event.reason == "length" else "stop", "total_duration": event.total_ns,
+                           "load_duration": event.load_ns, "prompt_eval_count": event.prompt_tokens,
+                           "prompt_eval_duration": event.prompt_eval_ns, "eval_count": event.eval_count,
+                           "eval_duration": event.eval_ns})
+        return record
 
-    def _work(self) -> None:
+    async def stream(self, first: Event, pump: RecordPump) -> AsyncIterator[bytes]:
         try:
-            for record in self._records:
-                if self._stop.is_set():
-                    break
-                self._put(record)
-        except OrchMindError as exc:
-            self._put(exc)
-        except Exception as exc:  # noqa: BLE001 - reported to the client as an error record
-            log.exception("generation failed")
-            self._put(EngineError(f"generation failed: {exc}"))
-        finally:
-            getattr(self._records, "close", lambda: None)()
-            self._on_finished()
-            self._put(_DONE)
-
-    async def get(self) -> Any:
-        item = await self._queue.get()
-        if isinstance(item, OrchMindError):
-            raise item
-        if item is _DONE:
-            raise EngineError("the model produced no output")
-        return item
-
-    async def items(self) -> AsyncIterator[Any]:
-        """The remaining records, coalescing consecutive unfinished ones; errors end the stream."""
-        while True:
-            item = await self._queue.get()
-            while isinstance(item, dict) and not item["done"] and not self._queue.empty():
-                following = self._queue.get_nowait()
-                if not (isinstance(following, dict) and not following["done"]):
-                    yield item
-                    item = following
-                    break
-                item = merge_records(item, following)
-            if item is _DONE:
-                return
-            yield item
-            if isinstance(item, OrchMindError):
-                return
-
-    async def ndjson(self, first: dict[str, Any]) -> AsyncIterator[bytes]:
-        try:
-            yield (json.dumps(first) + "\n").encode()
-            async for item in self.items():
+            yield (json.dumps(self.record(first)) + "\n").encode()
+            async for item in pump.items():
                 if isinstance(item, OrchMindError):
                     yield (json.dumps({"error": item.message}) + "\n").encode()
                     return
-                yield (json.dumps(item) + "\n").encode()
+                yield (json.dumps(self.record(item)) + "\n").encode()
         finally:
-            self._stop.set()
+            pump.stop()
 
-
-def merge_records(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(second)
-    if "message" in first:
-        merged["message"] = {"role": "assistant", "content": first["message"]["content"] + second["message"]["content"]}
-    else:
-        merged["response"] = first["response"] + second["response"]
-    return merged
+    async def whole(self, first: Event, pump: RecordPump) -> dict[str, Any]:
+        text: list[str] = []
+        calls: list[ToolCall] = []
+        final: Event = first
+        async for item in pump.events(first):
+            if isinstance(item, OrchMindError):
+                raise item
+            if isinstance(item, TextDelta):
+                text.append(item.text)
+            elif isinstance(item, ToolCalls):
+                calls += item.calls
+            final = item
+        record = self.record(final)
+        if self.kind == "chat":
+            record["message"]["content"] = "".join(text)
+            if calls:
+                record["message"]["tool_calls"] = ollama_tool_calls(calls)
+        else:
+            record["response"] = "".join(text)
+        return record
 
 
 class EngineApp:
@@ -236,7 +223,7 @@ class EngineApp:
         self.max_pending = max_pending
         self._admission = threading.BoundedSemaphore(max_pending)
 
-    async def _parse(self, request: Request, model: type[RequestT]) -> RequestT:
+    async def parse(self, request: Request, model: type[RequestT]) -> RequestT:
         """The body as ``model``: size-capped while it arrives, then parsed and validated."""
         body = await read_body_capped(request, MAX_BODY_BYTES)
         if body is None:
@@ -259,103 +246,29 @@ class EngineApp:
         except ValidationError as exc:
             raise BadRequest(describe(exc)) from exc
 
-    def _manifest(self, name: str, *, usable: bool = True) -> ModelManifest:
+    def manifest(self, name: str, *, usable: bool = True) -> ModelManifest:
         return self.store.get(validate_name(name), usable=usable)
 
     # --- generation -------------------------------------------------------------------------
-    def _stream_chat(self, manifest: ModelManifest, messages: list[dict[str, Any]], options: dict[str, Any],
-                     kind: str, stop: threading.Event) -> Iterator[dict[str, Any]]:
-        started = time.perf_counter_ns()
-        loaded = self.runner.get(manifest)
-        load_ns = 0 if loaded.load_reported else int(loaded.load_seconds * 1e9)  # Ollama: only the request that loaded it
-        loaded.load_reported = True
-        llama = loaded.llama
-        with loaded.lock:
-            if stop.is_set():  # the client left while this request waited for the model
-                return
-            prompt_tokens = self._count_prompt(llama, messages)
-            if prompt_tokens >= loaded.n_ctx:
-                raise BadRequest(f"prompt is too long: {prompt_tokens} tokens for a context of {loaded.n_ctx}", code="prompt_too_long")
-            eval_count = 0
-            first_token_ns = None
-            reason = "stop"
-            for chunk in llama.create_chat_completion(messages=messages, stream=True, **options):
-                choice = chunk["choices"][0]
-                text = choice.get("delta", {}).get("content") or ""
-                if choice.get("finish_reason"):
-                    reason = "length" if choice["finish_reason"] == "length" else "stop"
-                if not text:
-                    continue
-                eval_count += 1
-                first_token_ns = first_token_ns or time.perf_counter_ns()
-                yield self._record(manifest, kind, text, done=False)
-        end = time.perf_counter_ns()
-        first_token_ns = first_token_ns or end
-        final = self._record(manifest, kind, "", done=True)
-        final.update({"done_reason": reason, "total_duration": end - started, "load_duration": load_ns,
-                      "prompt_eval_count": prompt_tokens, "prompt_eval_duration": first_token_ns - started,
-                      "eval_count": eval_count, "eval_duration": end - first_token_ns})
-        yield final
+    async def serve(self, request: Request, manifest: ModelManifest, plan: GenerationPlan, respond: Respond) -> Response:
+        """Run ``plan`` and answer with ``respond(first_event, pump)``.
 
-    @staticmethod
-    def _count_prompt(llama: Any, messages: list[dict[str, Any]]) -> int:
-        text = "\n".join(str(m.get("content", "")) for m in messages)
-        return len(llama.tokenize(text.encode("utf-8"), add_bos=True)) + 4 * len(messages)
-
-    @staticmethod
-    def _record(manifest: ModelManifest, kind: str, text: str, done: bool) -> dict[str, Any]:
-        record: dict[str, Any] = {"model": manifest.name, "created_at": now_iso()}
-        if kind == "chat":
-            record["message"] = {"role": "assistant", "content": text}
-        else:
-            record["response"] = text
-        record["done"] = done
-        return record
-
-    async def chat(self, request: Request) -> Response:
-        body = await self._parse(request, ChatRequest)
-        manifest = self._manifest(body.model)
-        messages = [{"role": m.role, "content": m.content} for m in body.messages]
-        if manifest.system and not any(m["role"] == "system" for m in messages):
-            messages.insert(0, {"role": "system", "content": manifest.system})
-        options = sampling_options(manifest, body.options)
-        return await self._start(request, lambda stop: self._stream_chat(manifest, messages, options, "chat", stop), body.stream)
-
-    async def generate(self, request: Request) -> Response:
-        body = await self._parse(request, GenerateRequest)
-        manifest = self._manifest(body.model)
-        if not body.prompt:  # Ollama: an empty prompt just loads the model
-            await run_in_threadpool(self.runner.get, manifest)
-            return JSONResponse({"model": manifest.name, "created_at": now_iso(), "response": "", "done": True, "done_reason": "load"})
-        system = body.system or manifest.system
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": body.prompt}]
-        options = sampling_options(manifest, body.options)
-        return await self._start(request, lambda stop: self._stream_chat(manifest, messages, options, "generate", stop), body.stream)
-
-    async def _start(self, request: Request, records: Any, stream: bool) -> Response:
-        """Wait for the first record before answering, so load and validation errors get a real status.
-
-        Admission is bounded (a full engine answers 503 at once rather than queueing without end),
-        and a client that disconnects stops its generation, streaming or not."""
+        The first event is awaited before answering, so load and validation errors get a real
+        status. Admission is bounded (a full engine answers 503 at once rather than queueing without
+        end); requests for a model are served in arrival order; a client that disconnects stops its
+        generation, streaming or not, or leaves the queue if it was still waiting."""
         if not self._admission.acquire(blocking=False):
             raise EngineBusy(f"the engine is busy ({self.max_pending} requests running or waiting); try again shortly")
-        stop = threading.Event()
+        stop = StopSignal()
         try:
-            pump = RecordPump(records(stop), asyncio.get_running_loop(), stop, on_finished=self._admission.release)
+            pump = RecordPump(generate(self.runner, manifest, plan, stop), asyncio.get_running_loop(), stop,
+                              on_finished=self._admission.release)
         except BaseException:
             self._admission.release()
             raise
         watcher = asyncio.create_task(self._stop_on_disconnect(request, pump))
         try:
-            first = await pump.get()
-            if stream:
-                return StreamingResponse(pump.ndjson(first), media_type="application/x-ndjson")
-            final = first
-            async for item in pump.items():
-                if isinstance(item, OrchMindError):
-                    raise item
-                final = merge_records(final, item)
-            return JSONResponse(final)
+            return await respond(await pump.get(), pump)
         except BaseException:
             pump.stop()
             raise
@@ -372,6 +285,60 @@ class EngineApp:
                 pump.stop()
                 return
 
+    async def _ollama(self, request: Request, manifest: ModelManifest, plan: GenerationPlan, kind: str, stream: bool) -> Response:
+        records = OllamaRecords(manifest.name, kind)
+
+        async def respond(first: Event, pump: RecordPump) -> Response:
+            if stream:
+                return StreamingResponse(records.stream(first, pump), media_type="application/x-ndjson")
+            return JSONResponse(await records.whole(first, pump))
+
+        return await self.serve(request, manifest, plan, respond)
+
+    async def _load_only(self, manifest: ModelManifest, keep_alive: float | None, kind: str) -> Response:
+        """Ollama: a request with nothing to answer loads the model (``keep_alive`` 0 unloads it)."""
+        if keep_alive == 0:
+            self.runner.unload(manifest.name)
+            reason = "unload"
+        else:
+            loaded = await run_in_threadpool(self.runner.checkout, manifest)
+            self.runner.checkin(loaded, keep_alive)
+            reason = "load"
+        record: dict[str, Any] = {"model": manifest.name, "created_at": now_iso(), "done": True, "done_reason": reason}
+        record.update({"message": {"role": "assistant", "content": ""}} if kind == "chat" else {"response": ""})
+        return JSONResponse(record)
+
+    def plan(self, manifest: ModelManifest, messages: list[dict[str, str]], options: GenerationOptions, *,
+             fmt: Any = None, tools: list[Any] | None = None, tool_choice: str = "auto", keep_alive: float | None = None,
+             raw_prompt: str | None = None) -> GenerationPlan:
+        """What every generation endpoint builds: the model's system prompt, merged options, grammar, tools."""
+        if manifest.system and raw_prompt is None and not any(m["role"] == "system" for m in messages):
+            messages = [{"role": "system", "content": manifest.system}, *messages]
+        merged = GenerationOptions.model_validate({**stored_options(manifest).stored(), **options.stored()})
+        return GenerationPlan(messages=messages, sampling=sampling_options(manifest, options), grammar=format_grammar(fmt),
+                              tools=parse_tools(tools or []), tool_choice=tool_choice, raw_prompt=raw_prompt,
+                              num_ctx=merged.num_ctx, keep_alive=keep_alive)
+
+    async def chat(self, request: Request) -> Response:
+        body = await self.parse(request, ChatRequest)
+        manifest = self.manifest(body.model)
+        if not body.messages:
+            return await self._load_only(manifest, body.keep_alive, "chat")
+        plan = self.plan(manifest, conversation(body.messages), body.options, fmt=body.format, tools=body.tools,
+                         keep_alive=body.keep_alive)
+        return await self._ollama(request, manifest, plan, "chat", body.stream)
+
+    async def generate(self, request: Request) -> Response:
+        body = await self.parse(request, GenerateRequest)
+        manifest = self.manifest(body.model)
+        if not body.prompt:
+            return await self._load_only(manifest, body.keep_alive, "generate")
+        system = body.system or manifest.system
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": body.prompt}]
+        plan = self.plan(manifest, messages, body.options, fmt=body.format, keep_alive=body.keep_alive,
+                         raw_prompt=body.prompt if body.raw else None)
+        return await self._ollama(request, manifest, plan, "generate", body.stream)
+
     # --- models -----------------------------------------------------------------------------
     async def tags(self, request: Request) -> Response:
         models = []
@@ -384,7 +351,7 @@ class EngineApp:
         return JSONResponse({"models": models})
 
     async def show(self, request: Request) -> Response:
-        manifest = self._manifest((await self._parse(request, ModelOnlyRequest)).model, usable=False)
+        manifest = self.manifest((await self.parse(request, ModelOnlyRequest)).model, usable=False)
         lines = [f"FROM {manifest.base_path}"] + [f"ADAPTER {a}" for a in manifest.adapters]
         if manifest.system:
             lines.append(f'SYSTEM """{manifest.system}"""')
@@ -397,19 +364,45 @@ class EngineApp:
         })
 
     async def ps(self, request: Request) -> Response:
-        return JSONResponse({"models": [
-            {"name": m.manifest.name, "model": m.manifest.name, "size": m.manifest.size, "digest": m.manifest.digest,
-             "details": details(m.manifest), "expires_at": "0001-01-01T00:00:00Z", "size_vram": 0}
-            for m in self.runner.loaded()]})
+        models = []
+        seen = set()
+        for m in self.runner.loaded():  # a model's embedding instance is the same model to a client
+            if m.manifest.name in seen:
+                continue
+            seen.add(m.manifest.name)
+            expires = "0001-01-01T00:00:00Z" if m.active or m.expires_at is None else \
+                datetime.fromtimestamp(m.expires_at, timezone.utc).isoformat()
+            models.append({"name": m.manifest.name, "model": m.manifest.name, "size": m.manifest.size, "digest": m.manifest.digest,
+                           "details": details(m.manifest), "expires_at": expires, "size_vram": 0, "context_length": m.n_ctx})
+        return JSONResponse({"models": models})
+
+    async def copy(self, request: Request) -> Response:
+        body = await self.parse(request, CopyRequest)
+        source = self.manifest(body.source, usable=False)
+        self.store.copy(source.name, validate_name(body.destination))
+        return Response(status_code=200)
+
+    async def pull(self, request: Request) -> Response:
+        await self.parse(request, PullRequest)
+        raise BadRequest(OFFLINE_PULL, code="offline")
+
+    async def embeddings(self, request: Request) -> Response:
+        """The legacy single-prompt endpoint (older clients and LangChain's OllamaEmbeddings)."""
+        body = await self.parse(request, EmbeddingsRequest)
+        manifest = self.manifest(body.model)
+        if not body.prompt:
+            return JSONResponse({"embedding": []})
+        vectors, _ = await run_in_threadpool(self.runner.embed, manifest, [body.prompt])
+        return JSONResponse({"embedding": vectors[0]})
 
     async def delete(self, request: Request) -> Response:
-        manifest = self._manifest((await self._parse(request, ModelOnlyRequest)).model, usable=False)
+        manifest = self.manifest((await self.parse(request, ModelOnlyRequest)).model, usable=False)
         self.store.delete(manifest.name)
         self.runner.unload(manifest.name)
         return Response(status_code=200)
 
     async def create(self, request: Request) -> Response:
-        body = await self._parse(request, CreateRequest)
+        body = await self.parse(request, CreateRequest)
         name = validate_name(body.model)
         if body.quantize:
             raise BadRequest("quantize is not supported by the embedded engine; add an already quantized GGUF")
@@ -470,13 +463,13 @@ class EngineApp:
         return Response(status_code=201)
 
     async def embed(self, request: Request) -> Response:
-        body = await self._parse(request, EmbedRequest)
-        manifest = self._manifest(body.model)
+        body = await self.parse(request, EmbedRequest)
+        manifest = self.manifest(body.model)
         inputs = body.texts()
         started = time.perf_counter_ns()
-        vectors = await run_in_threadpool(self.runner.embed, manifest, inputs)
+        vectors, tokens = await run_in_threadpool(self.runner.embed, manifest, inputs)
         return JSONResponse({"model": manifest.name, "embeddings": vectors,
-                             "total_duration": time.perf_counter_ns() - started, "prompt_eval_count": len(inputs)})
+                             "total_duration": time.perf_counter_ns() - started, "prompt_eval_count": tokens})
 
     async def version(self, request: Request) -> Response:
         return JSONResponse({"version": ENGINE_VERSION})
@@ -486,19 +479,26 @@ def create_engine_app(store: ModelStore, runner: LlamaRunner | None = None, *, p
                       origins: OriginPolicy | None = None, max_pending: int = MAX_PENDING_GENERATIONS) -> ASGIApp:
     """The engine's routes behind :class:`EngineGuard` (Host, Origin and content-type checks)."""
     engine = EngineApp(store, runner, max_pending)
+    openai = OpenAIRoutes(engine)
 
-    def guarded(handler: Any) -> Any:
+    def guarded(handler: Any, *, openai_errors: bool = False) -> Any:
+        def answer(message: str, status: int) -> Response:
+            return JSONResponse(error_body(message, status), status_code=status) if openai_errors else error(message, status)
+
         async def endpoint(request: Request) -> Response:
             try:
                 return await handler(request)
             except OrchMindError as exc:
-                return error(exc.message, status_for(exc))
+                return answer(exc.message, status_for(exc))
             except ClientDisconnect:
                 return Response(status_code=400)
             except Exception:  # noqa: BLE001 - the HTTP edge: log the traceback, answer a stable message
                 log.exception("engine request %s %s failed", request.method, request.url.path)
-                return error("internal error in the embedded engine; details are in the Orch-Mind log", 500)
+                return answer("internal error in the embedded engine; details are in the Orch-Mind log", 500)
         return endpoint
+
+    def v1(handler: Any) -> Any:
+        return guarded(handler, openai_errors=True)
 
     routes = [
         Route("/", lambda r: Response("Ollama is running", media_type="text/plain"), methods=["GET", "HEAD"]),
@@ -509,9 +509,18 @@ def create_engine_app(store: ModelStore, runner: LlamaRunner | None = None, *, p
         Route("/api/chat", guarded(engine.chat), methods=["POST"]),
         Route("/api/generate", guarded(engine.generate), methods=["POST"]),
         Route("/api/embed", guarded(engine.embed), methods=["POST"]),
+        Route("/api/embeddings", guarded(engine.embeddings), methods=["POST"]),
         Route("/api/create", guarded(engine.create), methods=["POST"]),
+        Route("/api/copy", guarded(engine.copy), methods=["POST"]),
         Route("/api/delete", guarded(engine.delete), methods=["DELETE"]),
+        Route("/api/pull", guarded(engine.pull), methods=["POST"]),
+        Route("/api/push", guarded(engine.pull), methods=["POST"]),
         Route("/api/blobs/{digest:str}", guarded(engine.blob_head), methods=["HEAD"]),
         Route("/api/blobs/{digest:str}", guarded(engine.blob_upload), methods=["POST"]),
+        Route("/v1/models", v1(openai.models)),
+        Route("/v1/models/{model:path}", v1(openai.model)),
+        Route("/v1/chat/completions", v1(openai.chat_completions), methods=["POST"]),
+        Route("/v1/completions", v1(openai.completions), methods=["POST"]),
+        Route("/v1/embeddings", v1(openai.embeddings), methods=["POST"]),
     ]
     return EngineGuard(Starlette(routes=routes), port, origins or OriginPolicy())

@@ -191,6 +191,14 @@ class ModelStore:
     def list(self) -> list[ModelManifest]:
         return [ModelManifest(**json.loads(p.read_text())) for p in sorted(self.manifests.glob("*.json"))]
 
+    def copy(self, source: str, destination: str) -> ModelManifest:
+        """``destination`` as a second name for ``source``'s files, adapters, prompt and parameters
+        (Ollama's ``cp``; an existing destination is replaced, as there)."""
+        manifest = self.get(source, usable=False)
+        copied = ModelManifest(**{**asdict(manifest), "name": validate_name(destination), "created_at": time.time()})
+        self.save(copied)
+        return copied
+
     def delete(self, name: str) -> None:
         path = self._manifest_path(name)
         if not path.exists():

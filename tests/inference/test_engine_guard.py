@@ -177,7 +177,7 @@ def test_a_large_upload_streams_to_disk_and_a_wrong_one_leaves_nothing(engine):
 def test_a_disconnected_non_streaming_client_stops_its_generation(engine, client):
     """The audit's 16-minute wait: a client that hangs up must free the model at once."""
     client.generate(model="smollm2", prompt="hi", options={"num_predict": 1})  # loaded, so the lock below is the generation's
-    loaded = next(m for m in engine.runner.loaded() if m.manifest.name == "smollm2:latest")
+    loaded = engine.runner.chat_instance("smollm2:latest")
     body = json.dumps({"model": "smollm2", "stream": False, "prompt": "Count from 1 to 5000, one number per line.",
                        "options": {"num_predict": 1800, "temperature": 0, "repeat_penalty": 1.0}}).encode()
     with socket.create_connection(("127.0.0.1", engine.port)) as sock:
