@@ -143,13 +143,17 @@ class LlamaRunner:
         return self._get(manifest, n_ctx, hold=True)
 
     def checkin(self, loaded: LoadedModel, keep_alive: float | None) -> None:
-        """A request is done with ``loaded``: start its keep-alive clock (seconds; None = the default,
-        negative = forever, 0 = unload now if nobody else is using it)."""
+        """A request is done with ``loaded``: start the model's keep-alive clock (seconds; None = the
+        default, negative = forever, 0 = unload now if nobody else is using it)."""
         keep = DEFAULT_KEEP_ALIVE_S if keep_alive is None else keep_alive
         with self._lock:
             loaded.active = max(0, loaded.active - 1)
             loaded.last_used = time.time()
-            loaded.expires_at = None if keep < 0 else time.time() + keep
+            expires = None if keep < 0 else time.time() + keep
+            for instance in self._loaded.values():  # the chat and embedding instances are one model to a client
+                if instance.manifest.name == loaded.manifest.name:
+                    instance.expires_at = expires
+            loaded.expires_at = expires
             self._start_reaper()
             self._expiry.notify_all()
 

@@ -113,3 +113,79 @@ def test_embed_returns_normalised_vectors_that_rank_meaning(client, engine):
     assert dot(vectors[0], vectors[1]) > dot(vectors[0], vectors[2])
     bad = httpx.post(f"{engine.host}/api/embed", json={"model": "smollm2", "input": [1, 2]})
     assert bad.status_code == 400 and "input must be" in bad.json()["error"]
+
+
+def wait_for(condition, timeout: float = 120.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_keep_alive_unloads_after_idle_and_zero_unloads_now(client, engine):
+    client.generate(model="smollm2", prompt="hi", keep_alive="1s", options={"num_predict": 1})
+    shown = client.ps().models
+    assert [m.model for m in shown] == ["smollm2:latest"] and shown[0].expires_at.year > 2000
+    assert wait_for(lambda: not client.ps().models), "unloaded once its keep_alive ran out"
+    client.generate(model="smollm2", prompt="", keep_alive=-1)  # Ollama's way to preload and pin
+    assert engine.runner.chat_instance("smollm2:latest").expires_at is None
+    client.generate(model="smollm2", prompt="", keep_alive=0)
+    assert client.ps().models == [], "keep_alive 0 unloads at once"
+    bad = httpx.post(f"{engine.host}/api/generate", json={"model": "smollm2", "prompt": "hi", "keep_alive": "soon"})
+    assert bad.status_code == 400 and "keep_alive" in bad.json()["error"]
+
+
+def test_options_are_honoured(client):
+    long_prompt = [{"role": "user", "content": "Summarise: " + "the river runs past the old mill. " * 300}]
+    with pytest.raises(ollama.ResponseError):
+        client.chat(model="smollm2", messages=long_prompt, options={"num_predict": 2})
+    wide = client.chat(model="smollm2", messages=long_prompt, options={"num_predict": 2, "num_ctx": 4096})
+    assert wide.done and 2048 < wide.prompt_eval_count < 4096
+    assert {m.context_length for m in client.ps().models if m.model == "smollm2:latest"} == {4096}
+
+    prompt = "Write one sentence about the sea."
+
+    def ask(options: dict) -> str:
+        # llama.cpp reuses the cached prefix of the previous prompt, and a different split of the
+        # prompt into batches can flip a near-tie: every compared answer starts from the same cache.
+        client.generate(model="smollm2", prompt="Something else.", options={"num_predict": 1})
+        return client.generate(model="smollm2", prompt=prompt, options=options).response
+
+    greedy = ask({"temperature": 0, "num_predict": 20})
+    assert ask({"temperature": 1.5, "top_k": 1, "num_predict": 20}) == greedy, "top_k 1 leaves only the most likely token"
+    hot = {"temperature": 1.5, "top_k": 0, "top_p": 1.0, "num_predict": 24}
+    same = {ask({**hot, "seed": 11}) for _ in range(2)}
+    assert len(same) == 1, "a seed makes sampling repeatable"
+    assert ask({**hot, "seed": 12}) not in same
+    counted = client.generate(model="smollm2", prompt="Count from 1 to 20, separated by commas.", options={"temperature": 0, "stop": ["7"]})
+    assert "7" not in counted.response and "6" in counted.response
+    capped = client.generate(model="smollm2", prompt=prompt, options={"num_predict": 3})
+    assert capped.eval_count == 3 and capped.done_reason == "length"
+    thought = client.chat(model="smollm2", messages=[{"role": "user", "content": "hi"}], think=True, options={"num_predict": 4})
+    assert thought.message.content and not thought.message.thinking, "think is ignored by a model that does not think"
+
+
+def test_copy_pull_push_and_the_legacy_embeddings_endpoint(client, engine):
+    client.create(model="helper", from_="smollm2", system="You are terse.")
+    client.copy("helper", "helper-copy")
+    assert {"helper:latest", "helper-copy:latest"} <= {m.model for m in client.list().models}
+    client.delete("helper")
+    assert "You are terse." in client.show("helper-copy").modelfile
+    assert client.generate(model="helper-copy", prompt="hi", options={"num_predict": 2}).done, "the copy stands on its own"
+    client.delete("helper-copy")
+    with pytest.raises(ollama.ResponseError) as missing:
+        client.copy("nothing-here", "x")
+    assert missing.value.status_code == 404
+
+    for call in (lambda: client.pull("llama3.2"), lambda: client.push("smollm2")):
+        with pytest.raises(ollama.ResponseError) as offline:
+            call()
+        assert offline.value.status_code == 400 and "offline" in offline.value.error and "orch-mind models add" in offline.value.error
+
+    legacy = client.embeddings(model="smollm2", prompt="The cat sat on the mat.")["embedding"]
+    current = client.embed(model="smollm2", input="The cat sat on the mat.").embeddings[0]
+    assert len(legacy) == 576 and max(abs(a - b) for a, b in zip(legacy, current)) < 1e-6

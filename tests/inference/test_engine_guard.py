@@ -142,8 +142,11 @@ def current_rss_mb() -> float:
 
 def test_a_large_upload_streams_to_disk_and_a_wrong_one_leaves_nothing(engine):
     chunk = b"\x5a" * (1 << 20)
-    size_mb = 192
-    digest = "sha256:" + hashlib.sha256(chunk * size_mb).hexdigest()
+    size_mb = 1024  # a 1 GB model file: memory must not grow with it
+    hasher = hashlib.sha256()
+    for _ in range(size_mb):
+        hasher.update(chunk)
+    digest = "sha256:" + hasher.hexdigest()
     samples: list[float] = []
     done = threading.Event()
 
@@ -156,7 +159,7 @@ def test_a_large_upload_streams_to_disk_and_a_wrong_one_leaves_nothing(engine):
     baseline = current_rss_mb()
     sampler.start()
     try:
-        response = httpx.post(f"{engine.host}/api/blobs/{digest}", content=(chunk for _ in range(size_mb)), timeout=120)
+        response = httpx.post(f"{engine.host}/api/blobs/{digest}", content=(chunk for _ in range(size_mb)), timeout=600)
     finally:
         done.set()
         sampler.join()
