@@ -154,3 +154,17 @@ def wait_for(condition, timeout: float = 300.0) -> bool:
             return True
         time.sleep(0.01)
     return condition()
+
+
+def test_a_client_that_leaves_while_waiting_gives_up_its_place_at_once(engine, oai):
+    oai.chat.completions.create(model="smollm2", messages=ask("hi"), max_tokens=1)
+    loaded = engine.runner.chat_instance("smollm2:latest")
+    body = json.dumps({"model": "smollm2", "stream": True, "max_tokens": 4, "messages": ask("hi")}).encode()
+    with loaded.lock:  # another generation holds the model
+        waiting = socket.create_connection(("127.0.0.1", engine.port))
+        waiting.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{engine.port}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert wait_for(lambda: loaded.lock.waiting() == 1), "the request is queued"
+        waiting.close()
+        assert wait_for(lambda: loaded.lock.waiting() == 0), "it left the queue while the model was still busy"
+    assert oai.chat.completions.create(model="smollm2", messages=ask("hi"), max_tokens=2).choices
