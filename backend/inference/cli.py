@@ -14,12 +14,13 @@ console = Console()
 @click.option("--port", type=click.IntRange(1024, 65535), default=11435, show_default=True,
               help="Port on 127.0.0.1 (11434 is Ollama's own).")
 def serve_command(port: int) -> None:
-    """Run the embedded Ollama-compatible engine on 127.0.0.1 for any Ollama client."""
+    """Run the embedded engine on 127.0.0.1 for any Ollama or OpenAI-compatible client."""
     from backend.inference.engine import EmbeddedEngine
 
     engine = EmbeddedEngine(port=port)
-    console.print(f"Orch-Mind engine on {engine.host} (OLLAMA_HOST={engine.host}); models: "
-                  + ", ".join(m.name for m in engine.store.list()))
+    console.print(f"Orch-Mind engine on {engine.host}\n  Ollama clients: OLLAMA_HOST={engine.host}\n"
+                  f"  OpenAI clients: base_url={engine.host}/v1 (any api_key)\n  models: "
+                  + ", ".join(m.name for m in engine.store.list()), soft_wrap=True)
     engine.serve_forever()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import shutil
 import threading
 import time
@@ -370,8 +371,8 @@ class EngineApp:
             if m.manifest.name in seen:
                 continue
             seen.add(m.manifest.name)
-            expires = "0001-01-01T00:00:00Z" if m.active or m.expires_at is None else \
-                datetime.fromtimestamp(m.expires_at, timezone.utc).isoformat()
+            forever = m.expires_at is None or m.expires_at == math.inf
+            expires = "9999-12-31T23:59:59Z" if forever else datetime.fromtimestamp(m.expires_at, timezone.utc).isoformat()
             models.append({"name": m.manifest.name, "model": m.manifest.name, "size": m.manifest.size, "digest": m.manifest.digest,
                            "details": details(m.manifest), "expires_at": expires, "size_vram": 0, "context_length": m.n_ctx})
         return JSONResponse({"models": models})

@@ -12,6 +12,7 @@ timer thread that sleeps until the next expiry.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -30,56 +31,6 @@ DEFAULT_KEEP_ALIVE_S = 300.0
 
 class EngineError(OrchMindError):
     code = "engine"
-
-
-class FifoLock:
-    """A lock granted in arrival order; a waiter can be cancelled by the event it waits with."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._waiters: deque[threading.Event] = deque()
-        self._held = False
-
-    def acquire(self, cancel: threading.Event | None = None) -> bool:
-        """Wait for the lock; False if ``cancel`` was set first (the place in line is given up)."""
-        with self._mutex:
-            if not self._held and not self._waiters:
-                self._held = True
-                return True
-            turn = threading.Event()
-            self._waiters.append(turn)
-        if cancel is not None:
-            watch = getattr(cancel, "add_callback", None)
-            if watch:
-                watch(turn.set)
-        turn.wait()
-        with self._mutex:
-            if getattr(turn, "granted", False):
-                return True
-            self._waiters.remove(turn)  # woken by the cancel event
-            return False
-
-    def release(self) -> None:
-        with self._mutex:
-            if self._waiters:
-                turn = self._waiters.popleft()
-                turn.granted = True  # type: ignore[attr-defined]
-                turn.set()
-            else:
-                self._held = False
-
-    def locked(self) -> bool:
-        return self._held
-
-    def waiting(self) -> int:
-        return len(self._waiters)
-
-    def __enter__(self) -> "FifoLock":
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 class StopSignal(threading.Event):
@@ -105,6 +56,62 @@ class StopSignal(threading.Event):
             callback()
 
 
+class _Turn:
+    __slots__ = ("wake", "granted")
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        self.granted = False
+
+
+class FifoLock:
+    """A lock granted in arrival order; a waiter can be cancelled by the event it waits with."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[_Turn] = deque()
+        self._held = False
+
+    def acquire(self, cancel: threading.Event | None = None) -> bool:
+        """Wait for the lock; False if ``cancel`` (a :class:`StopSignal`) was set first, giving up the place in line."""
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return True
+            turn = _Turn()
+            self._waiters.append(turn)
+        if isinstance(cancel, StopSignal):
+            cancel.add_callback(turn.wake.set)
+        turn.wake.wait()
+        with self._mutex:
+            if turn.granted:
+                return True
+            self._waiters.remove(turn)  # woken by the cancel signal
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                turn = self._waiters.popleft()
+                turn.granted = True
+                turn.wake.set()
+            else:
+                self._held = False
+
+    def locked(self) -> bool:
+        return self._held
+
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def __enter__(self) -> "FifoLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 @dataclass
 class LoadedModel:
     manifest: ModelManifest
@@ -116,7 +123,7 @@ class LoadedModel:
     load_reported: bool = False  # the first answer after loading carries load_duration
     template: Any = None  # chat_templates.ChatTemplate
     formatter: Any = None  # its Jinja formatter, compiled once
-    expires_at: float | None = None  # None: kept until evicted (keep_alive < 0) or while in use
+    expires_at: float | None = None  # when keep_alive unloads it (math.inf: never); None until first used
     active: int = 0  # requests holding or waiting for this model (never unloaded under them)
     purpose: str = "chat"  # or "embed": the same GGUF loaded in embedding mode
 
@@ -149,7 +156,7 @@ class LlamaRunner:
         with self._lock:
             loaded.active = max(0, loaded.active - 1)
             loaded.last_used = time.time()
-            expires = None if keep < 0 else time.time() + keep
+            expires = math.inf if keep < 0 else time.time() + keep
             for instance in self._loaded.values():  # the chat and embedding instances are one model to a client
                 if instance.manifest.name == loaded.manifest.name:
                     instance.expires_at = expires
@@ -217,7 +224,8 @@ class LlamaRunner:
                 for key, loaded in list(self._loaded.items()):
                     if loaded.active == 0 and loaded.expires_at is not None and loaded.expires_at <= now:
                         del self._loaded[key]
-                deadlines = [m.expires_at for m in self._loaded.values() if m.active == 0 and m.expires_at is not None]
+                deadlines = [m.expires_at for m in self._loaded.values()
+                             if m.active == 0 and m.expires_at is not None and m.expires_at != math.inf]
                 self._expiry.wait(timeout=max(0.0, min(deadlines) - now) if deadlines else None)
 
     def embed(self, manifest: ModelManifest, texts: list[str]) -> tuple[list[list[float]], int]:

@@ -132,7 +132,7 @@ def test_keep_alive_unloads_after_idle_and_zero_unloads_now(client, engine):
     assert [m.model for m in shown] == ["smollm2:latest"] and shown[0].expires_at.year > 2000
     assert wait_for(lambda: not client.ps().models), "unloaded once its keep_alive ran out"
     client.generate(model="smollm2", prompt="", keep_alive=-1)  # Ollama's way to preload and pin
-    assert engine.runner.chat_instance("smollm2:latest").expires_at is None
+    assert client.ps().models[0].expires_at.year == 9999, "pinned"
     client.generate(model="smollm2", prompt="", keep_alive=0)
     assert client.ps().models == [], "keep_alive 0 unloads at once"
     bad = httpx.post(f"{engine.host}/api/generate", json={"model": "smollm2", "prompt": "hi", "keep_alive": "soon"})
