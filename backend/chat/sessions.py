@@ -35,6 +35,7 @@ class ChatSession:
     messages: list[ChatMessage] = field(default_factory=list)
     max_tokens: int | None = None  # per-chat reply cap; None: Settings' chat_max_tokens
     temperature: float | None = None  # per-chat sampling temperature; None: the model's default
+    message_count: int = 0  # in lists, where messages are not loaded
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,8 +63,13 @@ class ChatSessions:
         return self.get(session_id)
 
     def list(self) -> list[ChatSession]:
-        rows = self.store.cursor().execute(f"SELECT {SESSION_COLUMNS} FROM chat_sessions ORDER BY updated_at DESC").fetchall()
-        return [_session(r) for r in rows]
+        rows = self.store.cursor().execute(
+            f"SELECT {SESSION_COLUMNS}, (SELECT count(*) FROM chat_messages m WHERE m.session_id = chat_sessions.id) "
+            "FROM chat_sessions ORDER BY updated_at DESC").fetchall()
+        sessions = [_session(r) for r in rows]
+        for session, row in zip(sessions, rows):
+            session.message_count = row[-1]
+        return sessions
 
     def get(self, session_id: str) -> ChatSession:
         db = self.store.cursor()
@@ -74,6 +80,7 @@ class ChatSessions:
         for m in db.execute("SELECT id, role, content, created_at, model, sources, stats FROM chat_messages "
                             "WHERE session_id = ? ORDER BY position", [session_id]).fetchall():
             session.messages.append(ChatMessage(m[0], m[1], m[2], _iso(m[3]), m[4], json.loads(m[5] or "[]"), json.loads(m[6] or "{}")))
+        session.message_count = len(session.messages)
         return session
 
     def update(self, session_id: str, **fields: Any) -> ChatSession:

@@ -12,6 +12,8 @@ extend("en", {
   "chat.settings": "Settings for this chat", "chat.length": "Longest reply (tokens)", "chat.temperature": "Temperature (0 = focused, 1+ = creative)",
   "chat.default": "default", "chat.cut": "(cut at {n} tokens: raise “Longest reply” in this chat's settings for longer answers)",
   "chat.repeating": "(stopped: the model began repeating itself)",
+  "chat.delete_confirm": "Delete “{title}”? This cannot be undone.", "chat.delete_yes": "Delete", "chat.cancel": "Cancel",
+  "chat.escape": "Esc stops the answer", "chat.you": "You", "chat.assistant": "Orch-Mind",
 });
 extend("pt-BR", {
   "chat.new": "Nova conversa", "chat.send": "Enviar", "chat.stop": "Parar", "chat.regenerate": "Gerar de novo",
@@ -23,23 +25,40 @@ extend("pt-BR", {
   "chat.settings": "Ajustes desta conversa", "chat.length": "Resposta mais longa (tokens)", "chat.temperature": "Temperatura (0 = focada, 1+ = criativa)",
   "chat.default": "padrão", "chat.cut": "(cortada em {n} tokens: aumente “Resposta mais longa” nos ajustes desta conversa)",
   "chat.repeating": "(interrompida: o modelo começou a se repetir)",
+  "chat.delete_confirm": "Excluir “{title}”? Isso não pode ser desfeito.", "chat.delete_yes": "Excluir", "chat.cancel": "Cancelar",
+  "chat.escape": "Esc interrompe a resposta", "chat.you": "Você", "chat.assistant": "Orch-Mind",
 });
 
+// The chat is a small state machine, so no sequence of clicks can jam it:
+//   idle --send/regenerate--> sending --job started--> streaming --job ended--> idle
+//   streaming --Stop/Esc--> stopping --job ended--> idle;   sending --error--> idle (nothing lost)
+// A new chat is a draft until its first message: empty chats are never stored.
 export async function render({ root, bridge, t, showError, onEvent }) {
-  const state = { session: null, job: null, streaming: null };
+  const state = { mode: "idle", session: null, job: null, streaming: null, ended: new Map() };
   const history = h("div", { class: "chat-history", "data-testid": "chat-history" });
-  const messages = h("div", { class: "messages", "data-testid": "messages" });
+  const messages = h("div", { class: "messages", "data-testid": "messages", "aria-live": "polite" });
   const notice = h("div", { class: "muted", "data-testid": "chat-notice" });
-  const input = h("textarea", { rows: 3, placeholder: t("chat.placeholder"), "data-testid": "chat-input" });
+  const input = h("textarea", { rows: 3, placeholder: t("chat.placeholder"), "data-testid": "chat-input", "aria-label": t("chat.placeholder") });
   const send = h("button", { class: "primary", "data-testid": "chat-send" }, t("chat.send"));
-  const stop = h("button", { class: "secondary", hidden: true, "data-testid": "chat-stop" }, t("chat.stop"));
+  const stop = h("button", { class: "secondary", hidden: true, "data-testid": "chat-stop", title: t("chat.escape") }, t("chat.stop"));
   const regenerate = h("button", { class: "secondary", "data-testid": "chat-regenerate" }, t("chat.regenerate"));
-  const model = h("select", { "data-testid": "chat-model" });
+  const model = h("select", { "data-testid": "chat-model", "aria-label": t("chat.model") });
   const memory = h("input", { type: "checkbox", "data-testid": "chat-memory" });
   const system = h("textarea", { rows: 2, "data-testid": "chat-system" });
   const maxTokens = h("input", { type: "number", min: 16, max: 32768, step: 64, placeholder: t("chat.default"), "data-testid": "chat-max-tokens" });
   const temperature = h("input", { type: "number", min: 0, max: 2, step: 0.1, placeholder: t("chat.default"), "data-testid": "chat-temperature" });
   const viewer = h("div", { class: "card", hidden: true, "data-testid": "memory-viewer" });
+  let defaults = { memory_enabled: true, system_prompt: "" };
+
+  function setMode(mode) {
+    state.mode = mode;
+    const idle = mode === "idle";
+    send.disabled = !idle;
+    regenerate.disabled = !idle || !(state.session && state.session.messages.length);
+    stop.hidden = !(mode === "streaming" || mode === "stopping");
+    stop.disabled = mode === "stopping";
+    messages.dataset.state = mode;  // for tests and styles: idle, sending, streaming, stopping
+  }
 
   async function openSource(source) {
     try {
@@ -51,95 +70,165 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     } catch (e) { showError(e); }
   }
 
+  function uniqueSources(sources) {  // one chip per remembered conversation, however many of its chunks were used
+    const seen = new Set();
+    return (sources || []).filter((s) => !seen.has(s.conversation_key) && seen.add(s.conversation_key));
+  }
+
   function messageNode(message) {
-    const node = h("div", { class: `msg ${message.role}`, "data-testid": `msg-${message.role}` }, renderMarkdown(message.content));
+    const user = message.role === "user";
+    // Your own words are shown as typed (line breaks kept); answers are Markdown built as DOM nodes.
+    const body = user ? h("div", { class: "plain" }, message.content) : renderMarkdown(message.content);
+    const node = h("div", { class: `msg ${message.role}`, "data-testid": `msg-${message.role}` },
+      h("div", { class: "who" }, user ? t("chat.you") : t("chat.assistant")), body);
     const ended = message.stats && message.stats.ended;
     if (ended === "length") node.append(h("div", { class: "muted", "data-testid": "msg-cut" }, t("chat.cut", { n: message.stats.max_tokens })));
     else if (ended === "repetition") node.append(h("div", { class: "muted", "data-testid": "msg-repeating" }, t("chat.repeating")));
-    else if (message.stats && message.stats.stopped) node.append(h("span", { class: "muted" }, ` ${t("chat.stopped")}`));
-    if (message.sources && message.sources.length) {
+    else if (message.stats && message.stats.stopped) node.append(h("span", { class: "muted", "data-testid": "msg-stopped" }, ` ${t("chat.stopped")}`));
+    const sources = uniqueSources(message.sources);
+    if (sources.length) {
       node.append(h("div", { class: "sources", "data-testid": "sources" }, `${t("chat.sources")}: `,
-        ...message.sources.map((s) => h("button", { class: "secondary", "data-testid": "source", onclick: () => openSource(s) },
+        ...sources.map((s) => h("button", { class: "secondary", "data-testid": "source", onclick: () => openSource(s) },
           `[${s.number}] ${s.title}`))));
     }
     return node;
   }
 
-  function showSession(session) {
-    state.session = session;
-    clear(messages).append(...(session.messages.length ? session.messages.map(messageNode) : [h("p", { class: "muted" }, t("chat.empty"))]));
-    memory.checked = session.memory_enabled;
-    system.value = session.system_prompt;
-    maxTokens.value = session.max_tokens ?? "";
-    temperature.value = session.temperature ?? "";
-    if ([...model.options].some((o) => o.value === session.model)) model.value = session.model;
-    const last = session.messages[session.messages.length - 1];
-    notice.textContent = last && last.stats && last.stats.dropped_turns ? t("chat.dropped", { n: last.stats.dropped_turns }) : "";
+  function showMessages(list) {
+    clear(messages).append(...(list.length ? list.map(messageNode) : [h("p", { class: "muted", "data-testid": "chat-empty" }, t("chat.empty"))]));
     messages.scrollTop = messages.scrollHeight;
   }
 
+  function showSession(session) {
+    state.session = session;
+    showMessages(session ? session.messages : []);
+    memory.checked = session ? session.memory_enabled : defaults.memory_enabled;
+    system.value = session ? session.system_prompt : defaults.system_prompt;
+    maxTokens.value = session ? session.max_tokens ?? "" : "";
+    temperature.value = session ? session.temperature ?? "" : "";
+    if (session && [...model.options].some((o) => o.value === session.model)) model.value = session.model;
+    const last = session && session.messages[session.messages.length - 1];
+    notice.textContent = last && last.stats && last.stats.dropped_turns ? t("chat.dropped", { n: last.stats.dropped_turns }) : "";
+    setMode(state.mode);
+  }
+
+  function historyRow(s) {
+    const open = h("button", { class: state.session && s.id === state.session.id ? "primary" : "secondary",
+      onclick: async () => { if (state.mode === "idle") showSession(await bridge.call("chat_get", s.id)); refreshHistory(); } }, s.title);
+    const row = h("div", { class: "row", "data-testid": "chat-row" }, open);
+    const remove = h("button", { class: "link danger", title: t("chat.delete"), "aria-label": `${t("chat.delete")}: ${s.title}`,
+      "data-testid": "chat-delete", onclick: () => {
+        // A destructive action asks first, in place, with its consequence spelled out.
+        clear(row).append(h("span", { class: "confirm", "data-testid": "chat-delete-confirm" }, t("chat.delete_confirm", { title: s.title })),
+          h("button", { class: "danger", "data-testid": "chat-delete-yes", onclick: async () => {
+            try {
+              await bridge.call("chat_delete", s.id);
+              if (state.session && state.session.id === s.id) showSession(null);
+            } catch (e) { showError(e); }
+            refreshHistory();
+          } }, t("chat.delete_yes")),
+          h("button", { class: "secondary", "data-testid": "chat-delete-no", onclick: () => refreshHistory() }, t("chat.cancel")));
+      } }, "×");
+    row.append(remove);
+    return row;
+  }
+
   async function refreshHistory() {
-    const sessions = await bridge.call("chat_sessions");
-    clear(history).append(h("button", { class: "primary", "data-testid": "chat-new", onclick: newChat }, t("chat.new")),
-      ...sessions.map((s) => h("div", { class: "row" },
-        h("button", { class: state.session && s.id === state.session.id ? "primary" : "secondary", onclick: async () => showSession(await bridge.call("chat_get", s.id)) }, s.title),
-        h("button", { class: "danger", title: t("chat.delete"), onclick: async () => {
-          await bridge.call("chat_delete", s.id);
-          if (state.session && state.session.id === s.id) { state.session = null; clear(messages); }
-          refreshHistory();
-        } }, "×"))));
+    const sessions = (await bridge.call("chat_sessions")).filter((s) => s.message_count > 0 || (state.session && s.id === state.session.id));
+    clear(history).append(h("button", { class: "primary", "data-testid": "chat-new", onclick: newChat }, t("chat.new")), ...sessions.map(historyRow));
+    return sessions;
   }
 
-  async function newChat() {
-    try { showSession(await bridge.call("chat_new", model.value || null, null)); await refreshHistory(); } catch (e) { showError(e); }
+  function newChat() {
+    if (state.mode !== "idle") return;
+    showSession(null);
+    refreshHistory().catch(showError);
+    input.focus();
   }
 
-  function setBusy(busy) { send.disabled = busy; regenerate.disabled = busy; stop.hidden = !busy; }
+  async function ensureSession() {
+    if (state.session) return state.session;
+    state.session = await bridge.call("chat_new", model.value || null, memory.checked);
+    return state.session;
+  }
 
-  async function startTurn(method, ...args) {
-    if (!state.session) await newChat();
+  async function startTurn(method, text) {
+    if (state.mode !== "idle") return;
+    setMode("sending");
+    if (method === "chat_send") {
+      if (!state.session || !state.session.messages.length) clear(messages);
+      messages.append(messageNode({ role: "user", content: text }));  // shown at once, before the model answers
+    }
+    state.streaming = h("div", { class: "msg assistant streaming", "data-testid": "msg-streaming" }, h("div", { class: "who" }, t("chat.assistant")));
+    state.streaming.append(state.streaming.textNode = document.createTextNode(""));
+    messages.append(state.streaming);
+    messages.scrollTop = messages.scrollHeight;
     try {
-      await bridge.call("chat_update", state.session.id, null, model.value || null, system.value, memory.checked);
+      const session = await ensureSession();
+      await bridge.call("chat_update", session.id, null, model.value || null, system.value, memory.checked);
       const number = (field, parse) => (field.value.trim() === "" ? null : parse(field.value));
-      await bridge.call("chat_set_options", state.session.id, number(maxTokens, (v) => Number.parseInt(v, 10)), number(temperature, Number.parseFloat));
-      const { job_id } = await bridge.call(method, state.session.id, ...args);
+      await bridge.call("chat_set_options", session.id, number(maxTokens, (v) => Number.parseInt(v, 10)), number(temperature, Number.parseFloat));
+      const { job_id } = await bridge.call(method, session.id, ...(method === "chat_send" ? [text] : []));
       state.job = job_id;
-      state.streaming = h("div", { class: "msg assistant streaming", "data-testid": "msg-streaming" });
-      state.streaming.textBuffer = "";
-      messages.append(state.streaming);
-      setBusy(true);
-    } catch (e) { showError(e); }
+      setMode("streaming");
+      if (state.ended.has(job_id)) finish(state.ended.get(job_id));  // it ended before we knew its id
+      else refreshHistory().catch(() => {});
+    } catch (e) {
+      showError(e);
+      if (method === "chat_send" && !input.value) input.value = text;  // nothing typed is lost
+      state.streaming = null;
+      setMode("idle");
+      if (state.session) showSession(await bridge.call("chat_get", state.session.id).catch(() => state.session));
+      else showMessages([]);
+    }
   }
 
-  send.addEventListener("click", async () => {
-    const text = input.value.trim();
-    if (!text) return;
+  async function finish(job) {
+    state.job = null;
+    state.streaming = null;
+    state.ended.clear();
+    if (job.state === "failed") showError(job.error);
+    try {
+      if (state.session) showSession(await bridge.call("chat_get", state.session.id));
+      await refreshHistory();
+    } catch (e) { showError(e); }
+    setMode("idle");
+  }
+
+  function stopAnswer() {
+    if (state.mode !== "streaming" || !state.job) return;
+    setMode("stopping");
+    bridge.call("cancel_job", state.job).catch((e) => { showError(e); });
+  }
+
+  send.addEventListener("click", () => {
+    const text = input.value.replace(/\s+$/, "");
+    if (!text.trim() || state.mode !== "idle") return;
     input.value = "";
-    if (state.session) messages.append(messageNode({ role: "user", content: text }));
-    await startTurn("chat_send", text);
+    startTurn("chat_send", text);
   });
-  input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send.click(); } });
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send.click(); } });
   regenerate.addEventListener("click", () => startTurn("chat_regenerate"));
-  stop.addEventListener("click", () => { if (state.job) bridge.call("cancel_job", state.job).catch(showError); });
+  stop.addEventListener("click", stopAnswer);
+  const onKey = (e) => { if (e.key === "Escape" && (state.mode === "streaming" || state.mode === "stopping")) { e.preventDefault(); stopAnswer(); } };
+  document.addEventListener("keydown", onKey);
 
   const unsubscribe = onEvent(async (event) => {
-    if (!state.job) return;
     if (event.type === "chat_token" && event.job_id === state.job && state.streaming) {
-      state.streaming.textBuffer += event.token;
-      state.streaming.textContent = state.streaming.textBuffer;
+      state.streaming.textNode.data += event.token;
       messages.scrollTop = messages.scrollHeight;
-    } else if (event.type === "job" && event.job.id === state.job && ["succeeded", "failed", "cancelled"].includes(event.job.state)) {
-      state.job = null;
-      setBusy(false);
-      if (event.job.state === "failed") showError(event.job.error);
-      if (state.session) showSession(await bridge.call("chat_get", state.session.id));
-      refreshHistory();
+    } else if (event.type === "job" && ["succeeded", "failed", "cancelled"].includes(event.job.state)) {
+      if (event.job.id === state.job) finish(event.job);
+      else if (state.mode === "sending") state.ended.set(event.job.id, event.job);
     }
   });
 
   try {
     const overview = await bridge.call("models_overview");
     overview.models.filter((m) => m.available).forEach((m) => model.append(h("option", { value: m.name }, m.name)));
+    const settings = (await bridge.call("get_settings")).values;
+    defaults = { memory_enabled: settings.memory_enabled, system_prompt: settings.system_prompt };
+    if ([...model.options].some((o) => o.value === settings.chat_model)) model.value = settings.chat_model;
   } catch (e) { showError(e); }
 
   root.append(h("div", { class: "chat-layout" }, history,
@@ -150,9 +239,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         h("div", { class: "row" }, h("label", {}, t("chat.length"), " ", maxTokens), h("label", {}, t("chat.temperature"), " ", temperature))),
       messages, viewer, notice,
       h("div", { class: "row" }, input), h("div", { class: "row" }, send, stop, regenerate))));
-  const sessions = await bridge.call("chat_sessions");
-  await refreshHistory();
-  if (sessions.length) showSession(await bridge.call("chat_get", sessions[0].id));
-  else clear(messages).append(h("p", { class: "muted" }, t("chat.empty")));
-  return unsubscribe;
+  const sessions = await refreshHistory();
+  showSession(sessions.length ? await bridge.call("chat_get", sessions[0].id) : null);
+  if (sessions.length) refreshHistory().catch(() => {});
+  return () => { document.removeEventListener("keydown", onKey); unsubscribe(); };
 }

@@ -1,5 +1,7 @@
 import pytest
 
+from tests.conftest import app_page
+
 from app.main import BrowserModeServer, build_api
 
 
@@ -10,3 +12,11 @@ def server(layout):
     server = BrowserModeServer(api, events).start_in_thread()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def page(server, chromium_path, artifacts_dir):
+    """Real headless Chromium on browser mode's URL, ready."""
+    with app_page(server.config.url, chromium_path) as page:
+        yield page
+        page.screenshot(path=str(artifacts_dir / "browser-mode.png"))

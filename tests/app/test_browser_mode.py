@@ -5,14 +5,6 @@ import json
 import httpx
 import pytest
 
-from tests.conftest import app_page
-
-
-@pytest.fixture
-def page(server, chromium_path, artifacts_dir):
-    with app_page(server.config.url, chromium_path) as page:
-        yield page
-        page.screenshot(path=str(artifacts_dir / "browser-mode.png"))
 
 
 def test_navigation_and_bridge_round_trip(page, layout):
@@ -128,7 +120,7 @@ def test_chat_streams_an_answer_with_memory_sources(page, layout, tmp_path, arti
     page.fill("[data-testid=chat-input]", "What is my dog called?")
     page.click("[data-testid=chat-send]")
     page.wait_for_selector("[data-testid=msg-assistant] [data-testid=source]", timeout=60000)
-    assert page.inner_text("[data-testid=msg-user]") == "What is my dog called?"
+    assert page.inner_text("[data-testid=msg-user] .plain") == "What is my dog called?"
     assert page.inner_text("[data-testid=msg-assistant] .markdown").strip()
     page.click("[data-testid=source]")
     page.wait_for_selector("[data-testid=memory-viewer]:not([hidden]) .msg")
