@@ -1,7 +1,7 @@
 // Network: rooms, my shared adapters, peers, their adapters, downloads with progress, merge.
 // Everything a peer sends (names, descriptions, keys) is put in the page as text, never as HTML.
 import { clear, h, redraw } from "../js/dom.js";
-import { extend } from "../js/i18n.js";
+import { errorText, extend } from "../js/i18n.js";
 
 extend("en", {
   "network.title": "Network",
@@ -18,6 +18,7 @@ extend("en", {
   "network.merge": "Merge adapters", "network.merge_what": "Combine adapters trained on the same base into a new one (federated learning by hand).",
   "network.merge_name": "Name of the merged adapter", "network.method": "Method", "network.merge_button": "Merge",
   "network.refresh": "Refresh", "network.val_loss": "validation loss on your data", "network.downloaded": "Downloaded",
+  "network.state.active": "downloading", "network.state.paused": "paused", "network.state.failed": "failed", "network.state.done": "done",
   "network.by": "by {author}", "network.shared_by": "shared by {peer}", "network.private": "private room: encrypted",
   "network.disputed": "the same weights are offered under another author's name: check who made it",
 });
@@ -36,6 +37,7 @@ extend("pt-BR", {
   "network.merge": "Combinar adaptadores", "network.merge_what": "Combine adaptadores treinados no mesmo modelo base em um novo (aprendizado federado manual).",
   "network.merge_name": "Nome do adaptador combinado", "network.method": "Método", "network.merge_button": "Combinar",
   "network.refresh": "Atualizar", "network.val_loss": "perda de validação nos seus dados", "network.downloaded": "Baixado",
+  "network.state.active": "baixando", "network.state.paused": "pausado", "network.state.failed": "falhou", "network.state.done": "concluído",
   "network.by": "por {author}", "network.shared_by": "compartilhado por {peer}", "network.private": "sala privada: criptografado",
   "network.disputed": "os mesmos pesos são oferecidos em nome de outro autor: confira quem o fez",
   "error.bad_invite": "Este código de convite não confere (erro de digitação ou código inventado): copie-o de novo de quem convidou você.",
@@ -70,7 +72,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     redraw(downloads, list, (items) => items.map((d) => {
       const bar = h("progress", { max: d.total || 1, value: d.blocks || 0 });
       return h("div", { class: "download", "data-testid": "network-download", dataset: { id: d.id, state: d.state } },
-        h("strong", {}, d.name), ` · ${d.state}`, d.error ? h("span", { class: "error" }, ` · ${d.error}`) : null, bar,
+        h("strong", {}, d.name), ` · ${t(`network.state.${d.state}`)}`,
+        d.error ? h("span", { class: "error", "data-testid": "network-download-error" }, ` · ${errorText({ code: d.code, message: d.error })}`) : null, bar,
         d.state === "active" ? h("button", { onclick: act(() => bridge.call("network_pause", d.id)) }, t("network.pause")) : null,
         ["paused", "failed"].includes(d.state) ? h("button", { onclick: act(() => bridge.call("network_resume", d.id)) }, t("network.resume")) : null,
         d.state !== "done" ? h("button", { class: "danger", onclick: act(() => bridge.call("network_cancel", d.id)) }, t("network.cancel")) : null);

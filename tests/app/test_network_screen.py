@@ -85,3 +85,25 @@ def test_merge_two_adapters_from_the_network_screen(layout, base_in_layout, chro
     merged = AdapterStore(layout).get("both")
     assert merged.provenance["method"] == "cat" and [s["name"] for s in merged.provenance["sources"]] == ["left", "right"]
     assert merged.rank == 4, "cat stacks the ranks"
+
+
+def test_a_failed_download_says_why_in_the_users_language(layout, chromium_path):
+    """A download that failed (here: recorded by an earlier run) shows its state and error translated."""
+    import time
+
+    from backend.p2p.state import DownloadRecord, downloads_file
+
+    downloads_file(layout).save({"a" * 32: DownloadRecord(
+        peer="b" * 64, name="friendly", state="failed", entry={}, total=10, started_at=time.time(),
+        error="no peer holding this adapter sent any data for 60 s", code="stalled")})
+    update_settings({"language": "pt-BR"}, layout)
+    api, events = build_api("browser", layout)
+    server = BrowserModeServer(api, events).start_in_thread()
+    try:
+        with app_page(server.config.url, chromium_path) as page:
+            page.click("#nav button[data-screen=network]")
+            row = page.wait_for_selector("[data-testid=network-download][data-state=failed]")
+            assert "falhou" in row.inner_text() and "failed" not in row.inner_text()
+            assert "Nenhum par que tem este adaptador enviou dados" in page.inner_text("[data-testid=network-download-error]")
+    finally:
+        server.stop()

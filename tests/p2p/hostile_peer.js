@@ -89,6 +89,10 @@ swarm.on('connection', (conn) => {
       }
       const proof = b4a.toString(keyed('orch-mind/room-proof/v1', swarm.keyPair.publicKey, conn.remotePublicKey), 'hex')
       proofs.send(b4a.from(JSON.stringify({ proofs: [proof] })))
+      if (mode === 'silent') {
+        conn.setKeepAlive(0) // a proven member that then never sends a byte (its transport still acks)
+        return say({ sent: 'silent', to })
+      }
       if (mode === 'deep') {
         setTimeout(() => {
           catalog.send(b4a.from('{"entries":' + '['.repeat(3000) + ']'.repeat(3000) + '}'))

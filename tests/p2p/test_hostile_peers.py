@@ -231,6 +231,29 @@ def test_a_holder_that_stops_sending_stalls_the_download_which_fails_and_clears(
         assert not any(bob_home.staging_dir.iterdir()) and AdapterStore(bob_home).list() == []
 
 
+def test_a_peer_that_goes_silent_is_dropped_after_the_idle_timeout(testnet, make_layout, shared_base, tmp_path):
+    """A peer that proves membership and then sends nothing at all (not even keep-alives, which
+    come every 5 s; its transport stays up) is dropped after the idle timeout; an honest peer stays."""
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "kind", shared_base, rank=2)
+    with running_peer(alice_home, testnet.bootstrap) as alice, \
+            running_peer(bob_home, testnet.bootstrap, peer_limits={"idleMs": 12000}) as bob:
+        events: list[dict] = []
+        bob.subscribe(lambda e: events.append(e) if e.get("event") in ("peer-join", "peer-leave") else None)
+        alice.join_public()
+        alice.share("kind")
+        bob.join_public()
+        assert bob.wait_for(lambda: sees_adapter(bob, "kind", alice.public_key), 60)
+        hostile = Hostile("silent", testnet, tmp_path / "hostile", seconds=60)
+        try:
+            assert bob.wait_for(lambda: {"event": "peer-join", "peer": hostile.key} in events, 60), "the silent peer connected"
+            assert bob.wait_for(lambda: {"event": "peer-leave", "peer": hostile.key} in events, 90), "dropped when idle"
+        finally:
+            hostile.close()
+        assert {"event": "peer-leave", "peer": alice.public_key} not in events, "the honest peer, sending keep-alives, stays"
+        still_serves(bob, alice)
+
+
 def test_at_the_connection_cap_strangers_make_way_and_members_stay_served(testnet, make_layout, shared_base, tmp_path):
     import threading
 
