@@ -97,6 +97,7 @@ def test_requests_the_engine_cannot_serve_get_openai_style_400s(oai, engine):
     assert oai.chat.completions.create(model="smollm2", messages=ask("hi"), max_tokens=2).choices, "the server stays up"
 
 
+@pytest.mark.slow
 def test_eight_streaming_clients_are_served_in_arrival_order_and_one_leaving_frees_its_turn(engine, oai):
     """Eight streams queue FIFO for the one model; the third disconnects after its first tokens and
     the rest all finish; a client that stops reading its stream holds nobody up."""

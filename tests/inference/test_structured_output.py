@@ -11,6 +11,8 @@ import ollama
 import openai
 import pytest
 
+pytestmark = pytest.mark.slow  # a few hundred grammar-constrained tokens per test
+
 PERSON = {"type": "object", "additionalProperties": False, "required": ["name", "age", "hobbies", "contact"],
           "properties": {"name": {"type": "string", "maxLength": 40}, "age": {"type": "integer", "minimum": 0, "maximum": 120},
                          "hobbies": {"type": "array", "items": {"type": "string", "maxLength": 30}, "minItems": 1, "maxItems": 3},
