@@ -64,7 +64,9 @@ def embed_missing(store: MemoryStore, embedder: Embedder, texts_by_hash: dict[st
         hashes = todo[start:start + batch]
         vectors = embedder.embed([texts_by_hash[h] for h in hashes])
         insert_vectors(db, hashes, vectors)
-        bump_generation(store)
+        # Only chunks that already use these texts gain a vector (an import embeds before it writes chunks).
+        bump_generation(store, [row[0] for row in db.execute(
+            "SELECT DISTINCT conversation_id FROM chunks WHERE text_hash IN (SELECT unnest(?::VARCHAR[]))", [hashes]).fetchall()])
         if progress:
             progress(min(start + batch, len(todo)), len(todo))
     return len(todo)

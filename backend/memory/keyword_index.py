@@ -81,7 +81,7 @@ def refresh_keyword_index(store: MemoryStore, conversation_ids: set[str]) -> Non
     if too_big:
         rebuild_keyword_index(store)
         return
-    bump_generation(store)
+    bump_generation(store, conversation_ids)  # the vector index replaces just their rows
     store.set_flag(STALE_FLAG, "0")
 
 

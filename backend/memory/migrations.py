@@ -127,3 +127,12 @@ def m006_keyword_delta(db: duckdb.DuckDBPyConnection) -> None:
     """Small changes go to a keyword delta beside the snapshot, whose postings now carry their
     conversation: mark the index stale so the next search builds the new shape."""
     db.execute("INSERT OR REPLACE INTO store_flags VALUES ('keyword_index_stale', '1')")
+
+
+@migration
+def m007_vector_changes(db: duckdb.DuckDBPyConnection) -> None:
+    """Which conversations' chunks changed in each vector generation, so an in-memory vector index
+    updates those rows instead of reloading every vector (a chat turn at 100k chunks reloaded ~1 s).
+    A NULL conversation means "anything may have changed": reload."""
+    db.execute("CREATE TABLE vector_changes (generation BIGINT NOT NULL, conversation_id VARCHAR)")
+    db.execute("INSERT INTO vector_changes VALUES (0, NULL)")

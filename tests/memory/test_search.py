@@ -157,3 +157,48 @@ def test_a_small_change_updates_the_keyword_delta_without_a_full_rebuild(searche
     assert set(with_delta) == set(rebuilt) and with_delta[0] == rebuilt[0], (with_delta, rebuilt)
     assert forget_conversation(store, "orch-chat", "chat-1")
     assert not found("quokkaberry") and db.execute("SELECT count(*) FROM keyword_delta").fetchone()[0] == 0
+
+
+def test_a_chat_turn_updates_the_vector_index_in_place_and_it_agrees_with_a_fresh_one(searcher, store, embedder):
+    """A chat synced to memory changes one conversation: the cached vector index replaces that
+    conversation's rows instead of reloading every vector, and answers exactly as a fresh load."""
+    import numpy as np
+
+    from backend.importers.model import ImportedConversation, ImportedMessage
+    from backend.memory.ingest import forget_conversation, import_conversations
+    from backend.memory.keyword_index import rebuild_keyword_index
+    from backend.memory.vector_index import VectorIndex, index_for
+
+    rebuild_keyword_index(store)
+    cached = index_for(store)
+    queries = [embedder.embed([q])[0] for q in ("my fern and the tomato plant", "vacation in Portugal", "python code")]
+
+    def agrees() -> None:
+        fresh = VectorIndex(store)
+        for query in queries:
+            ours, theirs = cached.top_chunks(np.asarray(query), 10), fresh.top_chunks(np.asarray(query), 10)
+            assert [c for c, _ in ours] == [c for c, _ in theirs]
+            assert np.allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-5)
+
+    def chat(turn: int) -> None:
+        messages = [ImportedMessage("u1", "user", "Tell me about my plant", "text"),
+                    ImportedMessage("a1", "assistant", f"Turn {turn}: your fern likes shade; the tomato needs sun.", "text")]
+        import_conversations(store, embedder, "orch-chat", "orch-chat", "Orch-Mind chats", "chat",
+                             lambda _progress: iter([ImportedConversation("orch-chat", "chat-1", "Plants", None, None, messages)]))
+
+    cached.top_chunks(np.asarray(queries[0]), 5)
+    chat(0)
+    agrees()
+    loads = cached.reloads
+    for turn in range(1, 12):  # enough replaced rows to compact the copy at least once
+        chat(turn)
+        agrees()
+    assert cached.reloads == loads, "no full reload for a chat turn"
+    ids = {chunk for chunk, _ in cached.top_chunks(np.asarray(queries[0]), 50)}
+    current = {row[0] for row in store.cursor().execute(
+        "SELECT c.id FROM chunks c JOIN conversations v ON v.id = c.conversation_id WHERE v.external_id = 'chat-1'").fetchall()}
+    assert current and current <= ids, "the latest turn's chunks are found"
+    assert forget_conversation(store, "orch-chat", "chat-1")
+    agrees()
+    assert not current & {chunk for chunk, _ in cached.top_chunks(np.asarray(queries[0]), 50)}
+    assert cached.reloads == loads
