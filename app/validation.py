@@ -8,6 +8,7 @@ imported or peer-supplied text is rendered in it. Every bridge method is validat
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 from pathlib import Path
@@ -45,15 +46,18 @@ def bridge_method(function: F) -> F:
     the UI never sees a Python traceback (it goes to the log instead).
     """
     validated = validate_call(function, config=ConfigDict(strict=True, arbitrary_types_allowed=True))
+    signature = inspect.signature(function)
 
     @functools.wraps(function)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
+            signature.bind(self, *args, **kwargs)  # the call's shape, before validate_call checks the values
+        except TypeError as exc:
+            return {"ok": False, "error": {"code": "invalid_argument", "message": f"Invalid call to {function.__name__}: {exc}"}}
+        try:
             return {"ok": True, "data": validated(self, *args, **kwargs)}
         except PydanticValidationError as exc:
             return {"ok": False, "error": {"code": "invalid_argument", "message": describe_validation_error(exc)}}
-        except TypeError as exc:  # wrong number of arguments never reaches validate_call's checks
-            return {"ok": False, "error": {"code": "invalid_argument", "message": f"Invalid call: {exc}"}}
         except OrchMindError as exc:
             return {"ok": False, "error": exc.to_dict()}
         except Exception:  # noqa: BLE001 - the UI edge: log the traceback, show a stable message

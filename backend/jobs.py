@@ -12,6 +12,7 @@ event per line on stdout; :func:`run_json_lines_subprocess` relays those lines a
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import threading
 import time
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from backend.errors import CancelledError, JobError, NotFoundError, OrchMindError
+
+log = logging.getLogger("orch_mind.jobs")
 
 Event = dict[str, Any]
 Listener = Callable[[Event], None]
@@ -152,9 +155,11 @@ class JobRegistry:
         except OrchMindError as exc:
             record.state = "failed"
             record.error = exc.to_dict()
-        except Exception as exc:  # noqa: BLE001 - the job boundary: report, never swallow silently
+        except Exception:  # noqa: BLE001 - the job boundary: log the traceback, show a stable message
+            log.exception("job %s (%s) failed", record.id, record.kind)
             record.state = "failed"
-            record.error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+            record.error = {"code": "internal_error",
+                            "message": f"{record.title} failed because of an error inside Orch-Mind; details are in the log."}
         record.finished_at = time.time()
         self._emit({"type": "job", "job": record.to_dict()})
 

@@ -67,3 +67,15 @@ def test_failing_subprocess_reports_its_error_event():
     record = registry.wait(job_id, timeout=30)
     assert record.state == "failed"
     assert record.error == {"code": "bad_data", "message": "No examples."}
+
+
+def test_an_internal_error_is_logged_with_its_traceback_and_shown_as_a_stable_message(caplog):
+    registry = JobRegistry()
+
+    def work(ctx):
+        return {}["eval_loss"]  # a bug, not a user's mistake
+
+    record = registry.wait(registry.start("training", "Training run", work), timeout=10)
+    assert record.state == "failed" and record.error["code"] == "internal_error"
+    assert "KeyError" not in record.error["message"] and "Training run" in record.error["message"]
+    assert any(r.exc_info and r.exc_info[0] is KeyError for r in caplog.records), "the traceback is in the log"

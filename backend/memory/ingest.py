@@ -26,6 +26,7 @@ from typing import Callable, Iterator, Literal
 import duckdb
 import pyarrow as pa
 
+from backend.errors import CancelledError, OrchMindError
 from backend.importers import chatgpt, claude, gemini, notes
 from backend.importers.model import ImportedConversation, ImportFormatError
 from backend.importers.source_files import head_has, read_head
@@ -235,7 +236,7 @@ def import_conversations(
             seen: set[str] = set()
             for conversation in conversations(True):
                 if should_stop():
-                    raise ImportFormatError("The import was cancelled; nothing was changed.", code="cancelled")
+                    raise CancelledError("The import was cancelled; nothing was changed.")
                 if conversation.external_id in seen:
                     stats.duplicates += 1
                     continue
@@ -265,8 +266,8 @@ def import_conversations(
                    [json.dumps(stats.to_dict()), import_id])
         return stats
     except BaseException as exc:
-        message = exc.message if isinstance(exc, ImportFormatError) else f"{type(exc).__name__}: {exc}"
-        state = "cancelled" if getattr(exc, "code", "") == "cancelled" else "failed"
+        message = exc.message if isinstance(exc, OrchMindError) else f"{type(exc).__name__}: {exc}"
+        state = "cancelled" if isinstance(exc, CancelledError) else "failed"
         db.execute("UPDATE imports SET state = ?, finished_at = now(), error = ? WHERE id = ?", [state, message, import_id])
         raise
 

@@ -92,3 +92,19 @@ def test_opening_a_conversation_validates_its_key(api):
     assert api.memory_conversation("x" * 65)["error"]["code"] == "invalid_argument"
     missing = api.memory_conversation("0123456789abcdef0123")
     assert missing["ok"] is False and missing["error"]["code"] == "not_found" and "no longer in memory" in missing["error"]["message"]
+
+
+def test_a_type_error_inside_a_method_is_an_internal_error_not_a_bad_argument(caplog):
+    from app.validation import bridge_method
+
+    class Api:
+        @bridge_method
+        def broken(self, name: str) -> int:
+            return len(name) + None  # a bug inside the method
+
+    answer = Api().broken("x")
+    assert answer["ok"] is False and answer["error"]["code"] == "internal_error"
+    assert "Api" not in answer["error"]["message"] and "NoneType" not in answer["error"]["message"]
+    assert any(r.exc_info and r.exc_info[0] is TypeError for r in caplog.records), "logged with its traceback"
+    wrong = Api().broken("x", "y")
+    assert wrong["error"]["code"] == "invalid_argument" and "broken" in wrong["error"]["message"]

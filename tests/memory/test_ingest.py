@@ -128,3 +128,18 @@ def test_a_repeated_conversation_id_is_imported_once_and_counted(store, embedder
     assert titles == ["Damaged", "First copy"]
     again = import_path(store, path, embedder)
     assert (again.unchanged, again.duplicates) == (2, 1)
+
+
+def test_a_cancelled_import_is_recorded_as_cancelled_and_changes_nothing(store, embedder, tmp_path):
+    from backend.errors import CancelledError
+    from backend.jobs import JobRegistry
+
+    export = write_chatgpt_export(tmp_path / "export.zip", [simple_conversation("T", "hello there", "hi", "c1")])
+    before = snapshot(store)
+    with pytest.raises(CancelledError):
+        import_path(store, export, embedder, should_stop=lambda: True)
+    assert snapshot(store) == before
+    assert store.cursor().execute("SELECT state FROM imports").fetchall() == [("cancelled",)]
+    jobs = JobRegistry()
+    record = jobs.wait(jobs.start("import", "Import", lambda ctx: import_path(store, export, embedder, should_stop=lambda: True)), 60)
+    assert record.state == "cancelled" and record.error["code"] == "cancelled"
