@@ -83,8 +83,6 @@ class MemoryBridge:
     def search_memory(self, query: Query, k: int = 10, mode: Literal["hybrid", "semantic", "keyword"] = "hybrid",
                       roles: list[ShortText] | None = None, source_ids: list[ShortText] | None = None,
                       date_from: ShortText | None = None, date_to: ShortText | None = None) -> list[dict[str, Any]]:
-        if not 1 <= k <= 100:
-            raise ValidationError("k must be between 1 and 100.")
         if len(roles or []) > 10 or len(source_ids or []) > 50:
             raise ValidationError("Too many filter values.")
         filters = SearchFilters(tuple(source_ids or ()), tuple(roles or ()), _date(date_from, "date_from"), _date(date_to, "date_to"))

@@ -8,7 +8,7 @@ events on the same channel as job events.
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import StringConstraints
 
@@ -19,11 +19,11 @@ from backend.errors import ValidationError
 from backend.jobs import JobContext, JobRegistry
 from backend.p2p.service import P2PError, P2PService
 from backend.training.adapters import validate_adapter_name
+from backend.training.merge import DEFAULT_METHOD, MergeMethod
 
 PeerKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 EntryId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 InviteCode = Annotated[str, StringConstraints(min_length=10, max_length=60)]
-MergeMethod = Literal["cat", "linear", "svd", "ties", "dare_ties"]
 
 
 class NetworkBridge:
@@ -133,7 +133,7 @@ class NetworkBridge:
         return {"blocked": True}
 
     @bridge_method
-    def adapters_merge(self, names: list[ShortText], name: ShortText, method: MergeMethod = "cat") -> dict[str, str]:
+    def adapters_merge(self, names: list[ShortText], name: ShortText, method: MergeMethod = DEFAULT_METHOD) -> dict[str, str]:
         """Merge adapters of the same base into a new one (a job: it loads the base model)."""
         if not 2 <= len(names) <= 8:
             raise ValidationError("Pick between 2 and 8 adapters to merge.")
@@ -142,7 +142,7 @@ class NetworkBridge:
         layout = self._layout
 
         def run(context: JobContext) -> dict[str, Any]:
-            from backend.p2p.merge import merge_scored_on_memory
+            from backend.training.merge import merge_scored_on_memory  # torch: only when merging
 
             context.progress("merging", 0, 1)
             manifest = merge_scored_on_memory(layout, sources, output, method=method)

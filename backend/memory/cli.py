@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from backend.config import load_settings
+from backend.memory.search import MAX_RESULTS
 
 console = Console()
 
@@ -49,8 +50,9 @@ def import_command(path: Path, mode: str, all_branches: bool) -> None:
 
 @click.command("search")
 @click.argument("query")
-@click.option("-k", "k", type=click.IntRange(1, 200), default=5, show_default=True, help="How many results.")
-@click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid", show_default=True)
+@click.option("-k", "k", type=click.IntRange(1, MAX_RESULTS), default=5, show_default=True, help="How many results.")
+@click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid", show_default=True,
+              help="hybrid: meaning and exact words together; semantic: meaning only; keyword: exact words only.")
 @click.option("--role", "roles", multiple=True, help="Only these roles (user, assistant, tool, note). Repeatable.")
 @click.option("--source", "sources", multiple=True, help="Only these source ids (see `memory stats`). Repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")

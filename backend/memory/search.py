@@ -26,6 +26,7 @@ from backend.memory.vector_index import index_for
 
 SearchMode = Literal["hybrid", "semantic", "keyword"]
 RRF_K = search_settings.RRF_K
+MAX_RESULTS = 200  # the one limit on k, for the CLI, the bridge and the chat
 _KEYWORD_WORKER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
 SNIPPET_CHARS = search_settings.SNIPPET_CHARS
 
@@ -102,8 +103,8 @@ class MemorySearch:
         query = query.strip()
         if not query:
             raise SearchError("Type something to search for.", code="invalid_argument")
-        if not 1 <= k <= 200:
-            raise SearchError("k must be between 1 and 200.", code="invalid_argument")
+        if not 1 <= k <= MAX_RESULTS:
+            raise SearchError(f"k must be between 1 and {MAX_RESULTS}.", code="invalid_argument")
         filters = filters or SearchFilters()
         if mode == "semantic":
             return self._finish(self.semantic_ids(query, k, filters), "semantic", query)

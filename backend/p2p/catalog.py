@@ -25,6 +25,7 @@ from backend.errors import OrchMindError
 from backend.p2p.identity import Identity, verify_signature
 from backend.p2p.verify import ADAPTER_FILES, VerificationError, parse_manifest
 from backend.training.adapters import AdapterManifest
+from backend.training.merge import METHODS as MERGE_METHODS
 
 ENTRY_VERSION = 2
 BLOCK_SIZE = 1024 * 1024
@@ -60,7 +61,7 @@ def public_manifest(manifest: AdapterManifest) -> dict[str, Any]:
     public_provenance: dict[str, Any] = {}
     if provenance.get("kind") in _PROVENANCE_KINDS:
         public_provenance["kind"] = provenance["kind"]
-    if provenance.get("method") in ("cat", "linear", "svd", "ties", "dare_ties"):
+    if provenance.get("method") in MERGE_METHODS:
         public_provenance["method"] = provenance["method"]
     if isinstance(provenance.get("weights"), list) and all(_number(w) for w in provenance["weights"]):
         public_provenance["weights"] = provenance["weights"][:16]

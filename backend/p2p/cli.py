@@ -123,7 +123,7 @@ def peers(wait: float) -> None:
 
 
 @p2p_group.command("browse")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.option("--compatible", is_flag=True, help="Only adapters for a base model you have.")
 @click.option("--wait", default=5.0, show_default=True, help="Seconds to collect catalogs.")
 def browse(as_json: bool, compatible: bool, wait: float) -> None:

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from backend.training.merge import DEFAULT_METHOD, METHODS
+
 console = Console()
 
 
@@ -102,7 +104,8 @@ def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
 @click.option("--rank", type=click.IntRange(1, 256), default=8, show_default=True, help="LoRA rank.")
 @click.option("--alpha", type=click.IntRange(1, 1024), default=16, show_default=True, help="LoRA alpha.")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate (default: planned from the model and steps).")
-@click.option("--batch-size", type=click.IntRange(1, 512), default=4, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 512), default=4, show_default=True,
+              help="Samples per optimizer step; lower it if training runs out of memory.")
 @click.option("--max-tokens", type=click.IntRange(32, 32768), default=512, show_default=True, help="Longest sample.")
 @click.option("--voice", type=click.Choice(["assistant", "user"]), default="assistant", show_default=True,
               help="assistant: learn the answers; user: learn to write like you.")
@@ -156,7 +159,7 @@ def adapters_group() -> None:
 
 
 @adapters_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def adapters_list(as_json: bool) -> None:
     from backend.training.adapters import AdapterStore
 
@@ -214,7 +217,7 @@ def adapters_deploy(name: str, model_name: str | None) -> None:
 
 @adapters_group.command("merge")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--method", type=click.Choice(["ties", "dare_ties", "svd", "cat", "linear"]), default="ties", show_default=True,
+@click.option("--method", type=click.Choice(list(METHODS)), default=DEFAULT_METHOD, show_default=True,
               help="How to combine the updates (cat is exact; ties/dare_ties resolve sign conflicts).")
 @click.option("--weights", default=None, help="Comma-separated weights, one per adapter (default: equal).")
 @click.option("--density", type=click.FloatRange(0.01, 1.0), default=0.5, show_default=True, help="ties/dare_ties: share kept.")
@@ -222,7 +225,7 @@ def adapters_deploy(name: str, model_name: str | None) -> None:
 def adapters_merge(names: tuple[str, ...], method: str, weights: str | None, density: float, output: str) -> None:
     """Merge adapters trained on the same base, and score them all on your validation data."""
     from backend.config import DataLayout
-    from backend.p2p.merge import merge_scored_on_memory
+    from backend.training.merge import merge_scored_on_memory
 
     parsed = [float(w) for w in weights.split(",")] if weights else None
     manifest = merge_scored_on_memory(DataLayout.current(), list(names), output, method=method,  # type: ignore[arg-type]

@@ -18,6 +18,9 @@ extend("en", {
   "network.merge": "Merge adapters", "network.merge_what": "Combine adapters trained on the same base into a new one (federated learning by hand).",
   "network.merge_name": "Name of the merged adapter", "network.method": "Method", "network.merge_button": "Merge",
   "network.refresh": "Refresh", "network.val_loss": "validation loss on your data", "network.downloaded": "Downloaded",
+  "network.method.ties": "Keep what they agree on (TIES, recommended)", "network.method.cat": "Exact sum, larger file (cat)",
+  "network.method.svd": "Sum compressed to one size (SVD)", "network.method.dare_ties": "Agreement, with random pruning (DARE-TIES)",
+  "network.method.linear": "Simple average, same sizes only (linear)",
   "network.state.active": "downloading", "network.state.paused": "paused", "network.state.failed": "failed", "network.state.done": "done",
   "network.by": "by {author}", "network.shared_by": "shared by {peer}", "network.private": "private room: encrypted",
   "network.disputed": "the same weights are offered under another author's name: check who made it",
@@ -37,6 +40,9 @@ extend("pt-BR", {
   "network.merge": "Combinar adaptadores", "network.merge_what": "Combine adaptadores treinados no mesmo modelo base em um novo (aprendizado federado manual).",
   "network.merge_name": "Nome do adaptador combinado", "network.method": "Método", "network.merge_button": "Combinar",
   "network.refresh": "Atualizar", "network.val_loss": "perda de validação nos seus dados", "network.downloaded": "Baixado",
+  "network.method.ties": "Manter o que eles têm em comum (TIES, recomendado)", "network.method.cat": "Soma exata, arquivo maior (cat)",
+  "network.method.svd": "Soma comprimida num só tamanho (SVD)", "network.method.dare_ties": "Acordo, com poda aleatória (DARE-TIES)",
+  "network.method.linear": "Média simples, só mesmos tamanhos (linear)",
   "network.state.active": "baixando", "network.state.paused": "pausado", "network.state.failed": "falhou", "network.state.done": "concluído",
   "network.by": "por {author}", "network.shared_by": "compartilhado por {peer}", "network.private": "sala privada: criptografado",
   "network.disputed": "os mesmos pesos são oferecidos em nome de outro autor: confira quem o fez",
@@ -62,7 +68,9 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const downloads = h("div", { "data-testid": "network-downloads" });
   const mergeList = h("div", { class: "checks", "data-testid": "network-merge-list" });
   const mergeName = h("input", { placeholder: "merged", "data-testid": "network-merge-name" });
-  const method = h("select", { "data-testid": "network-merge-method" }, ...["cat", "linear", "svd", "ties", "dare_ties"].map((m) => h("option", { value: m }, m)));
+  // Merge methods by what they do; the technical name stays in brackets for those who know it.
+  const method = h("select", { "data-testid": "network-merge-method" }, ...["ties", "cat", "svd", "dare_ties", "linear"].map((m) =>
+    h("option", { value: m, selected: m === "ties" }, t(`network.method.${m}`))));
   const mergeStatus = h("p", { class: "muted", "data-testid": "network-merge-status" });
   let online = false;
 

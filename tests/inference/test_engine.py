@@ -32,7 +32,9 @@ def test_default_model_is_listed_and_shown(client):
     assert names == ["smollm2:latest"]
     shown = client.show("smollm2")
     assert shown.details.format == "gguf" and "FROM " in shown.modelfile
-    assert client.ps().models == [] or all(m.model for m in client.ps().models)
+    client.generate(model="smollm2", prompt="", keep_alive="5m")  # load it
+    running = {m.model: m for m in client.ps().models}
+    assert running["smollm2:latest"].details.family == "llama" and running["smollm2:latest"].size > 50_000_000
 
 
 def test_streaming_chat_yields_tokens_then_a_done_record(client):

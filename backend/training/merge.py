@@ -22,6 +22,7 @@ from backend.training.adapters import AdapterManifest, AdapterStore, validate_ad
 
 MergeMethod = Literal["linear", "svd", "cat", "ties", "dare_ties"]
 METHODS = ("linear", "svd", "cat", "ties", "dare_ties")
+DEFAULT_METHOD: MergeMethod = "ties"  # for the CLI, the bridge and the UI
 
 
 class MergeError(OrchMindError):
@@ -43,7 +44,7 @@ def check_compatible(manifests: list[AdapterManifest], method: str, weights: lis
         raise MergeError("The linear method needs adapters of the same rank; use svd, cat or ties.", code="incompatible")
 
 
-def merge_adapters(layout: DataLayout, names: list[str], output: str, *, method: MergeMethod = "ties",
+def merge_adapters(layout: DataLayout, names: list[str], output: str, *, method: MergeMethod = DEFAULT_METHOD,
                    weights: list[float] | None = None, density: float = 0.5,
                    validation: list[dict[str, Any]] | None = None) -> AdapterManifest:
     """Merge ``names`` into a new stored adapter ``output`` (safetensors + GGUF + manifest)."""
@@ -101,7 +102,7 @@ def merge_adapters(layout: DataLayout, names: list[str], output: str, *, method:
     return manifest
 
 
-def merge_scored_on_memory(layout: DataLayout, names: list[str], output: str, *, method: MergeMethod = "ties",
+def merge_scored_on_memory(layout: DataLayout, names: list[str], output: str, *, method: MergeMethod = DEFAULT_METHOD,
                            weights: list[float] | None = None, density: float = 0.5) -> AdapterManifest:
     """Merge, scoring the inputs and the result on the validation split of the user's own memory."""
     from backend.config import load_settings

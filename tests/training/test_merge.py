@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from backend.p2p.merge import MergeError, merge_adapters
+from backend.training.merge import MergeError, merge_adapters
 from backend.training.adapters import AdapterStore
 from tests.conftest import install_adapters
 
