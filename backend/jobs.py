@@ -236,7 +236,9 @@ def run_json_lines_subprocess(context: JobContext, command: list[str], *, env: d
     if code != 0:
         if error is not None:
             raise JobError(str(error.get("message", "The job failed.")), code=str(error.get("code", "job_failed")))
-        raise JobError(f"The job's process exited with code {code}: " + " | ".join(stderr_tail[-5:]))
+        log.error("job process %s exited with code %s; its last lines:\n%s", command[:3], code, "\n".join(stderr_tail))
+        reason = "was stopped by the system (out of memory?)" if code in (-9, 137) else f"exited with code {code}"
+        raise JobError(f"The job's process {reason}; details are in the log.")
     return result
 
 

@@ -79,3 +79,27 @@ def test_an_internal_error_is_logged_with_its_traceback_and_shown_as_a_stable_me
     assert record.state == "failed" and record.error["code"] == "internal_error"
     assert "KeyError" not in record.error["message"] and "Training run" in record.error["message"]
     assert any(r.exc_info and r.exc_info[0] is KeyError for r in caplog.records), "the traceback is in the log"
+
+
+def test_a_crashed_process_without_an_error_event_gets_a_stable_message_and_its_stderr_is_logged(caplog):
+    script = "import sys; print('Traceback (most recent call last):', file=sys.stderr); print('KeyError: x', file=sys.stderr); sys.exit(1)"
+    registry = JobRegistry()
+    record = registry.wait(registry.start("train", "t", lambda ctx: run_json_lines_subprocess(ctx, [sys.executable, "-c", script])), 30)
+    assert record.state == "failed" and "KeyError" not in record.error["message"] and "details are in the log" in record.error["message"]
+    assert any("KeyError: x" in r.getMessage() for r in caplog.records)
+
+
+def test_the_trainer_process_turns_an_internal_error_into_an_error_event(monkeypatch, capsys):
+    import json
+
+    from backend.training import trainer
+
+    def broken(job_dir, resume):
+        raise KeyError("eval_loss")
+
+    monkeypatch.setattr(trainer, "run", broken)
+    assert trainer.main(["/nonexistent-job"]) == 1
+    captured = capsys.readouterr()
+    events = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+    assert events[-1]["type"] == "error" and events[-1]["code"] == "internal_error" and "eval_loss" not in events[-1]["message"]
+    assert "KeyError: 'eval_loss'" in captured.err, "the traceback goes to stderr, which the app logs"

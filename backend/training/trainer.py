@@ -17,6 +17,7 @@ import random
 import signal
 import sys
 import time
+import traceback
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Iterator
@@ -453,6 +454,12 @@ def main(argv: list[str]) -> int:
         run(Path(argv[0]), "--resume" in argv)
     except OrchMindError as exc:
         emit({"type": "error", "code": exc.code, "message": exc.message})
+        return 1
+    except Exception:  # noqa: BLE001 - the process edge: the traceback to stderr (the log), a stable message to the job
+        traceback.print_exc()
+        emit({"type": "error", "code": "internal_error",
+              "message": "Training stopped because of an error inside Orch-Mind; details are in the log. "
+                         "The last checkpoint is kept: Resume continues from it."})
         return 1
     return 0
 
