@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
+from app.bridge_requests import ChatChanges
 from app.validation import Identifier, LongText, ShortText, bridge_method
 from backend.chat.service import ChatService
 from backend.config import DataLayout, load_settings
@@ -37,12 +38,11 @@ class ChatBridge:
         return self._chat().sessions.get(session_id).to_dict()
 
     @bridge_method
-    def chat_update(self, session_id: Identifier, title: ShortText | None = None, model: ShortText | None = None,
-                    system_prompt: LongText | None = None, memory_enabled: bool | None = None) -> dict[str, Any]:
-        if title is not None and not title.strip():
+    def chat_update(self, session_id: Identifier, changes: ChatChanges) -> dict[str, Any]:
+        if changes.title is not None and not changes.title.strip():
             raise ValidationError("A chat title cannot be empty.")
-        return self._chat().sessions.update(session_id, title=title, model=model, system_prompt=system_prompt,
-                                            memory_enabled=memory_enabled).to_dict()
+        return self._chat().sessions.update(session_id, title=changes.title, model=changes.model, system_prompt=changes.system_prompt,
+                                            memory_enabled=changes.memory_enabled).to_dict()
 
     @bridge_method
     def chat_set_options(self, session_id: Identifier, max_tokens: int | None = None,

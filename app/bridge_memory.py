@@ -8,7 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from app.validation import Identifier, Query, RelativePath, ShortText, bridge_method, confined_path
+from app.bridge_requests import MemorySearchRequest
+from app.validation import Identifier, RelativePath, bridge_method, confined_path
 from backend.config import DataLayout, load_settings
 from backend.errors import ValidationError
 from backend.jobs import JobContext, JobRegistry
@@ -80,14 +81,11 @@ class MemoryBridge:
         return memory_stats(get_store(self._layout))
 
     @bridge_method
-    def search_memory(self, query: Query, k: int = 10, mode: Literal["hybrid", "semantic", "keyword"] = "hybrid",
-                      roles: list[ShortText] | None = None, source_ids: list[ShortText] | None = None,
-                      date_from: ShortText | None = None, date_to: ShortText | None = None) -> list[dict[str, Any]]:
-        if len(roles or []) > 10 or len(source_ids or []) > 50:
-            raise ValidationError("Too many filter values.")
-        filters = SearchFilters(tuple(source_ids or ()), tuple(roles or ()), _date(date_from, "date_from"), _date(date_to, "date_to"))
+    def search_memory(self, request: MemorySearchRequest) -> list[dict[str, Any]]:
+        filters = SearchFilters(tuple(request.source_ids), tuple(request.roles), _date(request.date_from, "date_from"),
+                                _date(request.date_to, "date_to"))
         searcher = MemorySearch(get_store(self._layout), get_embedder(load_settings(self._layout).embedding_model))
-        return [hit.to_dict() for hit in searcher.search(query, k, mode, filters)]
+        return [hit.to_dict() for hit in searcher.search(request.query, request.k, request.mode, filters)]
 
     @bridge_method
     def memory_conversation(self, conversation_key: Identifier) -> dict[str, Any]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
+from app.bridge_requests import TrainingRequest
 from app.validation import Identifier, LongText, ShortText, bridge_method
 from backend.config import DataLayout, load_settings
 from backend.errors import ValidationError
@@ -23,53 +24,46 @@ from backend.training.export import export_run
 from backend.training.runs import find_run, prepare_run, preview_run, run_training
 from backend.training.sources import conversations_from_memory
 
-Voice = Literal["assistant", "user"]
 
 
 class TrainingBridge:
     _layout: DataLayout
     _jobs: JobRegistry
 
-    def _options(self, voice: Voice, max_tokens: int, title_contains: str | None,
-                 date_from: str | None, date_to: str | None) -> DatasetOptions:
+    def _options(self, request: TrainingRequest) -> DatasetOptions:
         try:
-            return DatasetOptions(voice=voice, max_tokens=max_tokens, title_contains=title_contains or None,
-                                  date_from=datetime.fromisoformat(date_from) if date_from else None,
-                                  date_to=datetime.fromisoformat(date_to) if date_to else None,
+            return DatasetOptions(voice=request.voice, max_tokens=request.max_tokens, title_contains=request.title_contains or None,
+                                  date_from=datetime.fromisoformat(request.date_from) if request.date_from else None,
+                                  date_to=datetime.fromisoformat(request.date_to) if request.date_to else None,
                                   system_prompt=load_settings(self._layout).system_prompt)
         except ValueError as exc:
             raise ValidationError(f"Invalid data selection: {exc}") from exc
 
     @bridge_method
-    def training_preview(self, base: ShortText = "smollm2", voice: Voice = "assistant", max_tokens: int = 512,
-                         title_contains: ShortText | None = None, date_from: ShortText | None = None,
-                         date_to: ShortText | None = None, epochs: int | None = None, rank: int = 8,
-                         learning_rate: float | None = None) -> dict[str, Any]:
+    def training_preview(self, request: TrainingRequest) -> dict[str, Any]:
         """Exactly what the model will see (rendered samples with their token counts, totals) and the
         plan the Train button would run with the same settings: steps, passes, learning rate, time."""
-        options = self._options(voice, max_tokens, title_contains, date_from, date_to)
-        config = self._config(base, voice, epochs, rank, learning_rate, max_tokens, "my-adapter")
+        options = self._options(request)
+        config = self._config(request, "my-adapter")
         return preview_run(self._layout, config, conversations_from_memory(get_store(self._layout)), options, allow_paths=False)
 
-    def _config(self, base: str, voice: Voice, epochs: int | None, rank: int, learning_rate: float | None, max_tokens: int,
-                adapter_name: str) -> TrainConfig:
+    def _config(self, request: TrainingRequest, adapter_name: str) -> TrainConfig:
         try:
-            return TrainConfig(base=base, voice=voice, epochs=epochs, rank=rank, alpha=2 * rank, learning_rate=learning_rate,
-                               max_tokens=max_tokens, adapter_name=adapter_name, system_prompt=load_settings(self._layout).system_prompt)
+            return TrainConfig(base=request.base, voice=request.voice, epochs=request.epochs, rank=request.rank, alpha=2 * request.rank,
+                               learning_rate=request.learning_rate, max_tokens=request.max_tokens, adapter_name=adapter_name,
+                               system_prompt=load_settings(self._layout).system_prompt)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
 
     @bridge_method
-    def training_start(self, base: ShortText = "smollm2", voice: Voice = "assistant", epochs: int | None = None, rank: int = 8,
-                       learning_rate: float | None = None, max_tokens: int = 512, title_contains: ShortText | None = None,
-                       adapter_name: ShortText = "my-adapter", date_from: ShortText | None = None,
-                       date_to: ShortText | None = None) -> dict[str, str]:
+    def training_start(self, request: TrainingRequest) -> dict[str, str]:
         """Start a run; epochs and learning rate left empty (None) are planned from the data size."""
+        adapter_name = request.adapter_name
         validate_adapter_name(adapter_name)
-        if named_gguf(base, self._layout) is None:  # the UI picks a model by name; paths are for the CLI
-            raise ValidationError(f"No base model {base!r} among your models; pick one from the Models list.")
-        config = self._config(base, voice, epochs, rank, learning_rate, max_tokens, adapter_name)
-        options = self._options(voice, max_tokens, title_contains, date_from, date_to)
+        if named_gguf(request.base, self._layout) is None:  # the UI picks a model by name; paths are for the CLI
+            raise ValidationError(f"No base model {request.base!r} among your models; pick one from the Models list.")
+        config = self._config(request, adapter_name)
+        options = self._options(request)
         layout = self._layout
 
         def run(context: JobContext) -> dict[str, Any]:

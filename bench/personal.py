@@ -78,7 +78,7 @@ def train_with_defaults(home: Path, count: int) -> tuple[dict, dict, float]:
 
     api._jobs.subscribe(on_event)
     started = time.time()
-    answer = api.training_start(adapter_name="personal")
+    answer = api.training_start({"adapter_name": "personal"})
     if not answer["ok"]:
         raise SystemExit(f"training_start failed: {answer['error']}")
     record = api._jobs.wait(answer["data"]["job_id"])

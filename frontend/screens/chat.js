@@ -165,7 +165,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     messages.scrollTop = messages.scrollHeight;
     try {
       const session = await ensureSession();
-      await bridge.call("chat_update", session.id, null, model.value || null, system.value, memory.checked);
+      await bridge.call("chat_update", session.id, { model: model.value || null, system_prompt: system.value, memory_enabled: memory.checked });
       const number = (field, parse) => (field.value.trim() === "" ? null : parse(field.value));
       await bridge.call("chat_set_options", session.id, number(maxTokens, (v) => Number.parseInt(v, 10)), number(temperature, Number.parseFloat));
       const { job_id } = await bridge.call(method, session.id, ...(method === "chat_send" ? [text] : []));

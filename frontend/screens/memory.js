@@ -168,7 +168,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   async function search() {
     if (!query.value.trim()) return;
     try {
-      const hits = await bridge.call("search_memory", query.value, 10, searchMode.value);
+      const hits = await bridge.call("search_memory", { query: query.value, k: 10, mode: searchMode.value });
       clear(conversationBox);
       clear(results).append(...(hits.length ? renderResults(hits, t, open) : [h("p", { class: "muted" }, t("memory.no_results"))]));
     } catch (e) { showError(e); }

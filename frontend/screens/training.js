@@ -78,6 +78,12 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const rank = h("input", { type: "number", value: 8, min: 1, max: 256 });
   const lr = h("input", { type: "number", step: 0.0001, placeholder: t("training.auto"), "data-testid": "train-lr" });
   const orAuto = (input, parse) => (input.value.trim() === "" ? null : parse(input.value));
+  // The form as the bridge's TrainingRequest (one object: no two values can trade places).
+  const runRequest = () => ({
+    base: base.value, voice: voice.value, title_contains: title.value || null, date_from: dateFrom.value || null, date_to: dateTo.value || null,
+    epochs: orAuto(epochs, (v) => Number.parseInt(v, 10)), rank: Number.parseInt(rank.value, 10), learning_rate: orAuto(lr, Number.parseFloat),
+    max_tokens: Number.parseInt(maxTokens.value, 10),
+  });
   const maxTokens = h("input", { type: "number", value: 512, min: 32, max: 32768 });
   const name = h("input", { value: "my-adapter", "data-testid": "train-name" });
   const preview = h("div", { "data-testid": "train-preview" });
@@ -208,9 +214,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "train-preview-button", onclick: async () => {
         try {
           clear(preview).append(h("p", { class: "muted" }, "…"));
-          const result = await bridge.call("training_preview", base.value, voice.value, Number.parseInt(maxTokens.value, 10), title.value || null,
-            dateFrom.value || null, dateTo.value || null, orAuto(epochs, (v) => Number.parseInt(v, 10)), Number.parseInt(rank.value, 10),
-            orAuto(lr, Number.parseFloat));
+          const result = await bridge.call("training_preview", runRequest());
           const s = result.stats;
           clear(preview).append(h("p", {}, t("training.samples_stats", { train: s.train_samples, validation: s.validation_samples, tokens: s.tokens, trained: s.trained_tokens })),
             s.split_turns ? h("p", { class: "muted", "data-testid": "train-split" }, t("training.split", s)) : "",
@@ -224,9 +228,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       ...field(t("training.rank"), rank), ...field(t("training.lr"), lr), ...field(t("training.max_tokens"), maxTokens), ...field(t("training.name"), name),
       h("div", { class: "row" }, h("button", { class: "primary", "data-testid": "train-start", onclick: async () => {
         try {
-          watch((await bridge.call("training_start", base.value, voice.value, orAuto(epochs, (v) => Number.parseInt(v, 10)), Number.parseInt(rank.value, 10),
-            orAuto(lr, Number.parseFloat), Number.parseInt(maxTokens.value, 10), title.value || null, name.value,
-            dateFrom.value || null, dateTo.value || null)).job_id);
+          watch((await bridge.call("training_start", { ...runRequest(), adapter_name: name.value })).job_id);
         } catch (e) { showError(e); }
       } }, t("training.start")), cancel)),
     h("div", { class: "card" }, h("h2", {}, t("training.progress")), bar, status, planNote, chart, evaluation),

@@ -13,11 +13,11 @@ def test_preview_applies_date_filters_and_rejects_bad_dates(layout, base_in_layo
         simple_conversation("New", "New question?", "New answer.", "new", create_time=1_700_000_000)])  # 2023
     import_path(get_store(layout), export, get_embedder())
     api, _ = build_api("test", layout)
-    everything = api.training_preview("smollm2", "assistant", 512, None, None, None)["data"]
+    everything = api.training_preview({"base": "smollm2", "voice": "assistant", "max_tokens": 512})["data"]
     assert everything["stats"]["conversations"] == 2 and "<|im_start|>assistant" in everything["samples"][0]["text"]
-    recent = api.training_preview("smollm2", "assistant", 512, None, "2020-01-01", None)["data"]
+    recent = api.training_preview({"base": "smollm2", "date_from": "2020-01-01"})["data"]
     assert recent["stats"]["conversations"] == 1 and recent["stats"]["filtered_conversations"] == 1
-    bad = api.training_preview("smollm2", "assistant", 512, None, "last tuesday", None)
+    bad = api.training_preview({"base": "smollm2", "date_from": "last tuesday"})
     assert bad["ok"] is False and bad["error"]["code"] == "invalid_argument"
-    assert api.training_start("smollm2", "assistant", 2, 8, 2e-4, 512, None, "../evil")["error"]["code"] == "invalid_argument"
-    assert api.training_preview("smollm2", "robot")["error"]["code"] == "invalid_argument"
+    assert api.training_start({"base": "smollm2", "epochs": 2, "learning_rate": 2e-4, "adapter_name": "../evil"})["error"]["code"] == "invalid_argument"
+    assert api.training_preview({"base": "smollm2", "voice": "robot"})["error"]["code"] == "invalid_argument"

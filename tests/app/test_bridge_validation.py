@@ -108,3 +108,15 @@ def test_a_type_error_inside_a_method_is_an_internal_error_not_a_bad_argument(ca
     assert any(r.exc_info and r.exc_info[0] is TypeError for r in caplog.records), "logged with its traceback"
     wrong = Api().broken("x", "y")
     assert wrong["error"]["code"] == "invalid_argument" and "broken" in wrong["error"]["message"]
+
+
+def test_calls_with_many_values_take_one_closed_typed_object(api):
+    import inspect
+
+    too_many = {name: len(inspect.signature(method).parameters) for name, method in exposed_methods(api).items()
+                if len(inspect.signature(method).parameters) > 3}
+    assert too_many == {}, f"send these as one object: {too_many}"
+    for request in ({"query": "x", "k": "5"}, {"query": "x", "kk": 5}, {"query": "x", "k": 500}, ["x", 5]):
+        answer = api.search_memory(request)
+        assert answer["ok"] is False and answer["error"]["code"] == "invalid_argument", request
+    assert api.training_preview({"base": "smollm2", "rank": 8.0})["error"]["code"] == "invalid_argument", "no silent float → int"

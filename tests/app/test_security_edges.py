@@ -76,7 +76,7 @@ def api(layout):
 
 @pytest.mark.parametrize("base", ["/etc", "/etc/passwd", "../../models", "/tmp/model.gguf", "~/.ollama"])
 def test_the_bridge_takes_no_base_model_paths(api, base, tmp_path):
-    for answer in (api.training_preview(base), api.training_start(base)):
+    for answer in (api.training_preview({"base": base}), api.training_start({"base": base})):
         assert answer["ok"] is False, answer
         assert "exist" not in answer["error"]["message"].lower(), "the error must not tell whether a path exists"
 
@@ -86,7 +86,7 @@ def test_the_bridge_refuses_a_real_gguf_outside_the_data_dir(api, tmp_path):
 
     outside = tmp_path / "outside.gguf"
     outside.symlink_to(default_chat_gguf())
-    answer = api.training_preview(str(outside))
+    answer = api.training_preview({"base": str(outside)})
     assert answer["ok"] is False and "pick one from the Models list" in answer["error"]["message"]
 
 
