@@ -21,8 +21,8 @@ from app.validation import Identifier, ShortText, bridge_method
 from backend import __version__
 from backend.config import DataLayout, Settings, load_settings, update_settings
 from backend.errors import SettingsError, ValidationError
-from backend.memory.embeddings import EmbeddingModelError, check_embedding_model, embedding_models
 from backend.jobs import JobRegistry
+from backend.memory.embeddings import EmbeddingModelError, check_embedding_model, embedding_models
 
 log = logging.getLogger("orch_mind.bridge")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from app.bridge_requests import ChatChanges
 from app.validation import Identifier, LongText, ShortText, bridge_method
 from backend.chat.service import ChatService

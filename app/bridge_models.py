@@ -7,8 +7,9 @@ discovery found on this computer (both modes), which the bridge looks up again b
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import ollama
 

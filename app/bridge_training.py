@@ -25,7 +25,6 @@ from backend.training.runs import find_run, prepare_run, preview_run, run_traini
 from backend.training.sources import conversations_from_memory
 
 
-
 class TrainingBridge:
     _layout: DataLayout
     _jobs: JobRegistry

@@ -13,8 +13,8 @@ from app.browser_server import BrowserModeConfig, create_browser_app
 from app.events import EventChannel
 from backend.config import DataLayout
 from backend.jobs import JobRegistry
-from backend.loopback_server import LoopbackServer, free_port
 from backend.logging_setup import configure_logging
+from backend.loopback_server import LoopbackServer, free_port
 
 log = logging.getLogger("orch_mind.app")
 
@@ -49,7 +49,7 @@ class BrowserModeServer:
         self.config = BrowserModeConfig(port=port, token=secrets.token_urlsafe(32), uploads_dir=api._layout.uploads_dir)
         self._server = LoopbackServer(create_browser_app(api, events, self.config), port, "browser-mode")
 
-    def start_in_thread(self) -> "BrowserModeServer":
+    def start_in_thread(self) -> BrowserModeServer:
         self._server.start()
         return self
 

@@ -11,10 +11,12 @@ import functools
 import inspect
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ConfigDict, StringConstraints, ValidationError as PydanticValidationError, validate_call
+from pydantic import ConfigDict, StringConstraints, validate_call
+from pydantic import ValidationError as PydanticValidationError
 
 from backend.errors import OrchMindError, ValidationError
 

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
 from backend.errors import SettingsError
 
@@ -75,7 +76,7 @@ class DataLayout:
     root: Path
 
     @classmethod
-    def current(cls) -> "DataLayout":
+    def current(cls) -> DataLayout:
         return cls(data_dir())
 
     @property

@@ -10,8 +10,8 @@ import importlib.metadata
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from backend.config import DataLayout, Settings, load_settings
 from backend.errors import OrchMindError

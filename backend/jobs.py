@@ -17,8 +17,9 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from backend.errors import CancelledError, JobError, NotFoundError, OrchMindError
 
@@ -66,7 +67,7 @@ class JobRecord:
 class JobContext:
     """What a running job sees: report progress, log lines, and check for cancellation."""
 
-    def __init__(self, registry: "JobRegistry", record: JobRecord) -> None:
+    def __init__(self, registry: JobRegistry, record: JobRecord) -> None:
         self._registry = registry
         self._record = record
         self._cancel = threading.Event()

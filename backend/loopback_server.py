@@ -55,7 +55,7 @@ class LoopbackServer:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         self._thread = threading.Thread(target=self._server.run, daemon=True, name=self.name)
         self._thread.start()
         while not self._server.started:

@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from backend.importers import chatgpt  # noqa: E402
+from backend.memory import search_settings  # noqa: E402
 from backend.memory.chunking import text_hash  # noqa: E402
 from backend.memory.embeddings import get_embedder  # noqa: E402
 from backend.memory.ingest import Chunker, import_path  # noqa: E402
 from backend.memory.keyword_index import rebuild_keyword_index  # noqa: E402
-from backend.memory import search_settings  # noqa: E402
 from backend.memory.search import MemorySearch, SearchFilters  # noqa: E402
-from backend.memory.vector_index import bump_generation  # noqa: E402
 from backend.memory.store import MemoryStore  # noqa: E402
+from backend.memory.vector_index import bump_generation  # noqa: E402
 from tests.export_factory import ChatGPTConversation, write_chatgpt_export  # noqa: E402
 
 WORDS = ("garden river bread tax guitar python marathon cat lisbon solar chess tomato violin budget "
@@ -83,7 +83,7 @@ def generate_export(path: Path, conversations: int, seed: int = 7) -> Path:
     items = []
     for i in range(conversations):
         conversation = ChatGPTConversation(f"Conversation {i}", f"bench-{i}", 1_600_000_000 + i * 3600)
-        for turn in range(2):
+        for _turn in range(2):
             conversation.add("user", " ".join(sentence(rng, rng.randint(6, 16)) for _ in range(rng.randint(1, 3))))
             conversation.add("assistant", " ".join(sentence(rng, rng.randint(8, 20)) for _ in range(rng.randint(2, 6))))
         items.append(conversation)
@@ -171,11 +171,11 @@ def bench_search(workdir: Path, sizes: list[int], queries: int) -> list[dict[str
         probes = vectors[rng.integers(0, n, queries)] + 0.1 * rng.standard_normal((queries, embedder.dimension)).astype(np.float32)
         probes /= np.linalg.norm(probes, axis=1, keepdims=True)
         ids = np.array([f"c{i}" for i in range(n)])
-        numpy_ms = median_ms(lambda: [numpy_top_k(vectors, q, 10) for q in probes], 3) / queries
-        exact_ms = median_ms(lambda: [searcher.nearest(q, 10) for q in probes], 3) / queries  # cached index
+        numpy_ms = median_ms(lambda vectors=vectors, probes=probes: [numpy_top_k(vectors, q, 10) for q in probes], 3) / queries
+        exact_ms = median_ms(lambda s=searcher, probes=probes: [s.nearest(q, 10) for q in probes], 3) / queries  # cached index
         assert searcher.index.kind == "numpy"
         everything = SearchFilters(roles=("user",))  # matches every chunk, but forces the DuckDB scan
-        scan_ms = median_ms(lambda: [searcher.nearest(q, 10, everything) for q in probes], 3) / queries
+        scan_ms = median_ms(lambda s=searcher, f=everything, probes=probes: [s.nearest(q, 10, f) for q in probes], 3) / queries
         exact_sets = [{c for c, _ in searcher.nearest(q, 10)} for q in probes]
         numpy_agree = np.mean([len(exact_sets[i] & set(ids[numpy_top_k(vectors, q, 10)])) / 10 for i, q in enumerate(probes)])
         search_settings.HNSW_MIN_VECTORS = 1
@@ -184,14 +184,14 @@ def bench_search(workdir: Path, sizes: list[int], queries: int) -> list[dict[str
         searcher.nearest(probes[0], 10)
         build_s = time.perf_counter() - started
         assert searcher.index.kind == "hnsw"
-        hnsw_ms = median_ms(lambda: [searcher.nearest(q, 10) for q in probes], 3) / queries
+        hnsw_ms = median_ms(lambda s=searcher, probes=probes: [s.nearest(q, 10) for q in probes], 3) / queries
         recall = np.mean([len({c for c, _ in searcher.nearest(q, 10)} & exact_sets[i]) / 10 for i, q in enumerate(probes)])
         search_settings.HNSW_MIN_VECTORS = default_hnsw_min
         bump_generation(store)
         rebuild_keyword_index(store)
         for query in HYBRID_QUERIES:  # warm: the first search builds the postings' cache pages and the index
             searcher.search(query, 10, "hybrid")
-        hybrid_ms = statistics.median(median_ms(lambda: searcher.search(query, 10, "hybrid"), 3) for query in HYBRID_QUERIES)
+        hybrid_ms = statistics.median(median_ms(lambda s=searcher, q=query: s.search(q, 10, "hybrid"), 3) for query in HYBRID_QUERIES)
         results.append({
             "chunks": n, "numpy_ms": round(numpy_ms, 3), "exact_ms": round(exact_ms, 3), "duckdb_scan_ms": round(scan_ms, 3),
             "hnsw_ms": round(hnsw_ms, 3),

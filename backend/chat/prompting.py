@@ -11,8 +11,9 @@ the Ollama API has no tokenizer endpoint, and overestimating is the safe side.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 CHARS_PER_TOKEN = 3.2
 MESSAGE_OVERHEAD_TOKENS = 6

@@ -3,7 +3,8 @@ persist both messages with their sources, and keep the chat itself searchable as
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import ollama
@@ -43,7 +44,7 @@ class ChatService:
         self.include_chats = include_chats
 
     @classmethod
-    def from_settings(cls, layout: DataLayout | None = None) -> "ChatService":
+    def from_settings(cls, layout: DataLayout | None = None) -> ChatService:
         """The chat service as Settings configure it (the bridge and the CLI both start here)."""
         from backend.config import load_settings
         from backend.inference.engine import get_connection

@@ -30,9 +30,10 @@ Image parts become an ``[image]`` marker so the surrounding text still reads nat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from backend.importers.bounded_json import iter_list_items
 from backend.importers.documents import Document, canvas_create, canvas_update, clean_markup, parse_payload

@@ -9,9 +9,10 @@ assistant, with the document as last edited: searchable, not trainable (a docume
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from backend.importers.bounded_json import iter_list_items
 from backend.importers.documents import Document, artifact_command

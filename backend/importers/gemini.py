@@ -12,10 +12,11 @@ rendered as HTML. Prompts and answers are memory and training data; entries with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 
 from backend.importers.bounded_json import iter_list_items
 from backend.importers.model import ImportedConversation, ImportedMessage, ImportFormatError, as_dict, as_list, as_text, timestamp

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from backend.errors import OrchMindError
-
 
 # What an import stores from the same file changes when the importers' rules or the chunking change;
 # it is part of every conversation's content hash, so a re-import after an upgrade rewrites them all.
@@ -65,9 +64,9 @@ def timestamp(value: object) -> datetime | None:
         if isinstance(value, str):
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
             if parsed.tzinfo is not None:
-                parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+                parsed = parsed.astimezone(UTC).replace(tzinfo=None)
             return parsed
-        return datetime.fromtimestamp(float(value), tz=timezone.utc).replace(tzinfo=None)  # type: ignore[arg-type]
+        return datetime.fromtimestamp(float(value), tz=UTC).replace(tzinfo=None)  # type: ignore[arg-type]
     except (ValueError, OverflowError, OSError, TypeError):
         return None
 

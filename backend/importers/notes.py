@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from backend.importers.model import ImportedConversation, ImportedMessage, ImportFormatError
 
@@ -72,7 +72,7 @@ def iter_conversations(root: Path) -> Iterator[ImportedConversation]:
             continue  # removed or replaced by a link while importing
         if not text:
             continue
-        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(tzinfo=None)
+        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).replace(tzinfo=None)
         note_id = hashlib.sha1(relative.as_posix().encode()).hexdigest()[:16]
         yield ImportedConversation(
             source_kind=SOURCE_KIND, external_id=relative.as_posix(), title=_title(relative, text),

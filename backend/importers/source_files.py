@@ -14,8 +14,9 @@ import lzma
 import stat
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from backend.importers.model import ImportFormatError
 

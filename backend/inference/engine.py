@@ -35,7 +35,7 @@ class EmbeddedEngine:
     def host(self) -> str:
         return self._server.url
 
-    def start(self) -> "EmbeddedEngine":
+    def start(self) -> EmbeddedEngine:
         self._server.start()
         return self
 

@@ -42,7 +42,7 @@ class OriginPolicy:
                           for p in self.patterns]
 
     @classmethod
-    def from_settings(cls, configured: Iterable[str]) -> "OriginPolicy":
+    def from_settings(cls, configured: Iterable[str]) -> OriginPolicy:
         extra = os.environ.get(ORIGINS_ENV, "")
         return cls([*configured, *extra.split(",")])
 

@@ -18,9 +18,10 @@ import math
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -79,7 +80,7 @@ OPTION_MAP = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", 
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def error(message: str, status: int) -> JSONResponse:
@@ -347,7 +348,7 @@ class EngineApp:
             if manifest.unavailable_reason():
                 continue  # never offered to clients; the Models screen shows why
             models.append({"name": manifest.name, "model": manifest.name,
-                           "modified_at": datetime.fromtimestamp(manifest.created_at, timezone.utc).isoformat(),
+                           "modified_at": datetime.fromtimestamp(manifest.created_at, UTC).isoformat(),
                            "size": manifest.size, "digest": manifest.digest, "details": details(manifest)})
         return JSONResponse({"models": models})
 
@@ -361,7 +362,7 @@ class EngineApp:
             "modelfile": "\n".join(lines), "parameters": "\n".join(f"{k} {v}" for k, v in manifest.parameters.items()),
             "template": (manifest.info or {}).get("chat_template") or "", "system": manifest.system or "",
             "details": details(manifest), "model_info": model_info(manifest),
-            "modified_at": datetime.fromtimestamp(manifest.created_at, timezone.utc).isoformat(),
+            "modified_at": datetime.fromtimestamp(manifest.created_at, UTC).isoformat(),
         })
 
     async def ps(self, request: Request) -> Response:
@@ -372,7 +373,7 @@ class EngineApp:
                 continue
             seen.add(m.manifest.name)
             forever = m.expires_at is None or m.expires_at == math.inf
-            expires = "9999-12-31T23:59:59Z" if forever else datetime.fromtimestamp(m.expires_at, timezone.utc).isoformat()
+            expires = "9999-12-31T23:59:59Z" if forever else datetime.fromtimestamp(m.expires_at, UTC).isoformat()
             models.append({"name": m.manifest.name, "model": m.manifest.name, "size": m.manifest.size, "digest": m.manifest.digest,
                            "details": details(m.manifest), "expires_at": expires, "size_vram": 0, "context_length": m.n_ctx})
         return JSONResponse({"models": models})

@@ -16,8 +16,9 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 from backend.errors import OrchMindError
 from backend.inference.engine_requests import ChatMessage
@@ -235,7 +236,7 @@ def _tool_calls(loaded: LoadedModel, tools: list[Tool], tokens: list[int], promp
     llama = loaded.llama
     grammar = calls_grammar(tools)
     _grammars.check(llama, grammar)
-    opening = llama.tokenize(f"{TOOL_CALL_OPEN}\n".encode("utf-8"), add_bos=False, special=True)
+    opening = llama.tokenize(f"{TOOL_CALL_OPEN}\n".encode(), add_bos=False, special=True)
     options = {**sampling, "max_tokens": max_tokens}
     text = ""
     used = 0

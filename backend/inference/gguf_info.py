@@ -14,9 +14,10 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from backend.errors import OrchMindError
 
@@ -53,7 +54,7 @@ class GGUFInfo:
     pooling: str | None  # set for embedding models
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GGUFInfo":
+    def from_dict(cls, data: dict[str, Any]) -> GGUFInfo:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     @property

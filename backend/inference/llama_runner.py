@@ -104,7 +104,7 @@ class FifoLock:
     def waiting(self) -> int:
         return len(self._waiters)
 
-    def __enter__(self) -> "FifoLock":
+    def __enter__(self) -> FifoLock:
         self.acquire()
         return self
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from backend.inference.gguf_info import check_gguf_file, read_gguf_info
 from backend.inference.model_store import ModelManifest, ModelStore, ModelStoreError, validate_name

@@ -110,7 +110,7 @@ class BlobWriter:
         self._partial.replace(self.target)
         return self.target
 
-    def __enter__(self) -> "BlobWriter":
+    def __enter__(self) -> BlobWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -159,7 +159,7 @@ class ModelStore:
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).exists()
 
-    def blob_writer(self, digest: str) -> "BlobWriter":
+    def blob_writer(self, digest: str) -> BlobWriter:
         """A writer for the blob ``digest``: stream into it, then ``commit`` (or leave the ``with``)."""
         return BlobWriter(self.blob_path(digest), validate_digest(digest))
 

@@ -19,7 +19,8 @@ import json
 import secrets
 import struct
 import time
-from typing import TYPE_CHECKING, Annotated, Any, AsyncIterator, Literal
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
@@ -284,7 +285,7 @@ class Choices:
 
 
 class OpenAIRoutes:
-    def __init__(self, engine: "EngineApp") -> None:
+    def __init__(self, engine: EngineApp) -> None:
         self.engine = engine
 
     def _model_card(self, manifest: Any) -> dict[str, Any]:

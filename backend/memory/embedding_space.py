@@ -8,7 +8,7 @@ every chunk, so two models' spaces are never mixed.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
 import numpy as np

@@ -19,9 +19,10 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
 import duckdb
 import pyarrow as pa
@@ -117,7 +118,7 @@ class Chunker:
     max_tokens: int = MAX_TOKENS
 
     @classmethod
-    def for_embedder(cls, embedder: object) -> "Chunker":
+    def for_embedder(cls, embedder: object) -> Chunker:
         window = getattr(embedder, "max_tokens", None)
         limit = min(MAX_TOKENS, window - 2) if isinstance(window, int) and window > 34 else MAX_TOKENS
         return cls(getattr(embedder, "count_tokens", estimate_tokens), limit)

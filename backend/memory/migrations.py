@@ -7,7 +7,7 @@ vector width depends on the embedding model, so :mod:`backend.memory.embedding_s
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import duckdb
 

@@ -17,10 +17,10 @@ from typing import Literal
 import numpy as np
 
 from backend.errors import OrchMindError
+from backend.memory import search_settings
 from backend.memory.embedding_space import current_space
 from backend.memory.embeddings import Embedder
 from backend.memory.keyword_index import ensure_keyword_index, keyword_top
-from backend.memory import search_settings
 from backend.memory.store import MemoryStore
 from backend.memory.vector_index import index_for
 

@@ -48,7 +48,7 @@ class MemoryStore:
         self.write_lock = threading.Lock()  # one import/delete at a time; readers never take it
 
     @classmethod
-    def open_default(cls, layout: DataLayout | None = None) -> "MemoryStore":
+    def open_default(cls, layout: DataLayout | None = None) -> MemoryStore:
         return cls((layout or DataLayout.current()).memory_db)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

@@ -117,7 +117,7 @@ class VectorIndex:
         if self._size and (self._size - int(self._alive[:self._size].sum())) > COMPACT_DEAD_SHARE * self._size:
             self._compact()
 
-    def _append(self, table: "object") -> None:
+    def _append(self, table: object) -> None:
         table = table.read_all() if hasattr(table, "read_all") else table
         added = table.num_rows
         if not added:
@@ -182,7 +182,7 @@ class VectorIndex:
             return [(str(self._ids[i]), float(scores[i])) for i in top]
 
 
-_indexes: "weakref.WeakKeyDictionary[MemoryStore, VectorIndex]" = weakref.WeakKeyDictionary()
+_indexes: weakref.WeakKeyDictionary[MemoryStore, VectorIndex] = weakref.WeakKeyDictionary()
 _indexes_lock = threading.Lock()
 
 

@@ -18,7 +18,7 @@ class LoopbackTestnet:
         self.process: subprocess.Popen[str] | None = None
         self.bootstrap: list[str] = []
 
-    def __enter__(self) -> "LoopbackTestnet":
+    def __enter__(self) -> LoopbackTestnet:
         self.process = subprocess.Popen([str(node_executable()), "testnet.js", str(self.size)], cwd=SIDECAR_DIR,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None

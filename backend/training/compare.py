@@ -7,8 +7,9 @@ replies would differ for reasons other than the training), so that is refused wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from backend.config import DataLayout
 from backend.errors import ValidationError

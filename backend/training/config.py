@@ -48,7 +48,7 @@ class TrainConfig(BaseModel):
     adapter_name: str = Field("my-adapter", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
     @model_validator(mode="after")
-    def _alpha_reasonable(self) -> "TrainConfig":
+    def _alpha_reasonable(self) -> TrainConfig:
         if self.alpha > 16 * self.rank:
             raise ValueError("alpha is more than 16x the rank; that scales the update so far it usually diverges")
         return self

@@ -18,9 +18,10 @@ user, by swapping the roles so the user's messages become the model's replies.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 Voice = Literal["assistant", "user"]
 IGNORE_INDEX = -100

@@ -16,8 +16,8 @@ from typing import Any
 
 from backend.config import DataLayout
 from backend.errors import OrchMindError
-from backend.training.adapters import AdapterManifest, AdapterStore
 from backend.runtime import llama_tool_command
+from backend.training.adapters import AdapterManifest, AdapterStore
 from backend.training.config import TrainConfig
 
 

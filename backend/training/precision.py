@@ -12,9 +12,10 @@ device it trains on: the copies are made where the weights are.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 def resolve_precision(requested: str, quantization: str) -> str:

@@ -11,9 +11,10 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from backend.config import DataLayout
 from backend.errors import NotFoundError, OrchMindError

@@ -23,7 +23,7 @@ def conversations_from_memory(store: MemoryStore, source_ids: tuple[str, ...] = 
         list(source_ids),
     ).fetchall()
     conversations = []
-    for (key, external, title, created), group in groupby(rows, key=lambda r: (r[0], r[1], r[2], r[3])):
+    for (key, _external, title, created), group in groupby(rows, key=lambda r: (r[0], r[1], r[2], r[3])):
         conversations.append(SourceConversation(f"{key}", title, created, tuple(Turn(r[4], r[5]) for r in group)))
     chats = db.execute(
         """SELECT s.id, s.title, s.created_at, m.role, m.content FROM chat_sessions s JOIN chat_messages m ON m.session_id = s.id

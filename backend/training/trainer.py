@@ -18,9 +18,10 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from backend.config import PRIVATE_UMASK
 from backend.errors import OrchMindError

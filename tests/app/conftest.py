@@ -1,8 +1,7 @@
 import pytest
 
-from tests.conftest import app_page
-
 from app.main import BrowserModeServer, build_api
+from tests.conftest import app_page
 
 
 @pytest.fixture

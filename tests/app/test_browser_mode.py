@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 
-
 def test_navigation_and_bridge_round_trip(page, layout):
     assert "browser" in page.inner_text("#bridge-status")
     assert page.get_attribute("#bridge-status", "data-state") == "ok"

@@ -11,8 +11,7 @@ import pytest
 
 from backend.inference.model_files import add_gguf
 from backend.inference.model_store import ModelStore
-from backend.memory.embeddings import (EmbeddingModelError, GGUFEmbedder, check_embedding_model, embedding_models,
-                                       get_embedder)
+from backend.memory.embeddings import EmbeddingModelError, GGUFEmbedder, check_embedding_model, embedding_models, get_embedder
 from backend.memory.ingest import import_path
 from backend.memory.search import MemorySearch
 from tests.export_factory import simple_conversation, write_chatgpt_export

@@ -9,8 +9,13 @@ import pytest
 from backend.importers.model import ImportFormatError
 from backend.memory.ingest import delete_source, import_path
 from backend.memory.stats import memory_stats
-from tests.export_factory import (claude_conversation, every_content_type_conversation, simple_conversation,
-                                  write_chatgpt_export, write_claude_export)
+from tests.export_factory import (
+    claude_conversation,
+    every_content_type_conversation,
+    simple_conversation,
+    write_chatgpt_export,
+    write_claude_export,
+)
 from tests.memory.conftest import snapshot
 
 

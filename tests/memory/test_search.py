@@ -129,9 +129,9 @@ def test_snippet_centres_on_the_match():
 
 
 def test_a_small_change_updates_the_keyword_delta_without_a_full_rebuild(searcher, store, embedder, tmp_path):
+    from backend.importers.model import ImportedConversation, ImportedMessage
     from backend.memory.ingest import forget_conversation, import_conversations
     from backend.memory.keyword_index import rebuild_keyword_index
-    from backend.importers.model import ImportedConversation, ImportedMessage
 
     db = store.cursor()
     rebuild_keyword_index(store)

@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from backend.config import DataLayout
-from backend.p2p.service import P2PService
 from backend.jobs import JobRegistry
+from backend.p2p.service import P2PService
 from backend.training.adapters import AdapterManifest
 from backend.training.base_models import BaseModel
 from backend.training.config import TrainConfig

@@ -17,6 +17,7 @@ from backend.p2p.node_runtime import node_executable
 from backend.p2p.rooms import PUBLIC_ROOM_SECRET
 from backend.p2p.synthetic import synthetic_adapter
 from backend.p2p.testnet import LoopbackTestnet
+from backend.p2p.verify import VerificationError
 from backend.training.adapters import AdapterStore
 from tests.p2p.network import offer_id, peer_layout, running_peer, sees_adapter
 
@@ -175,7 +176,7 @@ def test_a_download_names_the_entry_not_the_name_and_a_reshare_keeps_the_author(
         row = next(r for r in carol.browse() if r["peer"] == bob.public_key)
         assert row["author"] == alice.public_key and row["shared_by"] == bob.public_key and not row["first_hand"]
         assert not row["disputed"]
-    with pytest.raises(Exception):
+    with pytest.raises(VerificationError):
         verify_entry({**row, "v": 2})  # a browse row is not an entry
 
 

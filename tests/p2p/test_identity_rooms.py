@@ -2,10 +2,9 @@
 
 import os
 import stat
+import threading
 
 import pytest
-
-import threading
 
 from backend.errors import NotFoundError, ValidationError
 from backend.p2p.catalog import canonical, public_manifest, sign_entry, verify_entry

@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from backend.p2p import sidecar as sidecar_module
 from backend.json_limits import json_depth
+from backend.p2p import sidecar as sidecar_module
 from backend.p2p.sidecar import MAX_LINE_BYTES, SidecarProcess, parse_line, printable
 
 HOSTILE_CHILD = textwrap.dedent('''

@@ -5,6 +5,7 @@ is tested without one.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def test_the_trainer_runs_data_parallel_on_two_processes(layout, base_in_layout)
     assert len(results) == 1, "only the main process reports"
     steps = [e for e in events if e["type"] == "progress" and e.get("status") == "training"]
     train_samples = sum(1 for _ in (job_dir / "train.jsonl").open())
-    assert steps[-1]["total"] == -(-(-(-train_samples // 4)) // 2), "each process takes half of the batches"
+    assert steps[-1]["total"] == math.ceil(math.ceil(train_samples / 4) / 2), "each process takes half of the batches"
     evaluation = results[0]["evaluation"]
     assert evaluation["eval_loss"] < 0.5 * evaluation["base_eval_loss"]
     assert (job_dir / "adapter" / "adapter_model.safetensors").exists()

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from backend.training.merge import MergeError, merge_adapters
 from backend.training.adapters import AdapterStore
+from backend.training.merge import MergeError, merge_adapters
 from tests.conftest import install_adapters
 
 
