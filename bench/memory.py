@@ -13,6 +13,9 @@ Every ratio compares two things measured in this same run on this machine:
 - hybrid_vs_numpy: hybrid search (the UI's default and what chat retrieves with: query embedding,
   semantic top-k, BM25 keywords, fusion and the hits' rows) / the NumPy top-k, at the largest size
   (goal <= 5 at 100k chunks; exact_vs_numpy goal <= 1.5).
+- search_after_chat_turn_ms / search_after_full_reload_ms: the first hybrid search after a chat turn
+  was synced to memory (the vector index replaces that conversation's rows) / after a change that
+  reloads every vector (as after an import).
 Search sizes are synthetic stores: clustered unit vectors, and chunk text of 40 words drawn from a
 40,000-word vocabulary with Zipf frequencies (as words in real text are), so keyword postings have
 realistic lengths. --quick: 500 conversations imported, search at 10k and 100k chunks; the full run:
@@ -42,7 +45,7 @@ from backend.memory import search_settings  # noqa: E402
 from backend.memory.chunking import text_hash  # noqa: E402
 from backend.memory.embeddings import get_embedder  # noqa: E402
 from backend.memory.ingest import Chunker, import_path  # noqa: E402
-from backend.memory.keyword_index import rebuild_keyword_index  # noqa: E402
+from backend.memory.keyword_index import rebuild_keyword_index, refresh_keyword_index  # noqa: E402
 from backend.memory.search import MemorySearch, SearchFilters  # noqa: E402
 from backend.memory.store import MemoryStore  # noqa: E402
 from backend.memory.vector_index import bump_generation  # noqa: E402
@@ -160,6 +163,31 @@ def median_ms(function, repeats: int) -> float:
     return round(statistics.median(timings), 3)
 
 
+def chat_turn_search_ms(store: MemoryStore, searcher: MemorySearch, vectors: np.ndarray) -> tuple[float, float]:
+    """The first hybrid search after a chat turn was synced to memory (one conversation's chunk
+    replaced: the vector index updates those rows), and after a change that reloads every vector."""
+    db = store.cursor()
+    db.execute("INSERT OR REPLACE INTO conversations VALUES ('bench-chat', 'bench', 'bench-chat', 'Chat', NULL, NULL, 'x', 0, now())")
+    timings = {"turn": [], "reload": []}
+    for turn in range(6):
+        kind = "turn" if turn % 2 == 0 else "reload"
+        with store.write_lock:
+            db.execute("DELETE FROM chunks WHERE conversation_id = 'bench-chat'")
+            db.execute("INSERT OR REPLACE INTO embeddings VALUES (?, ?)", [f"chat-{turn}", vectors[turn].tolist()])
+            db.execute("INSERT INTO chunks VALUES (?, 'bench-chat', 'm', 'bench', 0, 'assistant', NULL, ?, ?)",
+                       [f"chat-{turn}", f"turn {turn} about the tomato and the fern", f"chat-{turn}"])
+        if kind == "turn":
+            refresh_keyword_index(store, {"bench-chat"})  # what a chat turn's sync does
+        else:
+            refresh_keyword_index(store, {"bench-chat"})
+            with store.write_lock:
+                bump_generation(store)  # as after an import: everything may have changed
+        started = time.perf_counter()
+        searcher.search("tomato fern", 10, "hybrid")
+        timings[kind].append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(timings["turn"]), 1), round(statistics.median(timings["reload"]), 1)
+
+
 def bench_search(workdir: Path, sizes: list[int], queries: int) -> list[dict[str, float]]:
     rng = np.random.default_rng(3)
     embedder = get_embedder()
@@ -192,6 +220,7 @@ def bench_search(workdir: Path, sizes: list[int], queries: int) -> list[dict[str
         for query in HYBRID_QUERIES:  # warm: the first search builds the postings' cache pages and the index
             searcher.search(query, 10, "hybrid")
         hybrid_ms = statistics.median(median_ms(lambda s=searcher, q=query: s.search(q, 10, "hybrid"), 3) for query in HYBRID_QUERIES)
+        after_turn, after_reload = chat_turn_search_ms(store, searcher, vectors)
         results.append({
             "chunks": n, "numpy_ms": round(numpy_ms, 3), "exact_ms": round(exact_ms, 3), "duckdb_scan_ms": round(scan_ms, 3),
             "hnsw_ms": round(hnsw_ms, 3),
@@ -199,6 +228,7 @@ def bench_search(workdir: Path, sizes: list[int], queries: int) -> list[dict[str
             "hnsw_build_s": round(build_s, 2), "exact_vs_numpy": round(exact_ms / numpy_ms, 2),
             "hnsw_speedup": round(exact_ms / hnsw_ms, 2), "hnsw_recall_at_10": round(float(recall), 3),
             "exact_agrees_with_numpy": round(float(numpy_agree), 3),
+            "search_after_chat_turn_ms": after_turn, "search_after_full_reload_ms": after_reload,
         })
         store.close()
     return results
