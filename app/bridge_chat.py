@@ -8,9 +8,8 @@ from app.bridge_requests import ChatChanges
 from app.validation import Identifier, LongText, ShortText, bridge_method
 from backend.chat.service import ChatService
 from backend.config import DataLayout, load_settings
-from backend.errors import NotFoundError, ValidationError
+from backend.errors import ValidationError
 from backend.jobs import JobContext, JobRegistry
-from backend.memory.store import get_store
 
 
 class ChatBridge:
@@ -80,15 +79,3 @@ class ChatBridge:
     @bridge_method
     def chat_regenerate(self, session_id: Identifier) -> dict[str, str]:
         return self._start_turn(session_id, "", regenerate=True)
-
-    @bridge_method
-    def memory_conversation(self, conversation_key: Identifier) -> dict[str, Any]:
-        """A remembered conversation, opened from a chat answer's sources."""
-        db = get_store(self._layout).cursor()
-        row = db.execute("SELECT title, created_at, source_id FROM conversations WHERE id = ?", [conversation_key]).fetchone()
-        if row is None:
-            raise NotFoundError("That conversation is no longer in memory.")
-        messages = db.execute("SELECT role, text, created_at FROM messages WHERE conversation_id = ? AND searchable "
-                              "ORDER BY position", [conversation_key]).fetchall()
-        return {"title": row[0], "created_at": row[1].isoformat() if row[1] else None, "source_id": row[2],
-                "messages": [{"role": m[0], "text": m[1], "created_at": m[2].isoformat() if m[2] else None} for m in messages]}

@@ -65,12 +65,13 @@ def doctor(as_json: bool) -> None:
     sys.exit(0 if report["ready"] else 1)
 
 
+from backend.chat.cli import COMMANDS as CHAT_COMMANDS  # noqa: E402
 from backend.inference.cli import COMMANDS as INFERENCE_COMMANDS  # noqa: E402
 from backend.memory.cli import COMMANDS as MEMORY_COMMANDS  # noqa: E402 - subcommands register below
 from backend.p2p.cli import COMMANDS as P2P_COMMANDS  # noqa: E402
 from backend.training.cli import COMMANDS as TRAINING_COMMANDS  # noqa: E402
 
-for _command in (*MEMORY_COMMANDS, *INFERENCE_COMMANDS, *TRAINING_COMMANDS, *P2P_COMMANDS):
+for _command in (*MEMORY_COMMANDS, *CHAT_COMMANDS, *INFERENCE_COMMANDS, *TRAINING_COMMANDS, *P2P_COMMANDS):
     main.add_command(_command)
 
 
