@@ -21,6 +21,7 @@ from backend.training.config import TrainConfig
 from backend.training.dataset import DatasetOptions
 from backend.training.deploy import deploy_adapter
 from backend.training.export import export_run
+from backend.training.run_folder import RunFolder
 from backend.training.runs import find_run, prepare_run, preview_run, run_training
 from backend.training.sources import conversations_from_memory
 
@@ -68,7 +69,7 @@ class TrainingBridge:
         def run(context: JobContext) -> dict[str, Any]:
             context.progress("preparing data", 0, 0)
             job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout)), options)
-            context.emit("run_started", run=job_dir.name, plan=json.loads((job_dir / "plan.json").read_text()))
+            context.emit("run_started", run=job_dir.name, plan=RunFolder(job_dir).plan())
             return run_training(context, job_dir)
 
         return {"job_id": self._jobs.start("train", f"Train {adapter_name}", run)}
@@ -82,15 +83,16 @@ class TrainingBridge:
     def training_runs(self) -> list[dict[str, Any]]:
         runs = []
         for job_dir in sorted(self._layout.jobs_dir.glob("train-*"), reverse=True):
-            if not (job_dir / "config.json").exists():
+            run = RunFolder(job_dir)
+            if not run.is_run():
                 continue
-            config = json.loads((job_dir / "config.json").read_text())
-            evaluation = json.loads((job_dir / "evaluation.json").read_text()) if (job_dir / "evaluation.json").exists() else None
-            checkpoint = latest_checkpoint(job_dir / "checkpoints")
+            config = json.loads(run.config_path.read_text())  # as stored: older runs may lack newer fields
+            evaluation = run.evaluation()
+            checkpoint = latest_checkpoint(run.checkpoints_dir)
             runs.append({"run": job_dir.name, "adapter_name": config.get("adapter_name"), "base": config.get("base"),
                          "finished": evaluation is not None, "checkpoint": checkpoint.name if checkpoint else None,
                          "evaluation": evaluation,
-                         "history": json.loads((job_dir / "history.json").read_text()) if (job_dir / "history.json").exists() else None})
+                         "history": run.history()})
         return runs
 
     @bridge_method

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from backend.training.merge import DEFAULT_METHOD, METHODS
+from backend.training.run_folder import RunFolder
 
 console = Console()
 
@@ -143,8 +144,8 @@ def train_command(base: str, epochs: int | None, rank: int, alpha: int, learning
                              max_tokens=max_tokens, voice=voice, quantization=quantization, precision=precision,
                              system_prompt=load_settings(layout).system_prompt)
         job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout), sources))
-        stats = json.loads((job_dir / "dataset.json").read_text())
-        plan = json.loads((job_dir / "plan.json").read_text())
+        stats = RunFolder(job_dir).dataset_stats()
+        plan = RunFolder(job_dir).plan()
         console.print(f"Run {job_dir.name}: {_dataset_line(stats)}")
         console.print(f"Plan: {plan['steps']} steps ({plan['epochs']} passes of {plan['steps_per_epoch']}), learning rate "
                       f"{plan['learning_rate']:.2g}, about {plan['estimated_minutes']} min; stops early when held-out loss "

@@ -18,7 +18,7 @@ from backend.config import DataLayout
 from backend.errors import OrchMindError
 from backend.runtime import llama_tool_command
 from backend.training.adapters import AdapterManifest, AdapterStore
-from backend.training.config import TrainConfig
+from backend.training.run_folder import RunFolder
 
 
 class ExportError(OrchMindError):
@@ -48,19 +48,20 @@ def adapter_to_gguf(adapter_dir: Path, base_hf_dir: Path, output: Path) -> Path:
 
 def export_run(layout: DataLayout, job_dir: Path, name: str, description: str = "") -> AdapterManifest:
     """Turn a finished training run into a stored adapter (safetensors + GGUF + manifest)."""
-    adapter_dir = job_dir / "adapter"
+    run = RunFolder(job_dir)
+    adapter_dir = run.adapter_dir
     if not (adapter_dir / "adapter_model.safetensors").exists():
         raise ExportError(f"{job_dir.name} has no finished adapter; train (or resume) it to the end first.")
-    config = TrainConfig.model_validate_json((job_dir / "config.json").read_text())
-    gguf = adapter_to_gguf(adapter_dir, Path(config.base_hf_dir), job_dir / "adapter.gguf")
-    evaluation: dict[str, Any] = json.loads((job_dir / "evaluation.json").read_text())
+    config = run.config()
+    gguf = adapter_to_gguf(adapter_dir, Path(config.base_hf_dir), run.gguf_path)
+    evaluation: dict[str, Any] = run.evaluation() or {}
     peft_config = json.loads((adapter_dir / "adapter_config.json").read_text())
     return AdapterStore(layout).save(name, adapter_dir, gguf, {
         "base": {"reference": config.base, "sha256": config.base_sha256, "gguf": Path(config.base_gguf).name},
         "rank": int(peft_config["r"]), "alpha": int(peft_config["lora_alpha"]),
         "target_modules": sorted(peft_config["target_modules"]) if isinstance(peft_config["target_modules"], list) else [peft_config["target_modules"]],
         "description": description,
-        "dataset": json.loads((job_dir / "dataset.json").read_text()),
+        "dataset": run.dataset_stats(),
         "metrics": {k: evaluation[k] for k in ("base_eval_loss", "eval_loss", "base_perplexity", "perplexity")},
         "provenance": {"kind": "trained", "voice": config.voice, "epochs": config.epochs, "system_prompt": config.system_prompt},
     })

@@ -24,6 +24,7 @@ from backend.training.checkpoints import latest_checkpoint
 from backend.training.config import TrainConfig
 from backend.training.dataset import DatasetOptions, SourceConversation, build_dataset
 from backend.training.plan import plan_training, resolved
+from backend.training.run_folder import RunFolder
 
 
 class TrainingError(OrchMindError):
@@ -61,16 +62,17 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
     config = resolved(config, plan)
     job_dir = layout.jobs_dir / f"train-{uuid.uuid4().hex[:10]}"
     job_dir.mkdir(parents=True)
-    (job_dir / "config.json").write_text(config.model_dump_json(indent=2))
-    (job_dir / "plan.json").write_text(json.dumps(plan.to_dict(), indent=2))
+    run = RunFolder(job_dir)
+    run.config_path.write_text(config.model_dump_json(indent=2))
+    run.plan_path.write_text(json.dumps(plan.to_dict(), indent=2))
     for name, samples in (("train", dataset.train), ("validation", dataset.validation)):
-        with (job_dir / f"{name}.jsonl").open("w") as handle:
+        with run.samples_path(name).open("w") as handle:
             for sample in samples:
                 handle.write(json.dumps({"conversation_id": sample.conversation_id, "input_ids": sample.input_ids,
                                          "labels": sample.labels}) + "\n")
     prompts = [sample.prompt for sample in dataset.validation[: config.sample_prompts]]
-    (job_dir / "prompts.json").write_text(json.dumps(prompts))
-    (job_dir / "dataset.json").write_text(json.dumps(asdict(dataset.stats), indent=2))
+    run.prompts_path.write_text(json.dumps(prompts))
+    run.dataset_path.write_text(json.dumps(asdict(dataset.stats), indent=2))
     return job_dir
 
 
@@ -104,11 +106,11 @@ def base_info(base: BaseModel) -> dict[str, Any]:
 
 def measured_throughput(layout: DataLayout, base_sha256: str) -> float | None:
     """Training tokens per second of this machine's latest finished run on this base, if any."""
-    runs = sorted(layout.jobs_dir.glob("train-*/evaluation.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for evaluation_file in runs:
+    finished = [RunFolder(path) for path in layout.jobs_dir.glob("train-*") if RunFolder(path).evaluation_path.exists()]
+    for run in sorted(finished, key=lambda r: r.evaluation_path.stat().st_mtime, reverse=True):
         try:
-            config = json.loads((evaluation_file.parent / "config.json").read_text())
-            rate = json.loads(evaluation_file.read_text()).get("tokens_per_s")
+            config = json.loads(run.config_path.read_text())
+            rate = (run.evaluation() or {}).get("tokens_per_s")
         except (OSError, ValueError):
             continue
         if config.get("base_sha256") == base_sha256 and isinstance(rate, (int, float)) and rate > 0:
@@ -127,7 +129,7 @@ def validation_samples(layout: DataLayout, base_reference: str, conversations: I
 
 
 def run_training(context: JobContext, job_dir: Path, resume: bool = False) -> dict[str, Any]:
-    if resume and latest_checkpoint(job_dir / "checkpoints") is None:
+    if resume and latest_checkpoint(RunFolder(job_dir).checkpoints_dir) is None:
         raise TrainingError(f"{job_dir.name} has no checkpoint to resume from; start it again instead.")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     result = run_json_lines_subprocess(context, trainer_command(job_dir, resume), env=env)
@@ -140,6 +142,6 @@ def find_run(layout: DataLayout, name: str) -> Path:
     if not name.startswith("train-") or "/" in name or ".." in name:
         raise NotFoundError(f"No training run {name!r}.")
     path = layout.jobs_dir / name
-    if not (path / "config.json").exists():
+    if not RunFolder(path).is_run():
         raise NotFoundError(f"No training run {name!r}.")
     return path

@@ -28,6 +28,7 @@ from backend.errors import OrchMindError
 from backend.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from backend.training.config import TrainConfig
 from backend.training.precision import FrozenBf16Weights, resolve_precision
+from backend.training.run_folder import RunFolder
 
 IGNORE_INDEX = -100
 # Below this batch width (tokens) plain matmul attention beats PyTorch's CPU flash attention, whose
@@ -220,10 +221,11 @@ def run(job_dir: Path, resume: bool) -> None:
     from backend.training.base_models import BaseModel, load_model_and_tokenizer
 
     stop = StopFlag()
-    config = TrainConfig.model_validate_json((job_dir / "config.json").read_text())
-    train_samples = read_samples(job_dir / "train.jsonl")
-    validation = read_samples(job_dir / "validation.jsonl")
-    prompts = json.loads((job_dir / "prompts.json").read_text()) if (job_dir / "prompts.json").exists() else []
+    run_folder = RunFolder(job_dir)
+    config = run_folder.config()
+    train_samples = read_samples(run_folder.samples_path("train"))
+    validation = read_samples(run_folder.samples_path("validation"))
+    prompts = run_folder.prompts()
     if not train_samples:
         raise OrchMindError("There are no training samples: select conversations with replies to learn from.", code="no_data")
 
@@ -282,7 +284,7 @@ def run(job_dir: Path, resume: bool) -> None:
     fp32 = frozen.full_precision if frozen else nullcontext  # evaluation always in fp32
     model, optimizer = accelerator.prepare(model, optimizer)
     pad_id = tokenizer.pad_token_id
-    checkpoints = job_dir / "checkpoints"
+    checkpoints = run_folder.checkpoints_dir
     history: dict[str, Any] = {"train": [], "eval": [], "base_eval_loss": None, "best": None}
     start_step = 0
 
@@ -379,7 +381,7 @@ def run(job_dir: Path, resume: bool) -> None:
 
 
 def best_path(job_dir: Path, step: int) -> Path:
-    return job_dir / "best" / f"adapter-{step:06d}.safetensors"
+    return RunFolder(job_dir).best_adapter_path(step)
 
 
 def keep_best(job_dir: Path, history: dict[str, Any], step: int, eval_loss: float, model: Any, patience: int) -> bool:
@@ -439,10 +441,10 @@ def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, valid
         "best_step": (history.get("best") or {}).get("step"), "stopped_early": history.get("stopped_early"),
         "hardware": history.get("hardware"),
     }
-    output = job_dir / "adapter"
+    output = RunFolder(job_dir).adapter_dir
     model.save_pretrained(output, safe_serialization=True)
-    (job_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2))
-    (job_dir / "history.json").write_text(json.dumps(history))
+    RunFolder(job_dir).evaluation_path.write_text(json.dumps(evaluation, indent=2))
+    RunFolder(job_dir).history_path.write_text(json.dumps(history))
     emit({"type": "result", "adapter_dir": str(output), "evaluation": evaluation, "history": history})
 
 
