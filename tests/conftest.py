@@ -164,3 +164,16 @@ def gemma_base(tmp_path_factory, gemma_gguf):
     from backend.training.base_models import resolve_base
 
     return resolve_base(str(gemma_gguf), DataLayout(tmp_path_factory.mktemp("gemma-base-cache")))
+
+
+def wait_for(condition, timeout: float = 120.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False). The timeout is
+    a generous ceiling for a loaded machine, not the expected wait."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()

@@ -179,6 +179,14 @@ def keep_alive_seconds(value: KeepAlive) -> float | None:
     return sign * sum(float(n) * DURATION_UNITS[u] for n, u in parts)
 
 
+def embed_inputs(value: Any) -> list[str]:
+    """Ollama's and OpenAI's embedding ``input``: one string or a list of strings (not token arrays)."""
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_EMBED_INPUTS or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"input must be a string or a list of up to {MAX_EMBED_INPUTS} strings (token arrays are not supported)")
+    return value
+
+
 class EmbedRequest(ModelRequest):
     input: list[Text]
     truncate: bool = True
@@ -186,10 +194,7 @@ class EmbedRequest(ModelRequest):
     @field_validator("input", mode="before")
     @classmethod
     def _texts(cls, value: Any) -> Any:
-        value = [value] if isinstance(value, str) else value
-        if not isinstance(value, list) or not 1 <= len(value) <= MAX_EMBED_INPUTS or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"input must be a string or a list of up to {MAX_EMBED_INPUTS} strings")
-        return value
+        return embed_inputs(value)
 
     def texts(self) -> list[str]:
         return list(self.input)

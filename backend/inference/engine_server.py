@@ -197,24 +197,14 @@ class OllamaRecords:
             pump.stop()
 
     async def whole(self, first: Event, pump: RecordPump) -> dict[str, Any]:
-        text: list[str] = []
-        calls: list[ToolCall] = []
-        final: Event = first
-        async for item in pump.events(first):
-            if isinstance(item, OrchMindError):
-                raise item
-            if isinstance(item, TextDelta):
-                text.append(item.text)
-            elif isinstance(item, ToolCalls):
-                calls += item.calls
-            final = item
-        record = self.record(final)
+        answer = await pump.collect(first)
+        record = self.record(answer.finished or Finished("stop", 0, 0, 0, 0, 0, 0))
         if self.kind == "chat":
-            record["message"]["content"] = "".join(text)
-            if calls:
-                record["message"]["tool_calls"] = ollama_tool_calls(calls)
+            record["message"]["content"] = answer.content
+            if answer.calls:
+                record["message"]["tool_calls"] = ollama_tool_calls(answer.calls)
         else:
-            record["response"] = "".join(text)
+            record["response"] = answer.content
         return record
 
 

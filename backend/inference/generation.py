@@ -92,6 +92,19 @@ class Finished:
 
 Event = TextDelta | ToolCalls | Finished
 
+
+@dataclass
+class Answer:
+    """A generation's events gathered: its text, its tool calls and how it finished."""
+
+    text: list[str] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
+    finished: Finished | None = None
+
+    @property
+    def content(self) -> str:
+        return "".join(self.text)
+
 _grammars = GrammarChecker()
 
 
@@ -316,6 +329,20 @@ class RecordPump:
         yield first
         async for item in self.items():
             yield item
+
+    async def collect(self, first: Event) -> Answer:
+        """The whole answer, for a client that did not ask to stream (an error is raised)."""
+        answer = Answer()
+        async for item in self.events(first):
+            if isinstance(item, OrchMindError):
+                raise item
+            if isinstance(item, TextDelta):
+                answer.text.append(item.text)
+            elif isinstance(item, ToolCalls):
+                answer.calls += item.calls
+            else:
+                answer.finished = item
+        return answer
 
     async def items(self) -> AsyncIterator[Event | OrchMindError]:
         """The remaining events, consecutive text joined; an error ends them."""

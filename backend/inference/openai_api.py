@@ -29,7 +29,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from backend.errors import OrchMindError
 from backend.inference.engine_requests import (
-    MAX_EMBED_INPUTS,
     MAX_MESSAGES,
     ChatMessage,
     GenerationOptions,
@@ -37,6 +36,7 @@ from backend.inference.engine_requests import (
     StopSequence,
     Text,
     ToolCallIn,
+    embed_inputs,
 )
 from backend.inference.generation import BadRequest, Event, Finished, RecordPump, TextDelta, ToolCalls, conversation
 from backend.inference.structured import ToolCall
@@ -181,10 +181,7 @@ class EmbeddingRequest(BaseModel):
     @field_validator("input", mode="before")
     @classmethod
     def _texts(cls, value: Any) -> Any:
-        value = [value] if isinstance(value, str) else value
-        if not isinstance(value, list) or not 1 <= len(value) <= MAX_EMBED_INPUTS or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"input must be a string or a list of up to {MAX_EMBED_INPUTS} strings (token arrays are not supported)")
-        return value
+        return embed_inputs(value)
 
 
 def error_body(message: str, status: int) -> dict[str, Any]:
@@ -261,27 +258,16 @@ class Choices:
             pump.stop()
 
     async def whole(self, first: Event, pump: RecordPump) -> dict[str, Any]:
-        text: list[str] = []
-        calls: list[ToolCall] = []
-        final: Finished | None = None
-        async for item in pump.events(first):
-            if isinstance(item, OrchMindError):
-                raise item
-            if isinstance(item, TextDelta):
-                text.append(item.text)
-            elif isinstance(item, ToolCalls):
-                calls += item.calls
-            elif isinstance(item, Finished):
-                final = item
-        reason = final.reason if final else "stop"
+        answer = await pump.collect(first)
+        reason = answer.finished.reason if answer.finished else "stop"
         if self.chat:
-            message: dict[str, Any] = {"role": "assistant", "content": "".join(text) or (None if calls else "")}
-            if calls:
-                message["tool_calls"] = openai_tool_calls(calls)
+            message: dict[str, Any] = {"role": "assistant", "content": answer.content or (None if answer.calls else "")}
+            if answer.calls:
+                message["tool_calls"] = openai_tool_calls(answer.calls)
             choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": reason}
         else:
-            choice = {"index": 0, "text": "".join(text), "logprobs": None, "finish_reason": reason}
-        return {**self._envelope([choice], streaming=False), "usage": usage(final)}
+            choice = {"index": 0, "text": answer.content, "logprobs": None, "finish_reason": reason}
+        return {**self._envelope([choice], streaming=False), "usage": usage(answer.finished)}
 
 
 class OpenAIRoutes:

@@ -8,6 +8,7 @@ import ollama
 import pytest
 
 from backend.inference.engine_server import ENGINE_DEFAULTS
+from tests.conftest import wait_for
 
 
 def direct_llama():
@@ -116,16 +117,6 @@ def test_embed_returns_normalised_vectors_that_rank_meaning(client, engine):
     bad = httpx.post(f"{engine.host}/api/embed", json={"model": "smollm2", "input": [1, 2]})
     assert bad.status_code == 400 and "input must be" in bad.json()["error"]
 
-
-def wait_for(condition, timeout: float = 120.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_keep_alive_unloads_after_idle_and_zero_unloads_now(client, engine):

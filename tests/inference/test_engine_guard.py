@@ -7,7 +7,6 @@ import hashlib
 import json
 import socket
 import threading
-import time
 
 import httpx
 import ollama
@@ -18,6 +17,7 @@ from backend.inference.engine_guard import OriginPolicy
 from backend.inference.engine_server import create_engine_app
 from backend.inference.model_store import ModelStore
 from backend.loopback_server import LoopbackServer, free_port
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -193,14 +193,6 @@ def test_a_disconnected_non_streaming_client_stops_its_generation(engine, client
     reply = client.generate(model="smollm2", prompt="Say hi.", options={"num_predict": 4})
     assert reply.done
 
-
-def wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def test_a_full_engine_answers_503_at_once(tmp_path):

@@ -8,11 +8,12 @@ import json
 import socket
 import struct
 import threading
-import time
 
 import httpx
 import openai
 import pytest
+
+from tests.conftest import wait_for
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city",
@@ -147,14 +148,6 @@ def test_eight_streaming_clients_are_served_in_arrival_order_and_one_leaving_fre
         stalled.close()
     assert oai.chat.completions.create(model="smollm2", messages=ask("hi"), max_tokens=2).choices
 
-
-def wait_for(condition, timeout: float = 300.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def test_a_client_that_leaves_while_waiting_gives_up_its_place_at_once(engine, oai):
