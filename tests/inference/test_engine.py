@@ -133,12 +133,14 @@ def test_keep_alive_unloads_after_idle_and_zero_unloads_now(client, engine):
 
 
 def test_options_are_honoured(client):
-    long_prompt = [{"role": "user", "content": "Summarise: " + "the river runs past the old mill. " * 300}]
-    with pytest.raises(ollama.ResponseError):
-        client.chat(model="smollm2", messages=long_prompt, options={"num_predict": 2})
-    wide = client.chat(model="smollm2", messages=long_prompt, options={"num_predict": 2, "num_ctx": 4096})
-    assert wide.done and 2048 < wide.prompt_eval_count < 4096
-    assert {m.context_length for m in client.ps().models if m.model == "smollm2:latest"} == {4096}
+    prompt = [{"role": "user", "content": "Summarise: " + "the river runs past the old mill. " * 40}]  # ~400 tokens
+    with pytest.raises(ollama.ResponseError) as narrow:
+        client.chat(model="smollm2", messages=prompt, options={"num_predict": 2, "num_ctx": 256})
+    assert narrow.value.status_code == 400 and "context of 256" in narrow.value.error
+    assert {m.context_length for m in client.ps().models if m.model == "smollm2:latest"} == {256}
+    wide = client.chat(model="smollm2", messages=prompt, options={"num_predict": 2, "num_ctx": 2048})
+    assert wide.done and 256 < wide.prompt_eval_count < 2048
+    assert {m.context_length for m in client.ps().models if m.model == "smollm2:latest"} == {2048}
 
     prompt = "Write one sentence about the sea."
 
