@@ -58,7 +58,8 @@ run: install
 test: install
 	$(PY) -m pytest -q --durations=25
 
-# The quick loop while working: everything not marked slow (no training runs, windows or browsers).
+# The quick loop while working (under 3 minutes on 2 cores): everything not marked slow: no training
+# runs, windows, browsers, Gemma or CLI processes that load models. `make test` runs everything.
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 

@@ -1,6 +1,8 @@
 import json
 import re
 
+import pytest
+
 from backend import __version__
 from tests.cli_runner import run_cli
 
@@ -11,6 +13,7 @@ def test_version():
     assert completed.stdout.strip() == f"orch-mind, version {__version__}"
 
 
+@pytest.mark.slow
 def test_doctor_reports_the_truth(orch_home):
     completed = run_cli("doctor", "--json")
     report = json.loads(completed.stdout)
@@ -23,6 +26,7 @@ def test_doctor_reports_the_truth(orch_home):
     assert report["ready"] is True and completed.returncode == 0
 
 
+@pytest.mark.slow
 def test_doctor_flags_a_broken_settings_file(orch_home):
     (orch_home / "settings.json").write_text("[1, 2")
     completed = run_cli("doctor", "--json")

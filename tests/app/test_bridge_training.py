@@ -1,3 +1,5 @@
+import pytest
+
 """The Training screen's bridge: preview with the data filters, and argument errors."""
 
 from app.main import build_api
@@ -7,6 +9,7 @@ from backend.memory.store import get_store
 from tests.export_factory import simple_conversation, write_chatgpt_export
 
 
+@pytest.mark.slow
 def test_preview_applies_date_filters_and_rejects_bad_dates(layout, base_in_layout, tmp_path):
     export = write_chatgpt_export(tmp_path / "e.zip", [
         simple_conversation("Old", "Old question?", "Old answer.", "old", create_time=1_500_000_000),  # 2017

@@ -5,6 +5,8 @@ import json
 import httpx
 import pytest
 
+pytestmark = pytest.mark.slow  # real Chromium
+
 
 def test_navigation_and_bridge_round_trip(page, layout):
     assert "browser" in page.inner_text("#bridge-status")
@@ -65,7 +67,6 @@ def test_upload_lands_in_the_uploads_dir_with_a_safe_name(server, layout):
     assert (layout.uploads_dir / stored).read_bytes() == b"{}"
 
 
-@pytest.mark.slow
 def test_memory_screen_imports_an_upload_and_searches(page, tmp_path, artifacts_dir):
     from tests.export_factory import every_content_type_conversation, simple_conversation, write_chatgpt_export
 
@@ -104,7 +105,6 @@ def test_memory_screen_imports_an_upload_and_searches(page, tmp_path, artifacts_
     assert "not a ChatGPT export" in page.inner_text("[data-testid=import-status]")
 
 
-@pytest.mark.slow
 def test_chat_streams_an_answer_with_memory_sources(page, layout, tmp_path, artifacts_dir):
     from backend.memory.embeddings import get_embedder
     from backend.memory.ingest import import_path
@@ -130,7 +130,6 @@ def test_chat_streams_an_answer_with_memory_sources(page, layout, tmp_path, arti
     page.screenshot(path=str(artifacts_dir / "chat-screen.png"))
 
 
-@pytest.mark.slow
 def test_models_screen_lists_and_creates_models(page):
     page.click("#nav button[data-screen=models]")
     page.wait_for_selector("[data-testid=model-row]")
@@ -146,7 +145,6 @@ def test_models_screen_lists_and_creates_models(page):
     assert "invalid model name" in page.inner_text("#toast")
 
 
-@pytest.mark.slow
 def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in_layout, tmp_path, artifacts_dir):
     from backend.memory.embeddings import get_embedder
     from backend.memory.ingest import import_path
@@ -184,7 +182,6 @@ def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in
     page.wait_for_selector("[data-testid=train-status]:has-text('pirate-ui')", timeout=120000)
 
 
-@pytest.mark.slow
 def test_an_unchanged_model_is_explained_with_what_to_try(page, layout, base_in_layout):
     """A run whose learning rate is far too small: the screen says nothing changed and what to change."""
     from backend.jobs import JobRegistry
@@ -203,7 +200,6 @@ def test_an_unchanged_model_is_explained_with_what_to_try(page, layout, base_in_
     assert page.is_visible("[data-testid=train-same-replies]"), "identical sample replies are pointed out"
 
 
-@pytest.mark.slow
 def test_compare_two_adapters_on_the_same_prompts(page, layout, base_in_layout, styled_adapters):
     from tests.conftest import install_adapters
 

@@ -1,6 +1,10 @@
 
+import pytest
+
 from tests.cli_runner import run_cli
 from tests.export_factory import simple_conversation, write_chatgpt_export
+
+pytestmark = pytest.mark.slow  # CLI processes that load the engine and the embedder
 
 
 def test_ask_streams_and_lists_memory_sources(tmp_path):

@@ -20,6 +20,8 @@ import pytest
 
 from tests.export_factory import ChatGPTConversation, claude_conversation, simple_conversation, write_chatgpt_export
 
+pytestmark = pytest.mark.slow  # one child process reads every hostile file (over a minute)
+
 READER = Path(__file__).with_name("hostile_reader.py")
 ROOT = Path(__file__).resolve().parents[2]
 

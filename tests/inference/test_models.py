@@ -216,6 +216,7 @@ def test_default_folders_per_platform(tmp_path):
     assert custom["ollama"] == [Path("/data/ollama")] and custom["huggingface"] == [Path("/data/hf/hub")]
 
 
+@pytest.mark.slow
 def test_the_cli_adds_discovers_and_describes(tmp_path, smol, gemma, orch_home):
     from tests.cli_runner import run_cli
 

@@ -2,8 +2,12 @@
 
 import json
 
+import pytest
+
 from tests.cli_runner import run_cli
 from tests.export_factory import simple_conversation, write_chatgpt_export
+
+pytestmark = pytest.mark.slow  # CLI processes that load the embedder
 
 
 def test_import_stats_and_search_json(tmp_path):

@@ -9,6 +9,8 @@ import pytest
 from backend.inference.chat_templates import prompt_tokens, template_for
 from backend.training.dataset import Turn, encode_turns
 
+pytestmark = pytest.mark.slow  # loads Gemma's dequantised base
+
 SYSTEM = "You are Orch-Mind, a helpful assistant."
 TURNS = [Turn("user", "My dog is called Biscuit. What is a good walk length?"),
          Turn("assistant", "For most dogs, 30 to 60 minutes a day.\n\nBiscuit will love it!"),

@@ -42,6 +42,7 @@ def test_resuming_an_unknown_run_says_so():
     assert resumed.returncode != 0 and "No training run" in resumed.stdout + resumed.stderr
 
 
+@pytest.mark.slow
 def test_preview_prints_exactly_what_would_be_trained(tmp_path, base_in_layout, layout):
     essay = " ".join(f"Point {i}: keep the soil of the garden moist in summer." for i in range(80))
     export = write_chatgpt_export(tmp_path / "export.zip", [
