@@ -155,11 +155,11 @@ def generate(runner: LlamaRunner, manifest: ModelManifest, plan: GenerationPlan,
         runner.checkin(loaded, plan.keep_alive)
 
 
-def _prompt(loaded: LoadedModel, plan: GenerationPlan) -> tuple[list[int], str, list[str], Any]:
-    """Prompt tokens, prompt text, stop strings and stopping criteria."""
+def _prompt(loaded: LoadedModel, plan: GenerationPlan) -> tuple[list[int], list[str], Any]:
+    """Prompt tokens, stop strings and stopping criteria."""
     llama = loaded.llama
     if plan.raw_prompt is not None:
-        return llama.tokenize(plan.raw_prompt.encode("utf-8"), add_bos=True, special=True), plan.raw_prompt, [], None
+        return llama.tokenize(plan.raw_prompt.encode("utf-8"), add_bos=True, special=True), [], None
     messages = plan.messages
     if plan.tools and plan.tool_choice != "none":
         messages = with_tools_prompt(messages, plan.tools)
@@ -169,12 +169,12 @@ def _prompt(loaded: LoadedModel, plan: GenerationPlan) -> tuple[list[int], str, 
         raise BadRequest(f"the model's chat template does not accept these messages: {exc}") from exc
     stops = [rendered.stop] if isinstance(rendered.stop, str) else list(rendered.stop or [])
     tokens = llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
-    return tokens, rendered.prompt, [*stops, *loaded.template.stop], rendered.stopping_criteria
+    return tokens, [*stops, *loaded.template.stop], rendered.stopping_criteria
 
 
 def _run(loaded: LoadedModel, plan: GenerationPlan, stop: threading.Event, started: int, load_ns: int) -> Iterator[Event]:
     llama = loaded.llama
-    tokens, prompt_text, template_stops, criteria = _prompt(loaded, plan)
+    tokens, template_stops, criteria = _prompt(loaded, plan)
     if len(tokens) >= loaded.n_ctx:
         raise PromptTooLong(f"prompt is too long: {len(tokens)} tokens for a context of {loaded.n_ctx}")
     sampling = dict(plan.sampling)
@@ -230,7 +230,7 @@ def _run(loaded: LoadedModel, plan: GenerationPlan, stop: threading.Event, start
             yield TextDelta(held)
     if call_tools:
         remaining = None if budget is None else max(1, budget - eval_count)
-        calls, used, cut = _tool_calls(loaded, call_tools, tokens, prompt_text, sampling, remaining, stop)
+        calls, used, cut = _tool_calls(loaded, call_tools, tokens, sampling, remaining, stop)
         eval_count += used
         first_token_ns = first_token_ns or time.perf_counter_ns()
         if calls:
@@ -243,7 +243,7 @@ def _run(loaded: LoadedModel, plan: GenerationPlan, stop: threading.Event, start
     yield Finished(reason, len(tokens), eval_count, load_ns, end - started, first_token_ns - started, end - first_token_ns)
 
 
-def _tool_calls(loaded: LoadedModel, tools: list[Tool], tokens: list[int], prompt_text: str, sampling: dict[str, Any],
+def _tool_calls(loaded: LoadedModel, tools: list[Tool], tokens: list[int], sampling: dict[str, Any],
                 max_tokens: int | None, stop: threading.Event) -> tuple[list[ToolCall], int, bool]:
     """Write the answer's tool calls under the tools' grammar: (calls, tokens used, cut off)."""
     llama = loaded.llama
