@@ -37,8 +37,16 @@ def import_command(path: Path, mode: str, all_branches: bool) -> None:
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         task = progress.add_task("starting", total=1)
 
+        last_line = ""
+
         def report(status: str, done: int, total: int) -> None:
+            nonlocal last_line
             progress.update(task, description=status, completed=done, total=max(total, 1))
+            if not console.is_terminal:  # piped to a log or a script: one plain line per status and 10% step
+                line = f"{status} {done * 100 // max(total, 1) // 10 * 10}%"
+                if line != last_line:
+                    console.print(f"{status}: {done}/{total}", markup=False, highlight=False)
+                    last_line = line
 
         stats = import_path(store, path, embedder, mode=mode, all_branches=all_branches, progress=report)  # type: ignore[arg-type]
     console.print(

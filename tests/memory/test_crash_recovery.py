@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,18 +25,20 @@ def big_export(path: Path, n: int) -> Path:
 @pytest.mark.slow
 def test_kill_9_mid_import_leaves_a_consistent_store_and_the_next_import_resumes(layout, embedder, tmp_path):
     path = big_export(tmp_path / "big.zip", 1500)
-    wal = Path(str(layout.memory_db) + ".wal")
     process = subprocess.Popen([sys.executable, "-m", "app.cli", "import", str(path)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-    # Wait for the event (vectors committed to the WAL), not for a deadline: on a loaded machine the
-    # import is slower, and killing it earlier would test nothing. The cap only guards against a hang.
-    hang_guard = time.time() + 1800
-    while not (wal.exists() and wal.stat().st_size > 200_000):
-        assert process.poll() is None, "the import finished before it could be interrupted; make the export bigger"
-        assert time.time() < hang_guard, "the import wrote nothing for 30 minutes"
-        time.sleep(0.05)
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=os.environ.copy())
+    # Wait for the event, not for a deadline: the CLI piped to a script prints one line per phase, and
+    # "writing" starts only after every vector was embedded and committed. The write is one transaction,
+    # so killing it now must leave the vectors and no conversation.
+    seen = []
+    for line in process.stdout:
+        seen.append(line.strip())
+        if line.startswith("writing:"):
+            break
+    assert process.poll() is None and seen[-1].startswith("writing:"), f"the import ended before the write phase: {seen}"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    process.stdout.close()
 
     store = MemoryStore(layout.memory_db)
     db = store.cursor()
