@@ -82,7 +82,7 @@ class TrainingBridge:
     @bridge_method
     def training_runs(self) -> list[dict[str, Any]]:
         runs = []
-        for job_dir in sorted(self._layout.jobs_dir.glob("train-*"), reverse=True):
+        for job_dir in self._layout.run_dirs():
             run = RunFolder(job_dir)
             if not run.is_run():
                 continue

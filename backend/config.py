@@ -104,6 +104,36 @@ class DataLayout:
         return self._dir("logs")
 
     @property
+    def log_file(self) -> Path:
+        return self.logs_dir / "orch-mind.log"
+
+    @property
+    def write_probe(self) -> Path:
+        """A scratch file the doctor writes and removes to prove the data dir is writable."""
+        return self.root / ".doctor-write-test"
+
+    @property
+    def identity_seed(self) -> Path:
+        """The user's Ed25519 seed (mode 0600): who they are on the network."""
+        return self.identity_dir / "ed25519.seed"
+
+    def hf_base_dir(self, gguf_sha256: str) -> Path:
+        """A GGUF base model dequantised to a Hugging Face folder for training, keyed by the GGUF's hash."""
+        if not re.fullmatch(r"[0-9a-f]{64}", gguf_sha256):
+            raise ValueError(f"not a sha256: {gguf_sha256!r}")
+        return self.models_dir / "hf" / gguf_sha256[:16]
+
+    def run_dir(self, name: str) -> Path:
+        """A training run's folder, ``jobs/train-<id>``; refuses any other name."""
+        if not re.fullmatch(r"train-[0-9a-f]{1,32}", name):
+            raise ValueError(f"not a training run name: {name!r}")
+        return self.jobs_dir / name
+
+    def run_dirs(self) -> list[Path]:
+        """Every training run folder, newest name first."""
+        return sorted(self.jobs_dir.glob("train-*"), reverse=True)
+
+    @property
     def uploads_dir(self) -> Path:
         return self._dir("uploads")
 

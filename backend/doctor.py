@@ -35,7 +35,7 @@ def _package(name: str, module: str | None = None, required: bool = True) -> Che
 
 
 def _data_dir(layout: DataLayout) -> Check:
-    probe = layout.root / ".doctor-write-test"
+    probe = layout.write_probe
     try:
         probe.write_text("ok")
         probe.unlink()

@@ -33,7 +33,7 @@ def configure_logging(layout: DataLayout | None = None, level: int = logging.INF
     root = logging.getLogger("orch_mind")
     if any(isinstance(h, RotatingFileHandler) for h in root.handlers):
         return
-    handler = RotatingFileHandler(layout.logs_dir / "orch-mind.log", maxBytes=5_000_000, backupCount=3)
+    handler = RotatingFileHandler(layout.log_file, maxBytes=5_000_000, backupCount=3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)

@@ -39,7 +39,7 @@ from backend.training.base_models import resolve_base  # noqa: E402
 
 def peer_home(root: Path, base) -> DataLayout:
     layout = DataLayout(Path(tempfile.mkdtemp(dir=root)))
-    link = layout.models_dir / "hf" / base.sha256[:16]
+    link = layout.hf_base_dir(base.sha256)
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(base.hf_dir, target_is_directory=True)
     return layout

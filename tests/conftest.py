@@ -85,7 +85,7 @@ def shared_base(tmp_path_factory):
 @contextmanager
 def linked_base(layout: DataLayout, base: Any) -> Iterator[Any]:
     """Make a per-test data dir see a session's dequantised base (a link, not a copy of 0.5–1 GB)."""
-    target = layout.models_dir / "hf" / base.sha256[:16]
+    target = layout.hf_base_dir(base.sha256)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.symlink_to(base.hf_dir, target_is_directory=True)
     try:

@@ -20,8 +20,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from backend.config import DataLayout
 from backend.errors import OrchMindError
 
-SEED_FILE = "ed25519.seed"
-
 
 class IdentityError(OrchMindError):
     code = "identity"
@@ -56,7 +54,7 @@ def verify_signature(public_key_hex: str, signature_hex: str, message: bytes) ->
 
 def load_identity(layout: DataLayout | None = None) -> Identity:
     """The user's identity, created on first use; refuses a seed file others can read."""
-    path: Path = (layout or DataLayout.current()).identity_dir / SEED_FILE
+    path: Path = (layout or DataLayout.current()).identity_seed
     path.parent.chmod(0o700)
     if not path.exists():
         seed = secrets.token_bytes(32)

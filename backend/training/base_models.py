@@ -97,7 +97,7 @@ def resolve_base(reference: str, layout: DataLayout | None = None, *, allow_path
             else "not one of your models or in the Ollama store; pick one from the Models list"
         raise BaseModelError(f"No base model {reference!r}: {where}.", code="not_found")
     sha = file_sha256(gguf)
-    cache = layout.models_dir / "hf" / sha[:16]
+    cache = layout.hf_base_dir(sha)
     if not (cache / "model.safetensors").exists():
         from backend.inference.gguf_info import read_gguf_info
         from backend.training.trainability import require_trainable

@@ -60,7 +60,7 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
     plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), base_info(base),
                          measured_throughput(layout, base.sha256))
     config = resolved(config, plan)
-    job_dir = layout.jobs_dir / f"train-{uuid.uuid4().hex[:10]}"
+    job_dir = layout.run_dir(f"train-{uuid.uuid4().hex[:10]}")
     job_dir.mkdir(parents=True)
     run = RunFolder(job_dir)
     run.config_path.write_text(config.model_dump_json(indent=2))
@@ -106,7 +106,7 @@ def base_info(base: BaseModel) -> dict[str, Any]:
 
 def measured_throughput(layout: DataLayout, base_sha256: str) -> float | None:
     """Training tokens per second of this machine's latest finished run on this base, if any."""
-    finished = [RunFolder(path) for path in layout.jobs_dir.glob("train-*") if RunFolder(path).evaluation_path.exists()]
+    finished = [RunFolder(path) for path in layout.run_dirs() if RunFolder(path).evaluation_path.exists()]
     for run in sorted(finished, key=lambda r: r.evaluation_path.stat().st_mtime, reverse=True):
         try:
             config = json.loads(run.config_path.read_text())
@@ -139,9 +139,10 @@ def run_training(context: JobContext, job_dir: Path, resume: bool = False) -> di
 
 
 def find_run(layout: DataLayout, name: str) -> Path:
-    if not name.startswith("train-") or "/" in name or ".." in name:
-        raise NotFoundError(f"No training run {name!r}.")
-    path = layout.jobs_dir / name
+    try:
+        path = layout.run_dir(name)
+    except ValueError:
+        raise NotFoundError(f"No training run {name!r}.") from None
     if not RunFolder(path).is_run():
         raise NotFoundError(f"No training run {name!r}.")
     return path

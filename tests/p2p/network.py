@@ -21,7 +21,7 @@ from backend.training.runs import prepare_run, run_training
 def peer_layout(root: Path, base: BaseModel) -> DataLayout:
     """A fresh data dir that sees the shared dequantised SmolLM2 (a link, not a copy)."""
     layout = DataLayout(Path(tempfile.mkdtemp(dir=root)))
-    target = layout.models_dir / "hf" / base.sha256[:16]
+    target = layout.hf_base_dir(base.sha256)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.symlink_to(base.hf_dir, target_is_directory=True)
     return layout

@@ -83,7 +83,7 @@ def test_without_a_display_the_bundle_serves_browser_mode(bundle, tmp_path):
 
 def test_the_bundled_trainer_trains(bundle, tmp_path, shared_base):
     layout = DataLayout(tmp_path / "home")
-    link = layout.models_dir / "hf" / shared_base.sha256[:16]
+    link = layout.hf_base_dir(shared_base.sha256)
     link.parent.mkdir(parents=True)
     link.symlink_to(shared_base.hf_dir, target_is_directory=True)
     config = TrainConfig(epochs=1, batch_size=8, rank=4, alpha=8, learning_rate=2e-3, eval_every=100, checkpoint_every=100,
