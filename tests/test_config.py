@@ -43,3 +43,17 @@ def test_broken_file_gives_actionable_error(layout):
     with pytest.raises(SettingsError) as info:
         load_settings(layout)
     assert "not valid JSON" in info.value.message and "delete it" in info.value.message
+
+
+def test_data_layout_builds_every_named_path_and_refuses_names_that_could_escape(layout):
+    assert layout.log_file.parent == layout.logs_dir and layout.identity_seed.parent == layout.identity_dir
+    assert layout.run_dir("train-0123abcd").parent == layout.jobs_dir
+    assert layout.hf_base_dir("ab" * 32) == layout.models_dir / "hf" / ("ab" * 8)
+    for bad in ("../train-1", "train-1/../../x", "jobs", "train-"):
+        with pytest.raises(ValueError):
+            layout.run_dir(bad)
+    with pytest.raises(ValueError):
+        layout.hf_base_dir("../" + "a" * 61)
+    layout.run_dir("train-a1").mkdir()
+    layout.run_dir("train-b2").mkdir()
+    assert [p.name for p in layout.run_dirs()] == ["train-b2", "train-a1"]
