@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from backend.memory.embeddings import Embedder
-from backend.memory.migrations import transaction
+from backend.memory.migrations import set_embedding_space, transaction
 from backend.memory.store import MemoryStore
 from backend.memory.vector_index import bump_generation
 
@@ -34,10 +34,7 @@ def ensure_space(store: MemoryStore, embedder: Embedder, progress: ProgressCallb
     if space == (embedder.name, embedder.dimension):
         return False
     with store.write_lock, transaction(db):
-        db.execute("DROP TABLE IF EXISTS embeddings")
-        db.execute(f"CREATE TABLE embeddings (text_hash VARCHAR PRIMARY KEY, vector FLOAT[{embedder.dimension}] NOT NULL)")
-        db.execute("DELETE FROM embedding_space")
-        db.execute("INSERT INTO embedding_space VALUES (?, ?)", [embedder.name, embedder.dimension])
+        set_embedding_space(db, embedder.name, embedder.dimension)
     bump_generation(store)
     if space is None:
         return False

@@ -1,7 +1,8 @@
 """Append-only schema migrations (``m001_…``), recorded in a table and applied on open.
 
-Never edit a migration that has shipped: add the next one. The embeddings table is not here: its
-vector width depends on the embedding model, so :mod:`backend.memory.embedding_space` owns it.
+Never edit a migration that has shipped: add the next one. Every schema statement lives in this
+module; the one made at run time is :func:`set_embedding_space`, because the ``embeddings`` table's
+vector width is the embedding model's dimension, known only when a model is chosen.
 """
 
 from __future__ import annotations
@@ -24,6 +25,19 @@ def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnec
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def set_embedding_space(db: duckdb.DuckDBPyConnection, model: str, dimension: int) -> None:
+    """(Re)create the content-addressed ``embeddings`` table for ``model``'s vectors, dropping any
+    vectors of another model, and record the space. Call inside a transaction."""
+    if not isinstance(dimension, int) or not 1 <= dimension <= 16384:
+        raise ValueError(f"not an embedding dimension: {dimension!r}")
+    db.execute("DROP TABLE IF EXISTS embeddings")
+    db.execute(f"CREATE TABLE embeddings (text_hash VARCHAR PRIMARY KEY, vector FLOAT[{dimension}] NOT NULL)")
+    db.execute("DELETE FROM embedding_space")
+    db.execute("INSERT INTO embedding_space VALUES (?, ?)", [model, dimension])
+
+
 MIGRATIONS: list[Migration] = []
 
 
