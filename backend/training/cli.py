@@ -192,11 +192,21 @@ def adapters_delete(name: str) -> None:
 @adapters_group.command("export")
 @click.argument("name")
 @click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
-def adapters_export(name: str, destination: Path) -> None:
-    """Copy an adapter (safetensors, GGUF, manifest) to a folder."""
-    from backend.training.adapters import AdapterStore
+@click.option("--merged", is_flag=True,
+              help="Write one standalone GGUF model (the adapter folded into its base) for engines without adapters.")
+def adapters_export(name: str, destination: Path, merged: bool) -> None:
+    """Copy an adapter (safetensors, GGUF, manifest) to a folder, or with --merged write NAME.gguf there."""
+    from backend.training.adapters import AdapterStore, validate_adapter_name
 
     destination.mkdir(parents=True, exist_ok=True)
+    if merged:
+        from backend.config import DataLayout
+        from backend.training.export import merge_to_gguf
+
+        output = destination / f"{validate_adapter_name(name)}.gguf"
+        with console.status(f"Folding {name} into its base model and converting to GGUF…"):
+            console.print(f"Exported to {merge_to_gguf(DataLayout.current(), name, output)}")
+        return
     console.print(f"Exported to {AdapterStore().export(name, destination)}")
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,20 +74,25 @@ def merge_to_gguf(layout: DataLayout, adapter: str, output: Path) -> Path:
 
     from backend.training.base_models import load_model_and_tokenizer, resolve_base
 
+    if output.exists():
+        raise ExportError(f"{output} exists already; choose another folder or remove it first.")
     manifest = AdapterStore(layout).get(adapter)
     base = resolve_base(manifest.base["reference"], layout)
     if base.sha256 != manifest.base["sha256"]:
         raise ExportError(f"{adapter} was trained on a different base than {manifest.base['reference']} is now.")
     model, tokenizer = load_model_and_tokenizer(base)
     merged = PeftModel.from_pretrained(model, AdapterStore(layout).path(adapter)).merge_and_unload()
-    folder = output.with_suffix(".hf")
-    merged.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
     tools = llama_tools_dir()
-    completed = subprocess.run(llama_tool_command(tools, "convert_hf_to_gguf.py", [str(folder), "--outtype", "f16",
-                                                                                   "--outfile", str(output)]),
-                               capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": str(tools / "gguf-py")}, timeout=3600)
-    if completed.returncode != 0:
+    partial = output.with_name(f".{output.name}.partial")
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".merged-") as folder:  # the full-precision model
+        merged.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+        completed = subprocess.run(llama_tool_command(tools, "convert_hf_to_gguf.py", [folder, "--outtype", "f16",
+                                                                                       "--outfile", str(partial)]),
+                                   capture_output=True, text=True,
+                                   env={**os.environ, "PYTHONPATH": str(tools / "gguf-py")}, timeout=3600)
+    if completed.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
         raise ExportError("Converting the merged model to GGUF failed: " + completed.stderr.strip()[-400:])
+    partial.replace(output)
     return output

@@ -45,12 +45,18 @@ def test_exported_gguf_adapter_changes_the_engines_output(layout, trained_adapte
 
 @pytest.mark.slow
 def test_merged_model_export_answers_in_the_fine_tuned_style(layout, trained_adapter, tmp_path):
+    from click.testing import CliRunner
     from llama_cpp import Llama
 
-    from backend.training.export import merge_to_gguf
+    from backend.cli import main
 
-    merged = merge_to_gguf(layout, "pirate", tmp_path / "merged.gguf")
+    result = CliRunner().invoke(main, ["adapters", "export", "pirate", str(tmp_path / "out"), "--merged"])
+    assert result.exit_code == 0, result.output
+    merged = tmp_path / "out" / "pirate.gguf"
     assert merged.read_bytes()[:4] == b"GGUF"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["pirate.gguf"], "no scratch folder is left behind"
+    again = CliRunner().invoke(main, ["adapters", "export", "pirate", str(tmp_path / "out"), "--merged"])
+    assert again.exit_code != 0 and "exists already" in again.output
     llama = Llama(model_path=str(merged), n_ctx=512, verbose=False)
     answer = llama.create_chat_completion(
         messages=[{"role": "system", "content": trained_adapter.provenance["system_prompt"]},
