@@ -14,11 +14,6 @@ def is_frozen() -> bool:
     return bool(getattr(sys, "frozen", False))
 
 
-def bundle_root() -> Path | None:
-    root = getattr(sys, "_MEIPASS", None)
-    return Path(root) if root else None
-
-
 def llama_tool_command(tools_dir: Path, script: str, args: list[str]) -> list[str]:
     """Command that runs one of llama.cpp's converter scripts with our Python and packages."""
     if is_frozen():

@@ -581,10 +581,6 @@ function block ({ key }) {
   return { blocked: true }
 }
 
-function peers () {
-  return [...state.peers.entries()].map(([key, peer]) => ({ peer: key, rooms: [...peer.sharedRooms] }))
-}
-
 async function stop () {
   for (const job of state.downloads.values()) {
     job.paused = true // shutting down is not a failure: the download resumes on the next start
@@ -593,7 +589,6 @@ async function stop () {
   }
   if (state.swarm) await state.swarm.destroy()
   if (state.store) await state.store.close()
-  return { stopped: true }
 }
 
 const COMMANDS = {
@@ -609,9 +604,7 @@ const COMMANDS = {
   },
   fetch: fetchAdapter,
   pause,
-  block,
-  peers,
-  ping: () => ({ pong: true })
+  block
 }
 
 async function handle (line) {
@@ -648,11 +641,6 @@ async function shutdown (code) {
 const input = readline.createInterface({ input: process.stdin })
 input.on('line', (line) => {
   if (line.trim() === '') return
-  const parsed = (() => { try { return JSON.parse(line) } catch { return null } })()
-  if (parsed && parsed.cmd === 'stop') {
-    stop().then((result) => { send({ id: parsed.id, ok: true, result }); process.exit(0) })
-    return
-  }
   handle(line)
 })
 input.on('close', () => shutdown(0))
