@@ -132,18 +132,25 @@ def engine(tmp_path_factory):
     engine.stop()
 
 
+HANG_GUARD_MS = 20 * 60_000
+
+
 @contextmanager
 def app_page(url: str, chromium_path: str, height: int = 800) -> Iterator[Any]:
     """Real headless Chromium on the app's URL, ready; fails the test on any JavaScript error."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1200, "height": height})
+        # Waits end on the awaited state; this cap only turns a hang into a failure (a loaded CI machine
+        # may take minutes for a training run, so no test sets a shorter deadline for model work).
+        page.set_default_timeout(HANG_GUARD_MS)
+        expect.set_options(timeout=HANG_GUARD_MS)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(url)
-        page.wait_for_selector("body[data-ready=true]", timeout=15000)
+        page.wait_for_selector("body[data-ready=true]")
         yield page
         browser.close()
         assert errors == [], f"JavaScript errors on the page: {errors}"

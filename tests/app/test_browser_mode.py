@@ -77,7 +77,7 @@ def test_memory_screen_imports_an_upload_and_searches(page, tmp_path, artifacts_
     page.click("#nav button[data-screen=memory]")
     page.wait_for_selector("[data-testid=import-file]")
     page.set_input_files("[data-testid=import-file]", str(export))
-    page.wait_for_selector("[data-testid=import-status].ok", timeout=60000)
+    page.wait_for_selector("[data-testid=import-status].ok")
     assert "2 new" in page.inner_text("[data-testid=import-status]")
     page.wait_for_selector("[data-testid=memory-stats] svg rect")
     assert "2 conversations" in page.inner_text("[data-testid=memory-stats]")
@@ -101,7 +101,7 @@ def test_memory_screen_imports_an_upload_and_searches(page, tmp_path, artifacts_
     not_an_export = tmp_path / "settings.json"
     not_an_export.write_text('{"theme": "dark"}')
     page.set_input_files("[data-testid=import-file]", str(not_an_export))
-    page.wait_for_selector("[data-testid=import-status].error", timeout=15000)
+    page.wait_for_selector("[data-testid=import-status].error")
     assert "not a ChatGPT export" in page.inner_text("[data-testid=import-status]")
 
 
@@ -118,7 +118,7 @@ def test_chat_streams_an_answer_with_memory_sources(page, layout, tmp_path, arti
     page.wait_for_selector("[data-testid=chat-input]")
     page.fill("[data-testid=chat-input]", "What is my dog called?")
     page.click("[data-testid=chat-send]")
-    page.wait_for_selector("[data-testid=msg-assistant] [data-testid=source]", timeout=60000)
+    page.wait_for_selector("[data-testid=msg-assistant] [data-testid=source]")
     assert page.inner_text("[data-testid=msg-user] .plain") == "What is my dog called?"
     assert page.inner_text("[data-testid=msg-assistant] .markdown").strip()
     page.click("[data-testid=source]")
@@ -171,15 +171,15 @@ def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in
     page.click("[data-testid=train-start]")
     page.wait_for_selector("[data-testid=train-plan-running]:has-text('Plan: ')")
     assert page.inner_text("[data-testid=train-plan-running]") == shown, "the plan that runs is the plan that was shown"
-    page.wait_for_selector("[data-testid=loss-chart] path", timeout=120000)
-    page.wait_for_selector("[data-testid=train-status].ok", timeout=300000)
+    page.wait_for_selector("[data-testid=loss-chart] path")
+    page.wait_for_selector("[data-testid=train-status].ok")
     assert "Clearly learned" in page.inner_text("[data-testid=train-verdict]")
     assert page.locator("[data-testid=train-samples] mark.added").count() > 0, "the changed words are marked"
     page.screenshot(path=str(artifacts_dir / "training-screen.png"), full_page=True)
     page.click("text=Save as adapter")
-    page.wait_for_selector("[data-testid=adapter-row]", timeout=60000)
+    page.wait_for_selector("[data-testid=adapter-row]")
     page.click("[data-testid=adapter-row] >> text=Deploy")
-    page.wait_for_selector("[data-testid=train-status]:has-text('pirate-ui')", timeout=120000)
+    page.wait_for_selector("[data-testid=train-status]:has-text('pirate-ui')")
 
 
 def test_an_unchanged_model_is_explained_with_what_to_try(page, layout, base_in_layout):
@@ -212,7 +212,7 @@ def test_compare_two_adapters_on_the_same_prompts(page, layout, base_in_layout, 
     page.check("[data-testid=compare-pick][value=surfer]")
     page.fill("[data-testid=compare-prompts]", "What is 3 plus 3?\nWhat is 5 plus 5?")
     page.click("[data-testid=compare-start]")
-    page.wait_for_selector("[data-testid=compare-result] table", timeout=300000)
+    page.wait_for_selector("[data-testid=compare-result] table")
     table = page.inner_text("[data-testid=compare-result] table")
     assert "pirate" in table and "surfer" in table and "Arr matey" in table and "Dude" in table
     assert page.locator("[data-testid=compare-result] mark.added").count() > 0

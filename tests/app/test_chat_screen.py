@@ -33,11 +33,11 @@ def test_your_message_shows_at_once_with_its_line_breaks_and_escape_stops_the_an
     mine = page.locator("[data-testid=msg-user] .plain")
     assert mine.inner_text() == "Write a very long story about a lighthouse.\nMake it at least ten paragraphs.", "shown as typed, at once"
     page.wait_for_selector("[data-testid=messages][data-state=streaming]")
-    expect(page.locator("[data-testid=msg-streaming]")).to_have_text(re.compile(r"\w+\W+\w+\W+\w+\W+\w+"), timeout=60000)
+    expect(page.locator("[data-testid=msg-streaming]")).to_have_text(re.compile(r"\w+\W+\w+\W+\w+\W+\w+"))
     assert page.is_disabled("[data-testid=chat-send]") and page.is_disabled("[data-testid=chat-regenerate]")
     page.screenshot(path=str(artifacts_dir / "chat-streaming.png"))
     page.keyboard.press("Escape")
-    page.wait_for_selector("[data-testid=messages][data-state=idle]", timeout=60000)
+    page.wait_for_selector("[data-testid=messages][data-state=idle]")
     assert page.locator("[data-testid=msg-stopped]").count() == 1, "the answer is marked as stopped"
     assert page.locator("[data-testid=msg-user]").count() == 1 and page.is_enabled("[data-testid=chat-send]")
 
@@ -54,11 +54,11 @@ def test_a_new_chat_is_a_draft_regenerate_cannot_jam_it_and_memory_follows_setti
     assert rows(page) == 0, "empty chats are not stored"
     page.fill("[data-testid=chat-input]", "Say hi.")
     page.click("[data-testid=chat-send]")
-    page.wait_for_selector("[data-testid=msg-assistant]", timeout=120000)
+    page.wait_for_selector("[data-testid=msg-assistant]")
     page.wait_for_selector("[data-testid=messages][data-state=idle]")
     assert rows(page) == 1 and page.is_enabled("[data-testid=chat-regenerate]")
     page.click("[data-testid=chat-regenerate]")
-    page.wait_for_selector("[data-testid=messages][data-state=idle]", timeout=120000)
+    page.wait_for_selector("[data-testid=messages][data-state=idle]")
     page.wait_for_selector("[data-testid=msg-assistant]")
     assert page.locator("[data-testid=msg-user]").count() == 1 and page.locator("[data-testid=msg-assistant]").count() == 1
 
@@ -67,7 +67,7 @@ def test_deleting_a_chat_asks_first(page, layout):
     open_chat(page)
     page.fill("[data-testid=chat-input]", "Remember this chat.")
     page.click("[data-testid=chat-send]")
-    page.wait_for_selector("[data-testid=msg-assistant]", timeout=120000)
+    page.wait_for_selector("[data-testid=msg-assistant]")
     page.wait_for_selector("[data-testid=messages][data-state=idle]")
     page.click("[data-testid=chat-delete]")
     assert "Remember this chat." in page.inner_text("[data-testid=chat-delete-confirm]")

@@ -40,7 +40,7 @@ def test_add_a_model_found_on_this_computer(lmstudio, layout, chromium_path, art
             found = page.inner_text("[data-testid=models-found]")
             assert "community/SmolLM2-135M/SmolLM2-135M-Instruct-Q4_1.gguf" in found and "broken.gguf" not in found
             page.click("[data-testid=found-add]")
-            page.wait_for_selector("[data-testid=model-add-status].ok", timeout=120000)
+            page.wait_for_selector("[data-testid=model-add-status].ok")
             assert "smollm2-135m-instruct-q4_1" in page.inner_text("[data-testid=model-add-status]")
             page.wait_for_selector("[data-testid=models-table] >> text=smollm2-135m-instruct-q4_1:latest")
             page.wait_for_selector("[data-testid=models-found] >> text=added as smollm2-135m-instruct-q4_1:latest")

@@ -33,16 +33,16 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
                 page.click("#nav button[data-screen=network]")
                 page.wait_for_selector("[data-testid=network-state]")
                 page.click("[data-testid=network-online]")
-                page.wait_for_selector("[data-testid=network-state]:has-text('Online')", timeout=30000)
+                page.wait_for_selector("[data-testid=network-state]:has-text('Online')")
                 page.click("[data-testid=network-join-public]")
-                row = page.wait_for_selector("[data-testid=network-adapter]:has-text('friendly')", timeout=30000)
+                row = page.wait_for_selector("[data-testid=network-adapter]:has-text('friendly')")
                 assert HOSTILE_TEXT in row.inner_text(), "peer text is shown as text"
                 assert "by " in row.inner_text() and "shared by" not in row.inner_text(), "first-hand: no separate sharer"
                 assert page.evaluate("window.__pwned") is None and page.query_selector("[data-testid=network-adapter] img") is None
                 # A locator, not the row handle: peers' catalogs may redraw the table between finding and clicking.
                 page.locator("[data-testid=network-adapter]", has_text="friendly").locator(
                     "[data-testid=network-download-button]").click()
-                page.wait_for_selector("[data-testid=network-download][data-state=done]", timeout=60000)
+                page.wait_for_selector("[data-testid=network-download][data-state=done]")
                 page.wait_for_selector("[data-testid=network-adapter]:has-text('friendly') [data-testid=network-downloaded]")
                 page.check("[data-testid=network-merge-list] input[value=friendly]")
                 page.fill("[data-testid=network-room-name]", "family")
@@ -53,7 +53,7 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
                 rooms_before = page.inner_text("[data-testid=network-rooms]")
                 page.fill("[data-testid=network-code]", "om2-" + "-".join(["ABCD"] * 8))  # made up
                 page.click("[data-testid=network-join-room]")
-                page.wait_for_selector("text=typo", timeout=10000)
+                page.wait_for_selector("text=typo")
                 assert page.inner_text("[data-testid=network-rooms]") == rooms_before, "a bad code creates no room"
                 assert page.is_checked("[data-testid=network-merge-list] input[value=friendly]"), \
                     "a refresh keeps what the user ticked for merging"
@@ -78,7 +78,7 @@ def test_merge_two_adapters_from_the_network_screen(layout, base_in_layout, chro
             page.fill("[data-testid=network-merge-name]", "both")
             page.select_option("[data-testid=network-merge-method]", "cat")
             page.click("[data-testid=network-merge]")
-            page.wait_for_selector("[data-testid=network-merge-status]:has-text('both ✓')", timeout=300000)
+            page.wait_for_selector("[data-testid=network-merge-status]:has-text('both ✓')")
     finally:
         api._service().stop()
         server.stop()
