@@ -17,8 +17,8 @@ from app.validation import LongText, ShortText, bridge_method
 from backend.config import DataLayout, load_settings
 from backend.errors import ValidationError
 from backend.inference.engine import get_connection
+from backend.inference.engine_errors import engine_error
 from backend.inference.gguf_info import GGUFInfo, fit_report, read_gguf_info
-from backend.inference.llama_runner import EngineError
 from backend.inference.model_discovery import configured_locations, discover_models
 from backend.inference.model_files import add_gguf
 from backend.inference.model_store import ModelStore, validate_name
@@ -32,10 +32,8 @@ def engine_errors() -> Iterator[None]:
     """The engine's own errors (unknown model, bad name) reach the UI as messages, not internals."""
     try:
         yield
-    except ollama.ResponseError as exc:
-        raise EngineError(exc.error, code="not_found" if exc.status_code == 404 else "engine") from exc
-    except ConnectionError as exc:  # ollama-python's message says what to do (start Ollama)
-        raise EngineError(str(exc), code="engine_unreachable") from exc
+    except (ollama.ResponseError, ConnectionError) as exc:  # ollama-python's message says what to do
+        raise engine_error(exc) from exc
 
 
 class ModelsBridge:

@@ -17,7 +17,7 @@ from app.validation import Identifier, ShortText, bridge_method
 from backend.config import DataLayout
 from backend.errors import ValidationError
 from backend.jobs import JobContext, JobRegistry
-from backend.p2p.service import P2PError, P2PService
+from backend.p2p.service import NotOnline, P2PService
 from backend.training.adapters import validate_adapter_name
 from backend.training.merge import DEFAULT_METHOD, MergeMethod
 
@@ -44,7 +44,7 @@ class NetworkBridge:
     def _online(self) -> P2PService:
         service = self._service()
         if not service.online:
-            raise P2PError("You are offline: press “Go online” first.", code="offline")
+            raise NotOnline("You are offline: press “Go online” first.")
         return service
 
     def _status(self) -> dict[str, Any]:

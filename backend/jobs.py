@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.errors import CancelledError, JobError, NotFoundError, OrchMindError
+from backend.errors import CancelledError, JobError, NotFoundError, OrchMindError, ReportedError
 
 log = logging.getLogger("orch_mind.jobs")
 
@@ -236,7 +236,7 @@ def run_json_lines_subprocess(context: JobContext, command: list[str], *, env: d
         raise CancelledError("The job was cancelled.")
     if code != 0:
         if error is not None:
-            raise JobError(str(error.get("message", "The job failed.")), code=str(error.get("code", "job_failed")))
+            raise ReportedError(str(error.get("message", "The job failed.")), str(error.get("code", "job_failed")))
         log.error("job process %s exited with code %s; its last lines:\n%s", command[:3], code, "\n".join(stderr_tail))
         reason = "was stopped by the system (out of memory?)" if code in (-9, 137) else f"exited with code {code}"
         raise JobError(f"The job's process {reason}; details are in the log.")

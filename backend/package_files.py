@@ -10,7 +10,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from backend.errors import NotFoundError
+from backend.errors import MissingPackage
 
 
 def package_dir(package: str, install_hint: str) -> Path:
@@ -19,12 +19,12 @@ def package_dir(package: str, install_hint: str) -> Path:
         return Path(bundle_root) / package
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise NotFoundError(f"The package {package!r} is not installed. {install_hint}", code="missing_package")
+        raise MissingPackage(f"The package {package!r} is not installed. {install_hint}")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
 def package_file(package: str, relative: str, install_hint: str) -> Path:
     path = package_dir(package, install_hint) / relative
     if not path.exists():
-        raise NotFoundError(f"{path} is missing from the package {package!r}. {install_hint}", code="missing_package")
+        raise MissingPackage(f"{path} is missing from the package {package!r}. {install_hint}")
     return path

@@ -13,7 +13,7 @@ from backend.chat.prompting import build_messages
 from backend.chat.repetition import loop_start, looping_span
 from backend.chat.sessions import ChatMessage, ChatSession, ChatSessions
 from backend.config import DataLayout
-from backend.errors import OrchMindError
+from backend.errors import EngineUnreachable, OrchMindError, ValidationError
 from backend.importers.model import ImportedConversation, ImportedMessage, timestamp
 from backend.memory.embeddings import Embedder
 from backend.memory.ingest import forget_conversation, import_conversations
@@ -28,6 +28,18 @@ GUARD_EVERY_CHARS = 40  # how often the repetition guard looks at the reply so f
 
 class ChatError(OrchMindError):
     code = "chat"
+
+
+class EmptyChatRequest(ValidationError, ChatError):
+    pass
+
+
+class ChatPromptTooLong(ChatError):
+    code = "prompt_too_long"
+
+
+class ModelAnswerError(ChatError):
+    code = "model_error"
 
 
 class ChatService:
@@ -64,20 +76,20 @@ class ChatService:
                 self.sessions.drop_last_assistant(session_id)
                 session = self.sessions.get(session_id)
             if not session.messages or session.messages[-1].role != "user":
-                raise ChatError("There is no question to answer again in this chat.", code="invalid_argument")
+                raise EmptyChatRequest("There is no question to answer again in this chat.")
             text = session.messages[-1].content
             history = session.messages[:-1]
         else:
             text = text.strip()
             if not text:
-                raise ChatError("Type a message first.", code="invalid_argument")
+                raise EmptyChatRequest("Type a message first.")
             history = session.messages
         hits = self._memories(session, text)
         try:
             messages, report = build_messages(session.system_prompt, [{"role": m.role, "content": m.content} for m in history],
                                               text, hits, self.context_tokens)
         except ValueError as exc:
-            raise ChatError(str(exc), code="prompt_too_long") from exc
+            raise ChatPromptTooLong(str(exc)) from exc
         if not regenerate:
             self.sessions.append(session_id, "user", text)
             if session.title == "New chat":
@@ -133,10 +145,10 @@ class ChatService:
                     final = part
                     ended = "length" if part.done_reason == "length" else "stop"
         except ollama.ResponseError as exc:
-            raise ChatError(f"The model answered with an error: {exc.error}", code="model_error") from exc
+            raise ModelAnswerError(f"The model answered with an error: {exc.error}") from exc
         except (httpx.HTTPError, ConnectionError) as exc:
-            raise ChatError("The model engine is not reachable. Check Settings → Ollama address, or restart Orch-Mind "
-                            "to use the embedded engine.", code="engine_unreachable") from exc
+            raise EngineUnreachable("The model engine is not reachable. Check Settings → Ollama address, or restart "
+                                    "Orch-Mind to use the embedded engine.") from exc
         return "".join(parts), final, ended
 
     def sync_to_memory(self, session_id: str | None = None) -> None:

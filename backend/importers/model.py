@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from backend.errors import OrchMindError
+from backend.errors import NotFoundError, OrchMindError, ValidationError
 
 # What an import stores from the same file changes when the importers' rules or the chunking change;
 # it is part of every conversation's content hash, so a re-import after an upgrade rewrites them all.
@@ -18,6 +18,14 @@ class ImportFormatError(OrchMindError):
     """The input is not what it claims to be; the message names the problem and the file."""
 
     code = "bad_import"
+
+
+class MissingInput(NotFoundError, ImportFormatError):
+    pass
+
+
+class BadImportOption(ValidationError, ImportFormatError):
+    pass
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from backend.importers.model import ImportFormatError
+from backend.importers.model import ImportFormatError, MissingInput
 
 MAX_UNCOMPRESSED_BYTES = 32 * 1024**3
 MAX_COMPRESSION_RATIO = 200
@@ -104,7 +104,7 @@ def open_export_json(path: Path, file_name: str, *, member: Callable[[str], bool
 
     The stream's ``bytes_read``/``total_bytes`` give import progress without a counting pass."""
     if not path.exists():
-        raise ImportFormatError(f"{path} does not exist.", code="not_found")
+        raise MissingInput(f"{path} does not exist.")
     if path.is_dir():
         raise ImportFormatError(f"{path} is a folder; give the export .zip or its {file_name}.")
     if not stat.S_ISREG(path.stat().st_mode):

@@ -156,13 +156,13 @@ def create_command(name: str, base: str, system: str | None) -> None:
     """Create a model from a base (adapters are deployed with `orch-mind adapters deploy`)."""
     import ollama
 
-    from backend.errors import OrchMindError
     from backend.inference.engine import connect
+    from backend.inference.engine_errors import engine_error
 
     try:
         connect().client.create(model=name, from_=base, system=system)
     except ollama.ResponseError as exc:
-        raise OrchMindError(exc.error, code="engine") from exc
+        raise engine_error(exc) from exc
     console.print(f"Created {name} from {base}.")
 
 
@@ -171,13 +171,13 @@ def create_command(name: str, base: str, system: str | None) -> None:
 def delete_command(name: str) -> None:
     import ollama
 
-    from backend.errors import OrchMindError
     from backend.inference.engine import connect
+    from backend.inference.engine_errors import engine_error
 
     try:
         connect().client.delete(name)
     except ollama.ResponseError as exc:
-        raise OrchMindError(exc.error, code="engine") from exc
+        raise engine_error(exc) from exc
     console.print(f"Deleted {name}.")
 
 

@@ -60,7 +60,7 @@ from backend.inference.generation import (
 )
 from backend.inference.gguf_info import read_gguf_info
 from backend.inference.llama_runner import LlamaRunner, StopSignal
-from backend.inference.model_store import ModelManifest, ModelStore, ModelStoreError, validate_name
+from backend.inference.model_store import MissingBlob, ModelManifest, ModelStore, ModelStoreError, validate_name
 from backend.inference.openai_api import OpenAIRoutes, error_body
 from backend.inference.structured import StructuredOutputError, ToolCall, format_grammar, parse_tools
 from backend.json_limits import json_depth
@@ -101,6 +101,12 @@ def status_for(exc: OrchMindError) -> int:
 
 class InsufficientStorage(OrchMindError):
     code = "insufficient_storage"
+
+
+class OfflineOnly(BadRequest):
+    """A request that would need the internet (pull, push): we never go online."""
+
+    code = "offline"
 
 
 OFFLINE_PULL = ("Orch-Mind works offline and does not download models: add a GGUF file you already have with "
@@ -376,7 +382,7 @@ class EngineApp:
 
     async def pull(self, request: Request) -> Response:
         await self.parse(request, PullRequest)
-        raise BadRequest(OFFLINE_PULL, code="offline")
+        raise OfflineOnly(OFFLINE_PULL)
 
     async def embeddings(self, request: Request) -> Response:
         """The legacy single-prompt endpoint (older clients and LangChain's OllamaEmbeddings)."""
@@ -406,7 +412,7 @@ class EngineApp:
         for file_name, digest in (body.adapters or {}).items():
             path = self.store.blob_path(digest)
             if not path.exists():
-                raise NotFoundError(f"adapter blob {digest} for {file_name!r} not found; upload it first", code="blob_not_found")
+                raise MissingBlob(f"adapter blob {digest} for {file_name!r} not found; upload it first")
             with path.open("rb") as handle:
                 if handle.read(4) != b"GGUF":
                     raise ModelStoreError(f"adapter {file_name!r} is not a GGUF LoRA adapter")

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.errors import OrchMindError
+from backend.errors import NotFoundError, OrchMindError
 
 GGUF_MAGIC = b"GGUF"
 SHARD_PATTERN = re.compile(r"-(\d{5})-of-(\d{5})\.gguf\Z")
@@ -34,6 +34,10 @@ class GGUFError(OrchMindError):
     """A file that is not a model llama.cpp can run; the message says what it is instead."""
 
     code = "invalid_model_file"
+
+
+class UnreadableModelFile(NotFoundError, GGUFError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ def check_gguf_file(path: Path) -> os.stat_result:
     except OSError as exc:
         if exc.errno == 40:  # ELOOP
             raise GGUFError(f"{path} is a loop of symbolic links, not a file.") from exc
-        raise GGUFError(f"{path} cannot be read ({exc.strerror or exc}).", code="not_found") from exc
+        raise UnreadableModelFile(f"{path} cannot be read ({exc.strerror or exc}).") from exc
     import stat
 
     if not stat.S_ISREG(info.st_mode):

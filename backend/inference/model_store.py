@@ -30,6 +30,16 @@ class ModelStoreError(OrchMindError):
     code = "invalid_model"
 
 
+class UnknownModel(NotFoundError):
+    code = "model_not_found"
+
+
+class MissingBlob(NotFoundError):
+    """A digest the client names was never uploaded (``POST /api/blobs`` first)."""
+
+    code = "blob_not_found"
+
+
 class ModelUnavailable(NotFoundError):
     """The model is registered but its file is gone or changed: never served from another file."""
 
@@ -179,7 +189,7 @@ class ModelStore:
         """The manifest of ``name``; with ``usable``, only if its files are there and unchanged."""
         path = self._manifest_path(name)
         if not path.exists():
-            raise NotFoundError(f"model '{name}' not found", code="model_not_found")
+            raise UnknownModel(f"model '{name}' not found")
         manifest = ModelManifest(**json.loads(path.read_text()))
         if usable and (reason := manifest.unavailable_reason()):
             raise ModelUnavailable(f"model '{manifest.name}' is unavailable: {reason}")
@@ -202,7 +212,7 @@ class ModelStore:
     def delete(self, name: str) -> None:
         path = self._manifest_path(name)
         if not path.exists():
-            raise NotFoundError(f"model '{name}' not found", code="model_not_found")
+            raise UnknownModel(f"model '{name}' not found")
         path.unlink()
 
     def resolve_gguf(self, reference: str) -> str:
@@ -210,7 +220,7 @@ class ModelStore:
         if DIGEST_PATTERN.match(reference or ""):
             path = self.blob_path(reference)
             if not path.exists():
-                raise NotFoundError(f"blob {reference} not found; upload it first", code="blob_not_found")
+                raise MissingBlob(f"blob {reference} not found; upload it first")
             if path.open("rb").read(4) != GGUF_MAGIC:
                 raise ModelStoreError(f"blob {reference} is not a GGUF file")
             return str(path)

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import duckdb
 
-from backend.errors import NotFoundError
+from backend.errors import MissingPackage
 from backend.package_files import package_dir
 
 EXTENSIONS = ("vss", "fts")
 HINT = "Reinstall with `make`, which installs duckdb-extension-vss/fts matching duckdb=={version}."
+
+
+class MissingExtension(MissingPackage):
+    code = "missing_extension"
 
 
 def extension_path(name: str) -> Path:
@@ -24,10 +28,8 @@ def extension_path(name: str) -> Path:
     root = package_dir(f"duckdb_extension_{name}", HINT.format(version=version))
     path = root / "extensions" / f"v{version}" / f"{name}.duckdb_extension"
     if not path.exists():
-        raise NotFoundError(
-            f"The DuckDB {name} extension for DuckDB {version} is missing ({path}). " + HINT.format(version=version),
-            code="missing_extension",
-        )
+        raise MissingExtension(
+            f"The DuckDB {name} extension for DuckDB {version} is missing ({path}). " + HINT.format(version=version))
     return path
 
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from backend.errors import CancelledError, OrchMindError
 from backend.importers import chatgpt, claude, gemini, notes
-from backend.importers.model import ImportedConversation, ImportFormatError
+from backend.importers.model import BadImportOption, ImportedConversation, ImportFormatError
 from backend.importers.source_files import head_has, read_head
 from backend.memory.chunking import MAX_TOKENS, TokenCounter, chunk_text, estimate_tokens, text_hash
 from backend.memory.embedding_space import embed_missing, ensure_space
@@ -211,7 +211,7 @@ def import_conversations(
     """The import core for any source: ``conversations(with_progress)`` must stream the same items
     each time it is called (it is read twice: embed, then write)."""
     if mode not in ("increment", "overwrite"):
-        raise ImportFormatError(f"Unknown import mode {mode!r}; use 'increment' or 'overwrite'.", code="invalid_argument")
+        raise BadImportOption(f"Unknown import mode {mode!r}; use 'increment' or 'overwrite'.")
     started = time.time()
     stats = ImportStats(source_id=source_id, source_kind=kind)
     report = progress or (lambda status, done, total: None)

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from backend.errors import OrchMindError
+from backend.errors import OrchMindError, ValidationError
 from backend.memory import search_settings
 from backend.memory.embedding_space import current_space
 from backend.memory.embeddings import Embedder
@@ -33,6 +33,16 @@ SNIPPET_CHARS = search_settings.SNIPPET_CHARS
 
 class SearchError(OrchMindError):
     code = "search"
+
+
+class BadSearch(ValidationError, SearchError):
+    pass
+
+
+class EmbeddingMismatch(SearchError):
+    """Memory holds another embedding model's vectors: re-embed before searching with this one."""
+
+    code = "embedding_mismatch"
 
 
 @dataclass(frozen=True)
@@ -102,16 +112,16 @@ class MemorySearch:
     def search(self, query: str, k: int = 10, mode: SearchMode = "hybrid", filters: SearchFilters | None = None) -> list[SearchHit]:
         query = query.strip()
         if not query:
-            raise SearchError("Type something to search for.", code="invalid_argument")
+            raise BadSearch("Type something to search for.")
         if not 1 <= k <= MAX_RESULTS:
-            raise SearchError(f"k must be between 1 and {MAX_RESULTS}.", code="invalid_argument")
+            raise BadSearch(f"k must be between 1 and {MAX_RESULTS}.")
         filters = filters or SearchFilters()
         if mode == "semantic":
             return self._finish(self.semantic_ids(query, k, filters), "semantic", query)
         if mode == "keyword":
             return self._finish(self.keyword_ids(query, k, filters), "keyword", query)
         if mode != "hybrid":
-            raise SearchError(f"Unknown search mode {mode!r}.", code="invalid_argument")
+            raise BadSearch(f"Unknown search mode {mode!r}.")
         pool = max(k * 4, 20)
         # The keyword query (DuckDB) runs while the query is embedded (torch): both release the GIL.
         keyword_future = _KEYWORD_WORKER.submit(self.keyword_ids, query, pool, filters)
@@ -134,9 +144,8 @@ class MemorySearch:
         if space is None:
             return []
         if space != (self.embedder.name, self.embedder.dimension):
-            raise SearchError(
+            raise EmbeddingMismatch(
                 f"Memory was embedded with {space[0]}; re-import or re-embed to search with {self.embedder.name}.",
-                code="embedding_mismatch",
             )
         return self.nearest(self.embedder.embed([query])[0], k, filters)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from backend.errors import OrchMindError
 from backend.p2p.identity import Identity, verify_signature
-from backend.p2p.verify import ADAPTER_FILES, VerificationError, parse_manifest
+from backend.p2p.verify import ADAPTER_FILES, BadSignature, VerificationError, parse_manifest
 from backend.training.adapters import AdapterManifest
 from backend.training.merge import METHODS as MERGE_METHODS
 
@@ -186,8 +186,7 @@ def verify_entry(raw: Any, *, nested: bool = False) -> CatalogEntry:
         raise VerificationError("A catalog entry has an invalid byte length or tree hash.")
     body = {k: raw[k] for k in ("v", "manifest", "transfer", "author", "origin") if k in raw}
     if not verify_signature(author, signature, canonical(body)):
-        raise VerificationError("A catalog entry's signature does not match its author key (forged or altered).",
-                                code="bad_signature")
+        raise BadSignature("A catalog entry's signature does not match its author key (forged or altered).")
     try:
         manifest = parse_manifest(canonical(raw["manifest"]))
     except OrchMindError as exc:  # e.g. a badly named adapter: this entry is rejected, not the catalog

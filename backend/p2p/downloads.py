@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backend.config import DataLayout
-from backend.errors import NotFoundError, OrchMindError
+from backend.errors import AlreadyExists, Incompatible, NotFoundError, OrchMindError
 from backend.p2p.catalog import CatalogEntry, verify_entry
 from backend.p2p.local_bases import local_bases
 from backend.p2p.state import DownloadRecord, downloads_file, key_list_file
@@ -31,6 +31,24 @@ MAX_DOWNLOAD_FILES = 3
 
 class DownloadError(OrchMindError):
     code = "p2p"
+
+
+class DownloadNameTaken(AlreadyExists, DownloadError):
+    pass
+
+
+class MissingBase(Incompatible, DownloadError):
+    pass
+
+
+class TransferFailed(DownloadError):
+    """The sidecar could not fetch the blocks; its reason travels as a code, of a known few."""
+
+    REASONS = ("stalled", "mismatch")
+
+    def __init__(self, message: str, reason: str | None) -> None:
+        super().__init__(message)
+        self.code = reason if reason in self.REASONS else "transfer"
 
 
 class Downloads:
@@ -68,14 +86,13 @@ class Downloads:
     def start(self, peer: str, entry: CatalogEntry, save_as: str | None) -> str:
         name = validate_adapter_name(save_as or entry.manifest.name)
         if self._adapters.path(name).exists():
-            raise DownloadError(f"You already have an adapter called {name!r}; pass another name to save it as.", code="exists")
+            raise DownloadNameTaken(f"You already have an adapter called {name!r}; pass another name to save it as.")
         total = entry.byte_length
         if total > MAX_DOWNLOAD_BYTES or len(entry.order) > MAX_DOWNLOAD_FILES:
             raise VerificationError(f"{entry.manifest.name} is {total / 1e6:.0f} MB in {len(entry.order)} files, over the limits.")
         if entry.manifest.base["sha256"] not in local_bases(self.layout):
-            raise DownloadError(f"{entry.manifest.name} was trained on a base model you do not have "
-                                f"({entry.manifest.base.get('reference') or entry.manifest.base['sha256'][:12]}).",
-                                code="incompatible")
+            raise MissingBase(f"{entry.manifest.name} was trained on a base model you do not have "
+                              f"({entry.manifest.base.get('reference') or entry.manifest.base['sha256'][:12]}).")
         download_id = entry.entry_id
         current = self.get(download_id)
         if current is not None and current.state == "active":
@@ -154,10 +171,10 @@ class Downloads:
         staging = self.layout.staging_for(download_id)
         try:
             if failure:
-                raise DownloadError(f"The transfer failed: {failure}", code=code or "transfer")
+                raise TransferFailed(f"The transfer failed: {failure}", code)
             reference = local_bases(self.layout).get(entry.manifest.base["sha256"])
             if reference is None:
-                raise DownloadError("The base model this adapter needs is no longer on this machine.", code="incompatible")
+                raise MissingBase("The base model this adapter needs is no longer on this machine.")
             from backend.training.base_models import resolve_base
 
             base = resolve_base(reference, self.layout)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from backend.config import DataLayout
-from backend.errors import OrchMindError
+from backend.errors import NotFoundError, OrchMindError, ValidationError
 
 PUBLIC_ROOM_ID = "public"
 PUBLIC_ROOM_SECRET = hashlib.blake2b(b"orch-mind/public-room/v1", digest_size=32).hexdigest()
@@ -31,6 +31,14 @@ _INVITE = re.compile(r"^[A-Z2-7]{32}\Z")
 
 class RoomError(OrchMindError):
     code = "room"
+
+
+class BadInvite(ValidationError, RoomError):
+    code = "bad_invite"
+
+
+class UnknownRoom(NotFoundError, RoomError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -58,17 +66,17 @@ def room_from_invite(code: str, name: str = "") -> Room:
     """The room an invite code opens; dashes, spaces and case do not matter (codes get retyped)."""
     text = re.sub(r"[\s-]", "", code.strip().upper())
     if text.startswith("OM1"):
-        raise RoomError("This invite code is from an older Orch-Mind and cannot be checked for typos; "
-                        "ask the room's creator for a new code (it starts with om2-).", code="bad_invite")
+        raise BadInvite("This invite code is from an older Orch-Mind and cannot be checked for typos; "
+                        "ask the room's creator for a new code (it starts with om2-).", )
     letters = text[3:] if text.startswith(INVITE_PREFIX.upper()) else text
     if not _INVITE.match(letters):
-        raise RoomError("That is not an Orch-Mind invite code (it looks like om2- followed by 8 groups of 4 letters "
-                        "and digits).", code="bad_invite")
+        raise BadInvite("That is not an Orch-Mind invite code (it looks like om2- followed by 8 groups of 4 letters "
+                        "and digits).", )
     decoded = base64.b32decode(letters)
     raw, checksum = decoded[:INVITE_BYTES], decoded[INVITE_BYTES:]
     if not secrets.compare_digest(checksum, _checksum(raw)):
-        raise RoomError("That invite code has a typo (its check letters do not match); copy it again from the "
-                        "person who invited you.", code="bad_invite")
+        raise BadInvite("That invite code has a typo (its check letters do not match); copy it again from the "
+                        "person who invited you.", )
     secret = hashlib.blake2b(raw, digest_size=32, person=b"orch-mind-room").hexdigest()
     room_id = hashlib.blake2b(bytes.fromhex(secret), digest_size=8, person=b"orch-mind-rid").hexdigest()
     return Room(id=room_id, name=(name.strip() or f"Private {room_id[:6]}")[:60], kind="private", secret=secret)
@@ -95,7 +103,7 @@ class RoomBook:
         for room in self.list():
             if room.id == room_id:
                 return room
-        raise RoomError(f"You are not in a room with id {room_id!r}.", code="not_found")
+        raise UnknownRoom(f"You are not in a room with id {room_id!r}.")
 
     def add(self, room: Room) -> Room:
         rooms = [r for r in self.list() if r.id != room.id] + [room]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backend.config import DataLayout, load_settings
-from backend.errors import OrchMindError
+from backend.errors import OrchMindError, TimedOut, Unavailable
 from backend.p2p.downloads import Downloads
 from backend.p2p.identity import Identity, load_identity
 from backend.p2p.local_bases import local_bases
@@ -32,6 +32,14 @@ Event = dict[str, Any]
 
 class P2PError(OrchMindError):
     code = "p2p"
+
+
+class NotOnline(Unavailable, P2PError):
+    code = "offline"
+
+
+class DownloadTimedOut(TimedOut, P2PError):
+    pass
 
 
 class P2PService:
@@ -141,7 +149,7 @@ class P2PService:
     def share(self, adapter: str, rooms: list[str] | None = None) -> dict[str, Any]:
         """Offer one of my adapters in some rooms (default: every room I am in)."""
         if self._sidecar is None:
-            raise P2PError("Go online first: sharing seeds the adapter to the network.", code="offline")
+            raise NotOnline("Go online first: sharing seeds the adapter to the network.")
         result = self.shares.share(adapter, rooms, {room.id: room for room in self.rooms.list()})
         self._publish_catalog()
         return result
@@ -207,7 +215,7 @@ class P2PService:
             return record is not None and record.state in ("done", "failed")
 
         if not self.wait_for(settled, timeout):
-            raise P2PError(f"Download {download_id} did not finish within {timeout:.0f} s.", code="timeout")
+            raise DownloadTimedOut(f"Download {download_id} did not finish within {timeout:.0f} s.")
         record = self.downloads.get(download_id)
         assert record is not None
         return record

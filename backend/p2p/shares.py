@@ -31,6 +31,10 @@ class ShareError(OrchMindError):
     code = "p2p"
 
 
+class NoRoomJoined(ShareError):
+    code = "no_room"
+
+
 class Shares:
     def __init__(self, layout: DataLayout, identity: Identity, call: Call) -> None:
         self._file = shares_file(layout)
@@ -62,7 +66,7 @@ class Shares:
         self._adapters.get(adapter)
         chosen = list(dict.fromkeys(rooms)) if rooms else sorted(joined)
         if not chosen:
-            raise ShareError("Join a room first: `orch-mind p2p rooms join public` or an invite code.", code="no_room")
+            raise NoRoomJoined("Join a room first: `orch-mind p2p rooms join public` or an invite code.")
         if set(chosen) - set(joined):
             raise ValidationError(f"You are not in room(s) {sorted(set(chosen) - set(joined))}.")
         private = all(joined[room].kind == "private" for room in chosen)

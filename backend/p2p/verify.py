@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from backend.config import DataLayout
-from backend.errors import OrchMindError
+from backend.errors import AlreadyExists, Incompatible, OrchMindError
 from backend.training.adapters import AdapterManifest, AdapterStore, validate_adapter_name
 
 MAX_FILE_BYTES = {"adapter_model.safetensors": 512 * 1024**2, "adapter.gguf": 512 * 1024**2,
@@ -36,6 +36,20 @@ MANIFEST_FIELDS = {"name", "base", "rank", "alpha", "target_modules", "files", "
 
 class VerificationError(OrchMindError):
     code = "rejected"
+
+
+class IncompatibleAdapter(Incompatible, VerificationError):
+    pass
+
+
+class AdapterNameTaken(AlreadyExists, VerificationError):
+    pass
+
+
+class BadSignature(VerificationError):
+    """Signed data whose signature does not match its author key: forged or altered."""
+
+    code = "bad_signature"
 
 
 def parse_manifest(raw: bytes) -> AdapterManifest:
@@ -123,7 +137,7 @@ def _sha256(path: Path) -> str:
 def verify_staged_adapter(staging: Path, manifest: AdapterManifest, base_hf_dir: Path, base_sha256: str) -> None:
     """Raise VerificationError unless ``staging`` holds exactly a sane adapter for our base."""
     if manifest.base["sha256"] != base_sha256:
-        raise VerificationError("The adapter was trained on a different base model than yours.", code="incompatible")
+        raise IncompatibleAdapter("The adapter was trained on a different base model than yours.")
     present = {p.name: p for p in staging.iterdir()}
     for name, path in present.items():
         if path.is_symlink() or not path.is_file():
@@ -174,7 +188,7 @@ def accept_adapter(layout: DataLayout, staging: Path, manifest: AdapterManifest,
         raise VerificationError("Staging must be inside the data dir.") from exc
     try:
         if target.exists():
-            raise VerificationError(f"You already have an adapter called {manifest.name!r}.", code="exists")
+            raise AdapterNameTaken(f"You already have an adapter called {manifest.name!r}.")
         verify_staged_adapter(staging, manifest, base_hf_dir, base_sha256)
         (staging / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
         staging.rename(target)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.config import DataLayout, atomic_write_text
-from backend.errors import NotFoundError, OrchMindError
+from backend.errors import AlreadyExists, NotFoundError, OrchMindError, ValidationError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "adapter.gguf")
@@ -27,9 +27,17 @@ class AdapterError(OrchMindError):
     code = "adapter"
 
 
+class BadAdapterName(ValidationError, AdapterError):
+    pass
+
+
+class AdapterExists(AlreadyExists, AdapterError):
+    pass
+
+
 def validate_adapter_name(name: str) -> str:
     if not NAME.match(name or "") or ".." in name:
-        raise AdapterError(f"Invalid adapter name {name!r}: letters, digits, '.', '_' and '-' only.", code="invalid_argument")
+        raise BadAdapterName(f"Invalid adapter name {name!r}: letters, digits, '.', '_' and '-' only.")
     return name
 
 
@@ -67,7 +75,7 @@ class AdapterStore:
         """Copy the adapter files in, record their hashes, write the manifest (all or nothing)."""
         target = self.path(name)
         if target.exists():
-            raise AdapterError(f"An adapter called {name!r} exists already; pick another name or delete it.", code="exists")
+            raise AdapterExists(f"An adapter called {name!r} exists already; pick another name or delete it.")
         partial = self.root / f".{name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)

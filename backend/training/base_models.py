@@ -23,6 +23,10 @@ class BaseModelError(OrchMindError):
     code = "base_model"
 
 
+class UnknownBaseModel(NotFoundError, BaseModelError):
+    pass
+
+
 @dataclass(frozen=True)
 class BaseModel:
     reference: str  # what the user asked for
@@ -95,7 +99,7 @@ def resolve_base(reference: str, layout: DataLayout | None = None, *, allow_path
     if gguf is None:
         where = "not one of your models, not in the Ollama store, not a .gguf file or a model folder" if allow_paths \
             else "not one of your models or in the Ollama store; pick one from the Models list"
-        raise BaseModelError(f"No base model {reference!r}: {where}.", code="not_found")
+        raise UnknownBaseModel(f"No base model {reference!r}: {where}.")
     sha = file_sha256(gguf)
     cache = layout.hf_base_dir(sha)
     if not (cache / "model.safetensors").exists():

@@ -6,6 +6,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from backend.errors import NoData, OrchMindError
+
+
+class TrainingError(OrchMindError):
+    code = "training"
+
+
+class NoTrainingData(NoData, TrainingError):
+    pass
+
+
+class QuantizationUnavailable(TrainingError):
+    """The base cannot load in the requested 4/8-bit form here; we never train unquantised instead."""
+
+    code = "quantization"
+
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from backend.config import DataLayout
-from backend.errors import OrchMindError
+from backend.errors import Incompatible, OrchMindError, ValidationError
 from backend.training.adapters import AdapterManifest, AdapterStore, validate_adapter_name
 
 MergeMethod = Literal["linear", "svd", "cat", "ties", "dare_ties"]
@@ -29,19 +29,27 @@ class MergeError(OrchMindError):
     code = "merge_failed"
 
 
+class BadMergeRequest(ValidationError, MergeError):
+    pass
+
+
+class IncompatibleAdapters(Incompatible, MergeError):
+    pass
+
+
 def check_compatible(manifests: list[AdapterManifest], method: str, weights: list[float]) -> None:
     if len(manifests) < 2:
-        raise MergeError("Choose at least two adapters to merge.", code="invalid_argument")
+        raise BadMergeRequest("Choose at least two adapters to merge.")
     if method not in METHODS:
-        raise MergeError(f"Unknown merge method {method!r}; use one of {', '.join(METHODS)}.", code="invalid_argument")
+        raise BadMergeRequest(f"Unknown merge method {method!r}; use one of {', '.join(METHODS)}.")
     if len(weights) != len(manifests) or any(w <= 0 for w in weights):
-        raise MergeError("Give one positive weight per adapter.", code="invalid_argument")
+        raise BadMergeRequest("Give one positive weight per adapter.")
     bases = {m.base["sha256"] for m in manifests}
     if len(bases) != 1:
-        raise MergeError("These adapters were trained on different base models and cannot be merged: "
-                         + ", ".join(f"{m.name} ({m.base['reference']})" for m in manifests), code="incompatible")
+        raise IncompatibleAdapters("These adapters were trained on different base models and cannot be merged: "
+                                   + ", ".join(f"{m.name} ({m.base['reference']})" for m in manifests))
     if method == "linear" and len({m.rank for m in manifests}) != 1:
-        raise MergeError("The linear method needs adapters of the same rank; use svd, cat or ties.", code="incompatible")
+        raise IncompatibleAdapters("The linear method needs adapters of the same rank; use svd, cat or ties.")
 
 
 def merge_adapters(layout: DataLayout, names: list[str], output: str, *, method: MergeMethod = DEFAULT_METHOD,
@@ -61,8 +69,8 @@ def merge_adapters(layout: DataLayout, names: list[str], output: str, *, method:
     check_compatible(manifests, method, weights)
     base = resolve_base(manifests[0].base["reference"], layout)
     if base.sha256 != manifests[0].base["sha256"]:
-        raise MergeError(f"The base {manifests[0].base['reference']!r} here is not the one these adapters were trained on.",
-                         code="incompatible")
+        raise IncompatibleAdapters(
+            f"The base {manifests[0].base['reference']!r} here is not the one these adapters were trained on.")
     model, tokenizer = load_model_and_tokenizer(base)
     slots = [f"input{i}" for i in range(len(names))]
     peft_model = PeftModel.from_pretrained(model, store.path(names[0]), adapter_name=slots[0])

@@ -17,18 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from backend.config import DataLayout
-from backend.errors import NotFoundError, OrchMindError
+from backend.errors import NotFoundError
 from backend.jobs import JobContext, run_json_lines_subprocess
 from backend.training.base_models import BaseModel, resolve_base
 from backend.training.checkpoints import latest_checkpoint
-from backend.training.config import TrainConfig
+from backend.training.config import NoTrainingData, TrainConfig, TrainingError
 from backend.training.dataset import DatasetOptions, SourceConversation, build_dataset
 from backend.training.plan import plan_training, resolved
 from backend.training.run_folder import RunFolder
-
-
-class TrainingError(OrchMindError):
-    code = "training"
 
 
 def trainer_command(job_dir: Path, resume: bool) -> list[str]:
@@ -56,7 +52,7 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
     options = options or options_for(config)
     dataset = build_dataset(tokenizer, conversations, options)
     if not dataset.train:
-        raise TrainingError("No training samples: import conversations (or chat) first, or loosen the filters.", code="no_data")
+        raise NoTrainingData("No training samples: import conversations (or chat) first, or loosen the filters.")
     plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), base_info(base),
                          measured_throughput(layout, base.sha256))
     config = resolved(config, plan)

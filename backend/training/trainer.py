@@ -26,7 +26,7 @@ from typing import Any
 from backend.config import PRIVATE_UMASK
 from backend.errors import OrchMindError
 from backend.training.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from backend.training.config import TrainConfig
+from backend.training.config import NoTrainingData, QuantizationUnavailable, TrainConfig
 from backend.training.precision import FrozenBf16Weights, resolve_precision
 from backend.training.run_folder import RunFolder
 
@@ -227,7 +227,7 @@ def run(job_dir: Path, resume: bool) -> None:
     validation = read_samples(run_folder.samples_path("validation"))
     prompts = run_folder.prompts()
     if not train_samples:
-        raise OrchMindError("There are no training samples: select conversations with replies to learn from.", code="no_data")
+        raise NoTrainingData("There are no training samples: select conversations with replies to learn from.")
 
     torch.manual_seed(config.seed)
     random.seed(config.seed)
@@ -236,14 +236,14 @@ def run(job_dir: Path, resume: bool) -> None:
     try:
         model, tokenizer = load_model_and_tokenizer(base, quantization=config.quantization, dtype=config.dtype)
     except ImportError as exc:  # bitsandbytes (or what it needs) is missing: say so, never train unquantized instead
-        raise OrchMindError(f"The base cannot load in {config.quantization}: {exc}. Install bitsandbytes, or train "
-                            "without quantization.", code="quantization") from exc
+        raise QuantizationUnavailable(f"The base cannot load in {config.quantization}: {exc}. Install bitsandbytes, "
+                                      "or train without quantization.") from exc
     if config.quantization != "none":
         from peft import prepare_model_for_kbit_training
 
         if not any(type(module).__name__ in ("Linear4bit", "Linear8bitLt") for module in model.modules()):
-            raise OrchMindError(f"The base did not load in {config.quantization}: bitsandbytes is missing or does not work on "
-                                "this machine. Train without quantization instead.", code="quantization")
+            raise QuantizationUnavailable(f"The base did not load in {config.quantization}: bitsandbytes is missing or "
+                                          "does not work on this machine. Train without quantization instead.")
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     elif config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
