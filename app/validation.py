@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import ConfigDict, StringConstraints, validate_call
 from pydantic import ValidationError as PydanticValidationError
 
-from backend.errors import OrchMindError, ValidationError
+from backend.errors import OrchMindError, ValidationError, field_problems
 
 log = logging.getLogger("orch_mind.bridge")
 
@@ -34,11 +34,7 @@ EXPOSED_ATTRIBUTE = "__orch_bridge_exposed__"
 
 
 def describe_validation_error(error: PydanticValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        location = ".".join(str(p) for p in item["loc"] if p not in ("args", "kwargs")) or "argument"
-        parts.append(f"{location}: {item['msg']}")
-    return "Invalid argument: " + "; ".join(parts)
+    return "Invalid argument: " + field_problems(error, "argument", skip=("args", "kwargs"), limit=20)
 
 
 def bridge_method(function: F) -> F:

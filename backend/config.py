@@ -19,7 +19,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from backend.errors import SettingsError
+from backend.errors import SettingsError, field_problems
 
 APP_NAME = "orch-mind"
 HOME_ENV = "ORCH_MIND_HOME"
@@ -263,11 +263,7 @@ SETTINGS_FIELDS = tuple(Settings.model_fields)
 
 
 def _format_pydantic_error(error: PydanticValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "settings"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)
+    return field_problems(error, "settings", limit=20)
 
 
 def load_settings(layout: DataLayout | None = None) -> Settings:

@@ -15,6 +15,8 @@ Only the edges turn these into messages; code in between never catches a broad E
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class OrchMindError(Exception):
     """An error whose message is meant for the user: it says what went wrong and what to do."""
@@ -27,6 +29,16 @@ class OrchMindError(Exception):
 
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+
+def field_problems(error: Any, whole: str = "value", skip: tuple[str, ...] = (), limit: int = 5) -> str:
+    """A pydantic ``ValidationError`` as one line a person can act on: which field, what is wrong with it
+    (``whole`` names the thing when the problem is not in one field; ``skip`` drops wrapper locations)."""
+    parts = []
+    for item in error.errors()[:limit]:
+        where = ".".join(str(p) for p in item["loc"] if p not in skip) or whole
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
 
 
 # ----------------------------------------------------------------- categories: what went wrong

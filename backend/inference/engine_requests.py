@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
+from backend.errors import field_problems
+
 MAX_TEXT_CHARS = 1_000_000
 MAX_SYSTEM_CHARS = 32_000
 MAX_MESSAGES = 1_000
@@ -220,8 +222,4 @@ class ModelOnlyRequest(ModelRequest):
 
 def describe(error: ValidationError) -> str:
     """One line a person can act on: which field, what is wrong with it."""
-    parts = []
-    for item in error.errors()[:5]:
-        where = ".".join(str(p) for p in item["loc"]) or "body"
-        parts.append(f"{where}: {item['msg']}")
-    return "invalid request: " + "; ".join(parts)
+    return "invalid request: " + field_problems(error, "body")

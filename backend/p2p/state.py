@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from pydantic import ValidationError as PydanticValidationError
 
 from backend.config import DataLayout, atomic_write_text
-from backend.errors import OrchMindError
+from backend.errors import OrchMindError, field_problems
 
 T = TypeVar("T")
 HexKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -70,9 +70,8 @@ class StateFile(Generic[T]):
         try:
             return self._adapter.validate_json(self.path.read_bytes())
         except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "the file"
-            raise P2PStateError(f"{self.path} is damaged ({where}: {first.get('msg')}); {self._what_to_do}") from exc
+            problem = field_problems(exc, "the file", limit=1)
+            raise P2PStateError(f"{self.path} is damaged ({problem}); {self._what_to_do}") from exc
 
     def save(self, value: T) -> None:
         atomic_write_text(self.path, self._adapter.dump_json(value, indent=2).decode())
