@@ -24,6 +24,17 @@ from backend.p2p.peers import PeerDirectory
 from backend.p2p.rooms import PUBLIC_ROOM, Room, RoomBook, new_invite_code, room_from_invite
 from backend.p2p.shares import Shares
 from backend.p2p.sidecar import SidecarProcess, printable
+from backend.p2p.sidecar_messages import (
+    CatalogArrived,
+    DownloadDone,
+    DownloadFailed,
+    DownloadProgress,
+    PeerJoined,
+    PeerLeft,
+    PeerMisbehaved,
+    PeerRooms,
+    SidecarEvent,
+)
 from backend.p2p.state import DownloadRecord, key_list_file
 
 log = logging.getLogger("orch_mind.p2p")
@@ -222,35 +233,33 @@ class P2PService:
 
     # ------------------------------------------------------------------ sidecar events
 
-    def _on_event(self, event: Event) -> None:
-        kind = str(event.get("event"))
-        peer_key = str(event.get("peer", ""))
+    def _on_event(self, event: SidecarEvent) -> None:
+        outgoing: Event = event.model_dump()
         with self._changed:
-            if kind == "peer-join":
-                self.peer_directory.joined(peer_key)
-            elif kind == "peer-leave":
-                self.peer_directory.left(peer_key)
-            elif kind == "peer-rooms":
-                self.peer_directory.rooms_changed(peer_key, _strings(event.get("rooms")))
-            elif kind == "catalog":
-                entries = event.get("entries")
-                event = self.peer_directory.accept_catalog(peer_key, _strings(event.get("rooms")),
-                                                            entries if isinstance(entries, list) else [],
-                                                            _count(event.get("rejected")))
-            elif kind == "peer-misbehaved":
-                log.warning("Dropped peer %s: %s", peer_key[:12], printable(str(event.get("reason", ""))[:200]))
+            match event:
+                case PeerJoined():
+                    self.peer_directory.joined(event.peer)
+                case PeerLeft():
+                    self.peer_directory.left(event.peer)
+                case PeerRooms():
+                    self.peer_directory.rooms_changed(event.peer, list(event.rooms))
+                case CatalogArrived():  # the UI hears a summary, never a peer's raw entries
+                    outgoing = self.peer_directory.accept_catalog(event.peer, list(event.rooms), event.entries,
+                                                                   event.rejected)
+                case PeerMisbehaved():
+                    log.warning("Dropped peer %s: %s", event.peer[:12], printable(event.reason[:200]))
             self._changed.notify_all()
-        if kind == "download-progress":
-            self.downloads.progressed(str(event.get("id")), _count(event.get("blocks")))
-        if kind in ("download-done", "download-error"):
-            error = event.get("error")
-            threading.Thread(target=self._finish_and_notify, daemon=True,
-                             args=(str(event.get("id")), str(error) if error else None, event.get("code"))).start()
-            return
-        self._emit(event)
+        match event:
+            case DownloadProgress():
+                self.downloads.progressed(event.id, event.blocks)
+            case DownloadDone() | DownloadFailed():
+                failure, code = (event.error, event.code) if isinstance(event, DownloadFailed) else (None, None)
+                threading.Thread(target=self._finish_and_notify, daemon=True, args=(event.id, failure, code)).start()
+                return
+        self._emit(outgoing)
 
-    def _finish_and_notify(self, download_id: str, failure: str | None, code: Any) -> None:
-        self.downloads.finish(download_id, failure, str(code) if code else None)
+    def _finish_and_notify(self, download_id: str, failure: str | None, code: str | None) -> None:
+        self.downloads.finish(download_id, failure, code)
         with self._changed:
             self._changed.notify_all()
 
@@ -260,11 +269,3 @@ class P2PService:
                 listener(event)
             except Exception:
                 log.exception("A P2P listener failed")
-
-
-def _strings(value: Any) -> list[str]:
-    return [str(v)[:64] for v in value[:64]] if isinstance(value, list) else []
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0

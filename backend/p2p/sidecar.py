@@ -1,7 +1,7 @@
 """A typed client for the Node sidecar: JSON lines over its stdin/stdout, restarted if it dies.
 
-Replies are matched to requests by id; everything else the sidecar prints is an event handed to
-``on_event`` from the reader thread. stderr goes to the app log. When the process exits
+Replies are matched to requests by id; everything else the sidecar prints is an event, typed by
+:mod:`backend.p2p.sidecar_messages`, handed to ``on_event`` from the reader thread. stderr goes to the app log. When the process exits
 unexpectedly, the client starts a new one and calls ``on_restart`` so the owner can replay its
 state (identity, rooms, shares, downloads): the sidecar itself keeps nothing the app needs.
 
@@ -24,12 +24,14 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from backend.errors import OrchMindError
+from pydantic import ValidationError as PydanticValidationError
+
+from backend.errors import OrchMindError, field_problems
 from backend.json_limits import json_depth
 from backend.p2p.node_runtime import SIDECAR_DIR, node_executable, sidecar_dependencies_installed
+from backend.p2p.sidecar_messages import Reply, SidecarEvent, SidecarFailed, SidecarRestarted, parse_message
 
 log = logging.getLogger("orch_mind.p2p.sidecar")
-Event = dict[str, Any]
 MAX_RESTARTS_PER_MINUTE = 5
 MAX_LINE_BYTES = 4 * 1024 * 1024
 MAX_JSON_DEPTH = 32
@@ -51,7 +53,7 @@ def parse_line(raw: bytes) -> dict[str, Any]:
 
 
 class SidecarProcess:
-    def __init__(self, on_event: Callable[[Event], None], on_restart: Callable[[], None] | None = None,
+    def __init__(self, on_event: Callable[[SidecarEvent], None], on_restart: Callable[[], None] | None = None,
                  command: list[str] | None = None) -> None:
         if command is None and not sidecar_dependencies_installed():
             raise SidecarError("The P2P sidecar's npm packages are missing; run `make install`.")
@@ -138,19 +140,28 @@ class SidecarProcess:
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             log.warning("sidecar printed an unusable line (%s): %s", exc, printable(line[:200]))
             return
-        if "event" in message:
-            try:
-                self._on_event(message)
-            except Exception:  # an event handler bug must not kill the reader thread
-                log.exception("P2P event handler failed on %s", printable(str(message.get("event"))[:40]))
+        try:
+            typed = parse_message(message)
+        except PydanticValidationError as exc:
+            log.warning("sidecar printed a message of no known shape (%s): %s",
+                        printable(field_problems(exc, "message"))[:300], printable(line[:200]))
+            return
+        if not isinstance(typed, Reply):
+            self._deliver(typed)
             return
         with self._lock:
-            future = self._pending.get(message.get("id")) if isinstance(message.get("id"), int) else None
+            future = self._pending.get(typed.id)
         if future is not None and not future.done():
-            if message.get("ok"):
-                future.set_result(message.get("result"))
+            if typed.ok:
+                future.set_result(typed.result)
             else:
-                future.set_exception(SidecarError(str(message.get("error", "unknown sidecar error"))[:500]))
+                future.set_exception(SidecarError(typed.error[:500]))
+
+    def _deliver(self, event: SidecarEvent) -> None:
+        try:
+            self._on_event(event)
+        except Exception:  # an event handler bug must not kill the reader thread
+            log.exception("P2P event handler failed on %s", event.event)
 
     def _read_stderr(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stderr is not None
@@ -169,11 +180,11 @@ class SidecarProcess:
         self._restarts = [t for t in self._restarts if now - t < 60] + [now]
         if len(self._restarts) > MAX_RESTARTS_PER_MINUTE:
             log.error("The P2P sidecar keeps crashing; network features are off until the app restarts.")
-            self._on_event({"event": "sidecar-failed", "code": process.returncode})
+            self._deliver(SidecarFailed(event="sidecar-failed", code=process.returncode))
             return
         self.restart_count += 1
         self.start()
-        self._on_event({"event": "sidecar-restarted", "code": process.returncode, "restarts": self.restart_count})
+        self._deliver(SidecarRestarted(event="sidecar-restarted", code=process.returncode, restarts=self.restart_count))
         if self._on_restart is not None:
             threading.Thread(target=self._on_restart, daemon=True, name="p2p-sidecar-replay").start()
 

@@ -24,7 +24,9 @@ HOSTILE_CHILD = textwrap.dedent('''
     out.write(b'\\xff\\xfe not utf-8\\n')
     out.write(b'[1, 2, 3]\\n')
     out.write(b'{"id": "not-an-int", "ok": true}\\n')
-    out.write(b'{"event": "after-junk"}\\n')
+    out.write(b'{"event": "peer-join", "peer": "not a key"}\\n')                           # wrong shape
+    out.write(b'{"event": "made-up"}\\n')                                                  # unknown event
+    out.write(b'{"event": "peer-join", "peer": "' + b'ab' * 32 + b'"}\\n')
     out.flush()
     for line in sys.stdin:
         request = json.loads(line)
@@ -62,8 +64,9 @@ def test_the_client_survives_deep_oversized_and_broken_lines(tmp_path):
     process, arrived = start_child(tmp_path, events)
     try:
         with arrived:
-            assert arrived.wait_for(lambda: any(e["event"] == "after-junk" for e in events), 30)
-        assert [e["event"] for e in events] == ["hello", "after-junk"], "only the well-formed events arrive"
+            assert arrived.wait_for(lambda: any(e.event == "peer-join" for e in events), 30)
+        assert [e.event for e in events] == ["hello", "peer-join"], "only the well-formed events arrive"
+        assert events[1].peer == "ab" * 32
         assert process.call("ping", timeout=30) == {"pong": "ping"}
         assert process.restart_count == 0 and process.reader_failures == 0
     finally:
@@ -75,7 +78,7 @@ def test_a_dead_reader_restarts_the_child_and_says_so(tmp_path, monkeypatch):
     failed = []
 
     def fails_once(self, line):  # fault injection: the reader thread meets an error it did not expect
-        if not failed and b"after-junk" in line:
+        if not failed and b"peer-join" in line and b"abab" in line:
             failed.append(line)
             raise RuntimeError("reader bug")
         return real(self, line)
@@ -85,8 +88,29 @@ def test_a_dead_reader_restarts_the_child_and_says_so(tmp_path, monkeypatch):
     process, arrived = start_child(tmp_path, events)
     try:
         with arrived:
-            assert arrived.wait_for(lambda: any(e["event"] == "sidecar-restarted" for e in events), 30)
+            assert arrived.wait_for(lambda: any(e.event == "sidecar-restarted" for e in events), 30)
         assert process.reader_failures == 1 and process.restart_count == 1
         assert process.call("ping", timeout=30) == {"pong": "ping"}, "the restarted child answers"
     finally:
         process.close()
+
+
+def test_sidecar_messages_are_typed_and_bounded():
+    from pydantic import ValidationError
+
+    from backend.p2p.sidecar_messages import CatalogArrived, DownloadFailed, Reply, parse_message
+
+    peer = "cd" * 32
+    catalog = parse_message({"event": "catalog", "peer": peer, "rooms": ["public"], "entries": [{}], "rejected": 2})
+    assert isinstance(catalog, CatalogArrived) and catalog.rejected == 2 and catalog.entries == [{}]
+    failed = parse_message({"event": "download-error", "id": "ab" * 8, "error": "stalled", "code": "stalled"})
+    assert isinstance(failed, DownloadFailed) and failed.code == "stalled"
+    assert parse_message({"id": 3, "ok": False, "error": "no"}) == Reply(id=3, ok=False, error="no")
+    for bad in ({"event": "catalog", "peer": peer, "rooms": [], "entries": [{}] * 257},     # too many entries
+                {"event": "peer-rooms", "peer": peer, "rooms": ["r"] * 65},                # too many rooms
+                {"event": "download-progress", "id": "../../etc", "blocks": 1},            # not a download id
+                {"event": "download-progress", "id": "ab" * 8, "blocks": -1},              # negative count
+                {"event": "catalog", "peer": peer.upper(), "rooms": [], "entries": []},    # not our key format
+                {"id": "7", "ok": True}):                                                  # reply id not an int
+        with pytest.raises(ValidationError):
+            parse_message(bad)
