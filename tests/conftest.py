@@ -184,3 +184,17 @@ def wait_for(condition, timeout: float = 120.0) -> bool:
             return True
         time.sleep(0.01)
     return condition()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the bundle build now if its tests will run: it overlaps the rest of the suite."""
+    if any(item.nodeid.startswith("tests/packaging/test_bundle.py") for item in session.items):
+        from tests.packaging.background_build import BUILD
+
+        BUILD.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.packaging.background_build import BUILD
+
+    BUILD.stop()

@@ -1,12 +1,12 @@
 """The PyInstaller bundle: build it, then run it like a user would, with no venv on the path.
 
-Slow (a full PyInstaller build, reused from .cache/pyinstaller on later runs), so it runs last.
+Slow (a full PyInstaller build, reused from .cache/pyinstaller on later runs); the build starts in the
+background when the tests are collected, so it overlaps the rest of the suite.
 """
 
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from backend.config import DataLayout
 from backend.training.config import TrainConfig
 from backend.training.runs import prepare_run
 from tests.p2p.network import styled
+from tests.packaging.background_build import BUILD
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -23,10 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def bundle():
-    completed = subprocess.run([sys.executable, "build/build_bundle.py"], cwd=REPO, capture_output=True, text=True, timeout=3000)
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
-    executable = Path(report["bundle"])
+    executable = Path(BUILD.result()["bundle"])  # started at collection (tests/conftest.py)
     assert executable.is_file() and os.access(executable, os.X_OK)
     return executable
 
