@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import os
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from backend.config import DataLayout
 from backend.errors import NotFoundError, OrchMindError, ValidationError
+from backend.p2p.state import StateFile
 
 PUBLIC_ROOM_ID = "public"
 PUBLIC_ROOM_SECRET = hashlib.blake2b(b"orch-mind/public-room/v1", digest_size=32).hexdigest()
@@ -86,18 +85,16 @@ PUBLIC_ROOM = Room(id=PUBLIC_ROOM_ID, name="Community", kind="public", secret=PU
 
 
 class RoomBook:
-    """The rooms this user has joined, persisted in ``p2p/rooms.json`` (0600)."""
+    """The rooms this user has joined, persisted in ``p2p/rooms.json`` (0600: it holds the room secrets)."""
 
     def __init__(self, layout: DataLayout | None = None) -> None:
-        self.path: Path = (layout or DataLayout.current()).p2p_file("rooms")
+        self._file: StateFile[list[Room]] = StateFile(
+            layout or DataLayout.current(), "rooms", list[Room], list,
+            "move it aside and join your rooms again (ask their creators for new invite codes).")
+        self.path: Path = self._file.path
 
     def list(self) -> list[Room]:
-        if not self.path.exists():
-            return []
-        try:
-            return [Room(**item) for item in json.loads(self.path.read_text())]
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise RoomError(f"{self.path} is damaged ({exc}); delete it and join your rooms again.") from exc
+        return self._file.load()
 
     def get(self, room_id: str) -> Room:
         for room in self.list():
@@ -107,16 +104,9 @@ class RoomBook:
 
     def add(self, room: Room) -> Room:
         rooms = [r for r in self.list() if r.id != room.id] + [room]
-        self._save(rooms)
+        self._file.save(rooms)
         return room
 
     def remove(self, room_id: str) -> None:
         self.get(room_id)
-        self._save([r for r in self.list() if r.id != room_id])
-
-    def _save(self, rooms: list[Room]) -> None:
-        partial = self.path.with_suffix(".partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump([asdict(r) for r in rooms], handle, indent=2)
-        os.replace(partial, self.path)
+        self._file.save([r for r in self.list() if r.id != room_id])

@@ -132,3 +132,17 @@ def test_a_badly_named_entry_is_rejected_alone_and_downloads_need_an_unambiguous
         directory.find(entry_id[:8])
     with pytest.raises(NotFoundError):
         directory.find("0" * 32)
+
+
+def test_a_damaged_rooms_file_is_refused_with_what_to_do_like_every_network_state_file(layout):
+    from backend.p2p.state import P2PStateError
+
+    book = RoomBook(layout)
+    book.add(room_from_invite(new_invite_code(), "friends"))
+    before = book.path.read_text()
+    for damage in ('[{"id": "x"}]', "not json", '{"id": "x"}'):
+        book.path.write_text(damage)
+        with pytest.raises(P2PStateError, match="rooms.json is damaged.*join your rooms again"):
+            book.list()
+    book.path.write_text(before)
+    assert [r.name for r in book.list()] == ["friends"], "an intact file still reads"
