@@ -4,17 +4,18 @@ Under bf16 autocast every matmul casts its fp32 weight to bf16 on every call, fo
 because autocast only caches casts of weights that require gradients, and a LoRA base's do not. So
 the frozen Linear weights of the decoder are stored in bf16 once: the matmuls are the same
 (autocast would have rounded them the same way), the casts are gone, and the weights take half the
-memory. Evaluation stays in fp32: on the CPU the exact fp32 weights are kept in a file mapped
-copy-on-write (the page cache holds them, not the process's heap); on a GPU they stay where they are,
-in device memory. Either way they are swapped in while evaluating. Build it once the model is on the
-device it trains on: the copies are made where the weights are.
+memory. Evaluation stays in fp32: the exact fp32 weights are kept as loaded and swapped in while
+evaluating; on the CPU they are file pages of the base's safetensors, paged out while training (so
+peak memory falls below fp32 training's: ``bench/training.py``, ``peak_rss_bf16_weights_vs_fp32``); on
+a GPU both copies stay in device memory. Build it once the model is on the device it trains on: the
+copies are made where the weights are.
 """
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 
@@ -42,10 +43,7 @@ class FrozenBf16Weights:
     exact fp32 values one ``full_precision()`` away. The output projection is left alone: it is
     usually tied to the input embeddings, which must stay fp32 so the residual stream does."""
 
-    def __init__(self, model: Any, scratch_dir: Path) -> None:
-        import tempfile
-
-        import numpy as np
+    def __init__(self, model: Any) -> None:
         import torch
 
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -53,30 +51,33 @@ class FrozenBf16Weights:
         self._modules = [m for name, m in decoder.named_modules()
                          if isinstance(m, torch.nn.Linear) and not m.weight.requires_grad and "lora_" not in name
                          and m.weight.dtype == torch.float32]
-        if self._modules and self._modules[0].weight.device.type != "cpu":  # a GPU: both copies in device memory
-            self._fp32 = [m.weight.detach() for m in self._modules]
-            self._bf16 = [weight.to(torch.bfloat16) for weight in self._fp32]
-            self._use(self._bf16)
+        # The fp32 weights as loaded are the exact values evaluation needs. On the CPU transformers maps
+        # them from the base's safetensors file, so they are file pages: keep them, train on bf16 copies
+        # made one layer at a time, and page the fp32 ones out whenever they are not in use; the process
+        # then holds the bf16 weights only, and evaluation reads the fp32 pages back from the file. On a
+        # GPU both copies stay in device memory.
+        self._fp32, self._bf16 = [], []
+        for module in self._modules:
+            weight = module.weight.detach()
+            self._fp32.append(weight)
+            self._bf16.append(weight.to(torch.bfloat16))
+            module.weight = torch.nn.Parameter(self._bf16[-1], requires_grad=False)
+        self.page_out()
+
+    def page_out(self) -> None:
+        """Ask the kernel to reclaim the fp32 weights' pages: file pages are dropped (read again when
+        evaluated), anonymous ones go to swap if there is any; never a change of value. A no-op where
+        the kernel has no MADV_PAGEOUT (before Linux 5.4, macOS, Windows)."""
+        advise = _madvise()
+        if advise is None:
             return
-        total = sum(m.weight.numel() for m in self._modules)
-        self._file = tempfile.TemporaryFile(dir=scratch_dir, prefix="frozen-fp32-")  # gone when the process ends
-        mapped = np.memmap(self._file, dtype=np.float32, mode="w+", shape=(max(total, 1),))
-        offset = 0
-        for module in self._modules:
-            n = module.weight.numel()
-            mapped[offset:offset + n] = module.weight.detach().reshape(-1).numpy()
-            offset += n
-        mapped.flush()
-        del mapped
-        copy_on_write = np.memmap(self._file, dtype=np.float32, mode="c", shape=(max(total, 1),))
-        flat = torch.from_numpy(copy_on_write)
-        self._fp32, self._bf16, offset = [], [], 0
-        for module in self._modules:
-            n = module.weight.numel()
-            self._fp32.append(flat[offset:offset + n].view(module.weight.shape))
-            self._bf16.append(module.weight.detach().to(torch.bfloat16))
-            offset += n
-        self._use(self._bf16)
+        page = mmap.PAGESIZE
+        for weight in self._fp32:
+            if weight.device.type != "cpu" or not weight.numel():
+                continue
+            start = weight.data_ptr() // page * page
+            end = weight.data_ptr() + weight.numel() * weight.element_size()
+            advise(start, end - start)
 
     @property
     def count(self) -> int:
@@ -95,3 +96,19 @@ class FrozenBf16Weights:
             yield
         finally:
             self._use(self._bf16)
+            self.page_out()
+
+
+def _madvise() -> Any:
+    """``madvise(addr, length, MADV_PAGEOUT)`` through libc, or None where that is not available."""
+    import ctypes
+    import ctypes.util
+
+    advice = getattr(mmap, "MADV_PAGEOUT", None)
+    name = ctypes.util.find_library("c")
+    if advice is None or name is None:
+        return None
+    libc = ctypes.CDLL(name, use_errno=True)
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    libc.madvise.restype = ctypes.c_int
+    return lambda address, length: libc.madvise(address, length, advice)  # EINVAL on older kernels: ignored

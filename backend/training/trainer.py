@@ -279,7 +279,7 @@ def run(job_dir: Path, resume: bool) -> None:
     precision = resolve_precision(config.precision, config.quantization)
     if config.quantization == "none":
         model.to(device)  # the bf16 copies are made where the weights train (a GPU's memory, or the CPU)
-    frozen = FrozenBf16Weights(model, job_dir) if precision == "bf16-mixed" and config.quantization == "none" \
+    frozen = FrozenBf16Weights(model) if precision == "bf16-mixed" and config.quantization == "none" \
         and config.bf16_base_weights else None
     fp32 = frozen.full_precision if frozen else nullcontext  # evaluation always in fp32
     model, optimizer = accelerator.prepare(model, optimizer)

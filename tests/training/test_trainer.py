@@ -186,7 +186,7 @@ def test_frozen_bf16_weights_train_as_autocast_does_and_evaluate_in_fp32(smollm2
             return float(labelled_loss(model, batch)[0])
 
     fp32_before, mixed_before = loss(False), loss(True)
-    frozen = FrozenBf16Weights(model, tmp_path)
+    frozen = FrozenBf16Weights(model)
     try:
         q_proj = model.get_base_model().model.layers[0].self_attn.q_proj
         assert frozen.count == 30 * 7 and q_proj.base_layer.weight.dtype == torch.bfloat16
@@ -196,6 +196,8 @@ def test_frozen_bf16_weights_train_as_autocast_does_and_evaluate_in_fp32(smollm2
             assert q_proj.base_layer.weight.dtype == torch.float32
             assert loss(False) == fp32_before, "evaluation sees the exact fp32 weights"
         assert q_proj.base_layer.weight.dtype == torch.bfloat16
+        with frozen.full_precision():  # the mapped pages were given back after the first evaluation
+            assert loss(False) == fp32_before, "and read again, exactly, for the next one"
     finally:
         frozen._use([weight.clone() for weight in frozen._fp32])  # leave the shared model in fp32, as it was
 
