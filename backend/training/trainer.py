@@ -296,6 +296,8 @@ def run(job_dir: Path, resume: bool) -> None:
         torch.set_rng_state(state["torch_rng"])
         random.setstate((state["python_rng"][0], tuple(state["python_rng"][1]), state["python_rng"][2]))
         history, start_step = meta["history"], meta["step"]
+        # The curves so far, so a resumed run's chart continues instead of starting from its checkpoint.
+        emit({"type": "history", "train": history["train"], "eval": [[0, history["base_eval_loss"]], *history["eval"]]})
         emit({"type": "progress", "status": "resumed", "completed": start_step, "total": total_steps})
     else:
         with accelerator.unwrap_model(model).disable_adapter(), fp32():

@@ -54,8 +54,11 @@ def test_cancel_and_resume_equals_an_uninterrupted_run(layout, base_in_layout):
     assert latest_checkpoint(interrupted / "checkpoints").name == "step_000003"
     config = json.loads((interrupted / "config.json").read_text())
     (interrupted / "config.json").write_text(json.dumps({**config, "stop_after_steps": None}))
-    resumed, _ = train(interrupted, resume=True)
+    resumed, resumed_events = train(interrupted, resume=True)
     assert resumed.state == "succeeded", resumed.error
+    [history] = [e for e in resumed_events if e["type"] == "history"]
+    assert [step for step, _ in history["train"]] == [1, 2, 3], "the chart of a resumed run starts with its curve so far"
+    assert history["eval"][0] == [0, pytest.approx(record.result["evaluation"]["base_eval_loss"])], "from the base model's loss"
 
     a = load_file(str(straight / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(interrupted / "adapter" / "adapter_model.safetensors"))
