@@ -25,6 +25,7 @@ APP_NAME = "orch-mind"
 HOME_ENV = "ORCH_MIND_HOME"
 
 Language = Literal["en", "pt-BR"]
+Theme = Literal["system", "light", "dark"]
 # A model's name, as the engine's store validates it (a slug with an optional :tag); one owner here,
 # since settings name models too.
 MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?"
@@ -180,6 +181,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     language: Language = Field("en", description="UI language.")
+    theme: Theme = Field("system", description="Colours: follow the operating system, or always light or dark.")
     ollama_host: str = Field(
         "http://127.0.0.1:11434",
         description="Where to look for a running Ollama daemon before starting the embedded engine.",

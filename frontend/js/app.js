@@ -1,7 +1,7 @@
 // The app shell: connects the bridge, routes between screens, shows errors as toasts.
 
 import { connectBridge } from "./bridge.js";
-import { clear } from "./dom.js";
+import { clear, h } from "./dom.js";
 import { setLanguage, t } from "./i18n.js";
 import { SCREENS } from "../screens/index.js";
 
@@ -13,6 +13,12 @@ export function showError(error) {
   toast.hidden = false;
   clearTimeout(showError.timer);
   showError.timer = setTimeout(() => { toast.hidden = true; }, 6000);
+}
+
+/** "system" follows the OS (prefers-color-scheme); "light" and "dark" fix the theme. */
+export function applyTheme(theme) {
+  if (theme === "light" || theme === "dark") document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
 }
 
 function onEvent(event) { state.listeners.forEach((listener) => listener(event)); }
@@ -27,6 +33,8 @@ async function show(name) {
     bridge: state.bridge, t, showError, root,
     onEvent: (listener) => { state.listeners.add(listener); return () => state.listeners.delete(listener); },
     relabel: () => setLanguage(document.documentElement.lang),
+    rerender: () => show(name),
+    applyTheme,
   };
   state.current = { name, leave: null };
   try {
@@ -41,8 +49,11 @@ async function start() {
     await state.bridge.call("ping", "ui");
     const settings = await state.bridge.call("get_settings");
     setLanguage(settings.values.language);
+    applyTheme(settings.values.theme);
     status.dataset.state = "ok";
-    status.textContent = `${t("bridge.ok")} · ${state.bridge.mode}`;
+    // Labelled by key, so a language change relabels it with the rest of the shell.
+    status.replaceChildren(h("span", { "data-i18n": "bridge.ok" }, t("bridge.ok")), " · ",
+      h("span", { "data-i18n": `bridge.mode_${state.bridge.mode}` }, t(`bridge.mode_${state.bridge.mode}`)));
     state.bridge.subscribe(onEvent);
   } catch (error) {
     status.dataset.state = "error";

@@ -14,6 +14,10 @@ extend("en", {
   "chat.repeating": "(stopped: the model began repeating itself)",
   "chat.delete_confirm": "Delete “{title}”? This cannot be undone.", "chat.delete_yes": "Delete", "chat.cancel": "Cancel",
   "chat.escape": "Esc stops the answer", "chat.you": "You", "chat.assistant": "Orch-Mind",
+  "chat.first_title": "Make Orch-Mind yours in three steps",
+  "chat.first_import": "Bring your history in: your ChatGPT or Claude export, or a folder of notes.", "chat.first_import_go": "Import →",
+  "chat.first_ask": "Ask about it here: answers cite what they found in your memory, and nothing leaves this computer.",
+  "chat.first_train": "Train your own model on your conversations, then chat with it.", "chat.first_train_go": "Training →",
 });
 extend("pt-BR", {
   "chat.new": "Nova conversa", "chat.send": "Enviar", "chat.stop": "Parar", "chat.regenerate": "Gerar de novo",
@@ -27,6 +31,10 @@ extend("pt-BR", {
   "chat.repeating": "(interrompida: o modelo começou a se repetir)",
   "chat.delete_confirm": "Excluir “{title}”? Isso não pode ser desfeito.", "chat.delete_yes": "Excluir", "chat.cancel": "Cancelar",
   "chat.escape": "Esc interrompe a resposta", "chat.you": "Você", "chat.assistant": "Orch-Mind",
+  "chat.first_title": "Deixe o Orch-Mind com a sua cara em três passos",
+  "chat.first_import": "Traga seu histórico: a exportação do ChatGPT ou do Claude, ou uma pasta de notas.", "chat.first_import_go": "Importar →",
+  "chat.first_ask": "Pergunte sobre ele aqui: as respostas citam o que encontraram na sua memória, e nada sai deste computador.",
+  "chat.first_train": "Treine seu próprio modelo com as suas conversas e converse com ele.", "chat.first_train_go": "Treinamento →",
 });
 
 // The chat is a small state machine, so no sequence of clicks can jam it:
@@ -34,7 +42,7 @@ extend("pt-BR", {
 //   streaming --Stop/Esc--> stopping --job ended--> idle;   sending --error--> idle (nothing lost)
 // A new chat is a draft until its first message: empty chats are never stored.
 export async function render({ root, bridge, t, showError, onEvent }) {
-  const state = { mode: "idle", session: null, job: null, streaming: null, ended: new Map() };
+  const state = { mode: "idle", session: null, job: null, streaming: null, ended: new Map(), imported: null };
   const history = h("div", { class: "chat-history", "data-testid": "chat-history" });
   const messages = h("div", { class: "messages", "data-testid": "messages", "aria-live": "polite" });
   const notice = h("div", { class: "muted", "data-testid": "chat-notice" });
@@ -94,8 +102,19 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     return node;
   }
 
+  // First start (nothing imported yet): the three steps that make Orch-Mind yours, with a way to each.
+  function emptyState() {
+    if (state.imported !== 0) return h("p", { class: "muted", "data-testid": "chat-empty" }, t("chat.empty"));
+    const go = (screen, label) => h("button", { class: "link", onclick: () => { location.hash = screen; } }, label);
+    return h("div", { class: "card first-run", "data-testid": "first-run" }, h("h2", {}, t("chat.first_title")),
+      h("ol", {},
+        h("li", {}, t("chat.first_import"), " ", go("memory", t("chat.first_import_go"))),
+        h("li", {}, t("chat.first_ask")),
+        h("li", {}, t("chat.first_train"), " ", go("training", t("chat.first_train_go")))));
+  }
+
   function showMessages(list) {
-    clear(messages).append(...(list.length ? list.map(messageNode) : [h("p", { class: "muted", "data-testid": "chat-empty" }, t("chat.empty"))]));
+    clear(messages).append(...(list.length ? list.map(messageNode) : [emptyState()]));
     messages.scrollTop = messages.scrollHeight;
   }
 
@@ -227,6 +246,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     const overview = await bridge.call("models_overview");
     overview.models.filter((m) => m.available).forEach((m) => model.append(h("option", { value: m.name }, m.name)));
     const settings = (await bridge.call("get_settings")).values;
+    const stats = await bridge.call("memory_stats");
+    state.imported = stats.sources.filter((s) => s.kind !== "orch-chat").length;
     defaults = { memory_enabled: settings.memory_enabled, system_prompt: settings.system_prompt };
     if ([...model.options].some((o) => o.value === settings.chat_model)) model.value = settings.chat_model;
   } catch (e) { showError(e); }

@@ -1,6 +1,6 @@
 import { barChart } from "../js/chart.js";
 import { clear, h } from "../js/dom.js";
-import { errorText, extend } from "../js/i18n.js";
+import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
   "memory.import": "Import", "memory.import_hint": "A ChatGPT export (.zip or conversations.json) or a Claude export.",
@@ -89,7 +89,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       h("p", {}, `${stats.conversations} ${t("memory.conversations")} · ${stats.messages} ${t("memory.messages")} · ${stats.chunks} ${t("memory.chunks")}`),
       stats.kept_out ? h("p", { class: "muted" }, t("memory.kept_out", stats)) : "",
       h("h2", {}, t("memory.activity")),
-      barChart(stats.per_month, { label: (p) => p.month, value: (p) => p.messages }),
+      barChart(stats.per_month, { label: (p) => p.month, value: (p) => p.messages, title: t("memory.activity") }),
       h("h2", {}, t("memory.sources")),
       h("table", {}, ...stats.sources.map((s) => h("tr", {},
         h("td", {}, s.label), h("td", {}, s.kind), h("td", {}, String(s.conversations)),
@@ -111,7 +111,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       refreshStats().catch(showError);
     } else {
       importStatus.className = "error";
-      importStatus.textContent = job.error ? errorText(job.error) : job.state;
+      importStatus.textContent = job.error ? errorText(job.error) : statusText(job.state);
     }
   }
 
@@ -129,7 +129,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     if (!currentJob || event.job_id !== currentJob && !(event.job && event.job.id === currentJob)) return;
     if (event.type === "progress") {
       if (event.total > 0) { progress.max = event.total; progress.value = event.completed; }
-      importStatus.textContent = `${event.status} ${event.total ? Math.round((100 * event.completed) / event.total) + "%" : ""}`;
+      importStatus.textContent = `${statusText(event.status)} ${event.total ? Math.round((100 * event.completed) / event.total) + "%" : ""}`;
     } else if (event.type === "job" && ["succeeded", "failed", "cancelled"].includes(event.job.state)) {
       finished(event.job);
     }

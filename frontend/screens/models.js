@@ -1,5 +1,5 @@
 import { clear, h } from "../js/dom.js";
-import { extend } from "../js/i18n.js";
+import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
   "models.engine": "Engine", "models.embedded": "Embedded engine (llama.cpp), Ollama-compatible, on {host}",
@@ -105,7 +105,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         addStatus.className = "ok"; addStatus.textContent = t("models.added", { name: event.job.result.name });
         refresh().then(discover).catch(showError);
       } else {
-        addStatus.className = "error"; addStatus.textContent = event.job.error ? event.job.error.message : event.job.state;
+        addStatus.className = "error"; addStatus.textContent = event.job.error ? errorText(event.job.error) : statusText(event.job.state);
       }
     }
   });

@@ -133,7 +133,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     if (event.type === "job" && event.job.kind === "merge" && ["succeeded", "failed"].includes(event.job.state)) {
       const r = event.job.result || {};
       const scores = Object.entries(r.inputs_eval_loss || {}).map(([name, loss]) => `${name} ${loss === null ? "—" : loss.toFixed(4)}`);
-      mergeStatus.textContent = event.job.state === "failed" ? event.job.error.message
+      mergeStatus.textContent = event.job.state === "failed" ? errorText(event.job.error)
         : `${r.adapter} ✓` + (r.eval_loss != null ? ` · ${t("network.val_loss")} ${r.eval_loss.toFixed(4)} (${scores.join(", ")})` : "");
       refresh().catch(showError);
     }

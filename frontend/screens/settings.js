@@ -2,10 +2,14 @@ import { h } from "../js/dom.js";
 import { LANGUAGES, extend, setLanguage } from "../js/i18n.js";
 
 extend("en", {
+  "settings.theme": "Theme", "settings.theme_system": "Same as the system", "settings.theme_light": "Light",
+  "settings.theme_dark": "Dark",
   "settings.chat_max_tokens": "Longest chat reply (tokens)", "settings.multilingual": "multilingual",
   "settings.english_only": "English only", "settings.embedding_hint": "For memory in Portuguese or other languages, pick a multilingual embedding model (add one, such as bge-m3 or multilingual-e5, under Models). Changing it re-embeds your memory.",
 });
 extend("pt-BR", {
+  "settings.theme": "Tema", "settings.theme_system": "Igual ao do sistema", "settings.theme_light": "Claro",
+  "settings.theme_dark": "Escuro",
   "settings.chat_max_tokens": "Resposta de conversa mais longa (tokens)", "settings.multilingual": "multilíngue",
   "settings.english_only": "só inglês", "settings.embedding_hint": "Para memória em português ou outras línguas, escolha um modelo de embeddings multilíngue (adicione um, como bge-m3 ou multilingual-e5, em Modelos). Trocar de modelo recalcula a memória.",
 });
@@ -16,7 +20,7 @@ function embeddingOptions(models, current, t) {
     `${m.name}${m.multilingual === null ? "" : ` (${t(m.multilingual ? "settings.multilingual" : "settings.english_only")})`}`));
 }
 
-export async function render({ root, bridge, t, showError }) {
+export async function render({ root, bridge, t, showError, rerender, applyTheme }) {
   const [settings, info] = await Promise.all([bridge.call("get_settings"), bridge.call("app_info")]);
   const values = settings.values;
   const inputs = {};
@@ -27,6 +31,8 @@ export async function render({ root, bridge, t, showError }) {
     ...Object.entries(LANGUAGES).map(([code, label]) => h("option", { value: code, selected: code === values.language }, label)));
   const form = h("div", { class: "card" },
     field("language", language),
+    field("theme", h("select", { id: "s-theme" },
+      ...["system", "light", "dark"].map((name) => h("option", { value: name, selected: name === values.theme }, t(`settings.theme_${name}`))))),
     field("ollama_host", h("input", { id: "s-ollama_host", value: values.ollama_host })),
     field("chat_model", h("input", { id: "s-chat_model", value: values.chat_model })),
     field("embedding_model", h("select", { id: "s-embedding_model" }, ...embeddingOptions(settings.embedding_models, values.embedding_model, t))),
@@ -44,7 +50,7 @@ export async function render({ root, bridge, t, showError }) {
 
   const save = h("button", { class: "primary", "data-testid": "settings-save", onclick: async () => {
     const changes = {
-      language: inputs.language.value, ollama_host: inputs.ollama_host.value.trim(), chat_model: inputs.chat_model.value.trim(),
+      language: inputs.language.value, theme: inputs.theme.value, ollama_host: inputs.ollama_host.value.trim(), chat_model: inputs.chat_model.value.trim(),
       embedding_model: inputs.embedding_model.value.trim(), memory_top_k: Number.parseInt(inputs.memory_top_k.value, 10),
       chat_max_tokens: Number.parseInt(inputs.chat_max_tokens.value, 10),
       memory_enabled: inputs.memory_enabled.checked, memory_includes_chats: inputs.memory_includes_chats.checked,
@@ -53,8 +59,11 @@ export async function render({ root, bridge, t, showError }) {
     try {
       const saved = await bridge.call("save_settings", changes);
       setLanguage(saved.language);
-      status.className = "ok";
-      status.textContent = t("common.saved");
+      applyTheme(saved.theme);
+      await rerender();  // the screen itself in the new language, not only the navigation
+      const shown = document.querySelector("[data-testid=settings-status]");
+      shown.className = "ok";
+      shown.textContent = t("common.saved");
     } catch (error) { status.className = "error"; status.textContent = error.message; showError(error); }
   } }, t("common.save"));
 

@@ -1,7 +1,7 @@
 import { lineChart } from "../js/chart.js";
 import { diffWords, markedText } from "../js/diff.js";
 import { clear, h } from "../js/dom.js";
-import { extend } from "../js/i18n.js";
+import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
   "training.what": "Teach a small model your style with LoRA, on your own conversations. Everything stays on this computer.",
@@ -13,6 +13,8 @@ extend("en", {
   "training.rank": "LoRA rank (adapter capacity; 8–16 suits small models)", "training.lr": "Learning rate",
   "training.max_tokens": "Longest sample in tokens", "training.name": "Adapter name", "training.start": "Train",
   "training.progress": "3. Progress", "training.cancel": "Cancel", "training.resume": "Resume",
+  "training.curve_train": "training loss", "training.curve_validation": "validation loss", "training.axis_step": "step",
+  "training.axis_loss": "loss", "training.chart_title": "Loss by optimizer step (lower is better)",
   "training.runs": "Runs", "training.export": "Save as adapter", "training.adapters": "Adapters", "training.deploy": "Deploy",
   "training.evaluation": "Before / after on held-out conversations", "training.samples_stats": "{train} training and {validation} validation samples, {tokens} tokens, {trained} trained tokens.",
   "training.split": "{split_turns} exchanges longer than the longest sample were split at sentences into several samples.",
@@ -41,6 +43,8 @@ extend("pt-BR", {
   "training.rank": "Rank LoRA (capacidade do adaptador; 8–16 para modelos pequenos)", "training.lr": "Taxa de aprendizado",
   "training.max_tokens": "Maior amostra em tokens", "training.name": "Nome do adaptador", "training.start": "Treinar",
   "training.progress": "3. Progresso", "training.cancel": "Cancelar", "training.resume": "Retomar",
+  "training.curve_train": "perda no treino", "training.curve_validation": "perda na validação", "training.axis_step": "passo",
+  "training.axis_loss": "perda", "training.chart_title": "Perda por passo do otimizador (menor é melhor)",
   "training.runs": "Execuções", "training.export": "Salvar como adaptador", "training.adapters": "Adaptadores", "training.deploy": "Implantar",
   "training.evaluation": "Antes / depois em conversas separadas", "training.samples_stats": "{train} amostras de treino e {validation} de validação, {tokens} tokens, {trained} tokens treinados.",
   "training.split": "{split_turns} trocas maiores que a amostra mais longa foram divididas em frases, em várias amostras.",
@@ -102,7 +106,9 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   let job = null;
 
   function drawChart() {
-    clear(chart).append(lineChart([{ name: "train", color: "#7c9cff", points: series.train }, { name: "validation", color: "#4cd699", points: series.eval }]));
+    clear(chart).append(lineChart([{ name: t("training.curve_train"), tone: "accent", points: series.train },
+      { name: t("training.curve_validation"), tone: "ok", points: series.eval }],
+    { xLabel: t("training.axis_step"), yLabel: t("training.axis_loss"), title: t("training.chart_title") }));
   }
 
   const planText = (p) => t("training.plan", { steps: p.steps, epochs: p.epochs, samples: p.samples, batch: p.batch_size * p.grad_accum, tokens: p.tokens.toLocaleString(),
@@ -176,30 +182,33 @@ export async function render({ root, bridge, t, showError, onEvent }) {
 
   const stop = onEvent((event) => {
     if (ofJob(event, compareJob)) {
-      if (event.type === "progress") { compareResult.textContent = event.total ? `${event.status} ${event.completed}/${event.total}` : event.status; }
+      if (event.type === "progress") { compareResult.textContent = event.total ? `${statusText(event.status)} ${event.completed}/${event.total}` : statusText(event.status); }
       else if (event.type === "job" && ["succeeded", "failed", "cancelled"].includes(event.job.state)) {
         compareJob = null;
         if (event.job.state === "succeeded") showComparison(event.job.result);
-        else { compareResult.className = "error"; compareResult.textContent = event.job.error ? event.job.error.message : event.job.state; }
+        else { compareResult.className = "error"; compareResult.textContent = event.job.error ? errorText(event.job.error) : statusText(event.job.state); }
       }
       return;
     }
     if (!ofJob(event, job)) return;
+    if (event.type === "history") {  // a resumed run: its curves so far
+      series.train = event.train.filter((p) => p[1] !== null); series.eval = event.eval.filter((p) => p[1] !== null); drawChart(); return;
+    }
     if (event.type === "run_started" && event.plan) { planNote.className = "muted"; planNote.textContent = planText(event.plan); return; }
     if (event.type === "early_stop") { planNote.className = "ok"; planNote.textContent = t("training.early_stop", { step: event.step, total: event.total, best: event.best_step }); return; }
     if (event.type === "progress") {
       if (event.total) { bar.max = event.total; bar.value = event.completed; }
       status.className = "muted";
       status.textContent = event.loss !== undefined
-        ? `${event.status} ${event.completed}/${event.total} · loss ${event.loss.toFixed(4)} · ${Math.round(event.tokens_per_s)} tok/s · ETA ${Math.round(event.eta_s)} s`
-        : event.status;
+        ? `${statusText(event.status)} ${event.completed}/${event.total} · loss ${event.loss.toFixed(4)} · ${Math.round(event.tokens_per_s)} tok/s · ETA ${Math.round(event.eta_s)} s`
+        : statusText(event.status);
       if (event.loss !== undefined) { series.train.push([event.completed, event.loss]); drawChart(); }
     } else if (event.type === "eval" && event.eval_loss !== null) {
       series.eval.push([event.step, event.eval_loss]); drawChart();
     } else if (event.type === "job" && ["succeeded", "failed", "cancelled"].includes(event.job.state)) {
       job = null; cancel.hidden = true;
       status.className = event.job.state === "succeeded" ? "ok" : "error";
-      status.textContent = event.job.state === "failed" ? event.job.error.message : event.job.state;
+      status.textContent = event.job.state === "failed" ? errorText(event.job.error) : statusText(event.job.state);
       if (event.job.result && event.job.result.evaluation) showEvaluation(event.job.result.evaluation);
       refresh().catch(showError);
     }

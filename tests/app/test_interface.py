@@ -1,0 +1,92 @@
+"""The shell as a user meets it, in real Chromium (browser mode): themes, and every screen in Portuguese."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.slow
+
+SCREENS = {"chat": "[data-testid=messages][data-state=idle]", "memory": "h1", "training": "h1", "models": "h1",
+           "network": "h1", "settings": "h1"}
+DARK_BG, LIGHT_BG = "rgb(15, 18, 24)", "rgb(246, 247, 249)"
+
+# Text nodes and labelling attributes whose text is an English message that has a different Portuguese one.
+UNTRANSLATED = """async () => {
+  const i18n = await import(new URL("js/i18n.js", document.baseURI).href);
+  const en = i18n.catalog("en"), pt = i18n.catalog("pt-BR");
+  const english = new Map(Object.entries(en).filter(([k, v]) => pt[k] && pt[k] !== v && !v.includes("{")).map(([k, v]) => [v.trim(), k]));
+  const found = [];
+  const shell = document.getElementById("shell");
+  const walker = document.createTreeWalker(shell, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const text = walker.currentNode.textContent.trim();
+    if (english.has(text)) found.push(`${english.get(text)}: ${text}`);
+  }
+  for (const el of shell.querySelectorAll("[placeholder], [aria-label], [title]")) {
+    for (const name of ["placeholder", "aria-label", "title"]) {
+      const text = (el.getAttribute(name) || "").trim();
+      if (english.has(text)) found.push(`${english.get(text)} (${name}): ${text}`);
+    }
+  }
+  return found;
+}"""
+
+KEYS = """async () => {
+  const i18n = await import(new URL("js/i18n.js", document.baseURI).href);
+  return [Object.keys(i18n.catalog("en")), Object.keys(i18n.catalog("pt-BR"))];
+}"""
+
+
+def open_screen(page, name: str) -> None:
+    page.click(f"#nav button[data-screen={name}]")
+    page.wait_for_selector(f"#screen[data-screen={name}] {SCREENS[name]}")
+
+
+def background(page) -> str:
+    return page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+
+
+def test_first_start_guide_themes_and_no_screen_stays_english(page, artifacts_dir):
+    page.emulate_media(color_scheme="dark")
+    assert background(page) == DARK_BG, "the default theme follows the system"
+    page.emulate_media(color_scheme="light")
+    assert background(page) == LIGHT_BG
+
+    icon = page.evaluate("""async () => { const link = document.querySelector("link[rel=icon]");
+      const answer = await fetch(link.href); return [answer.status, answer.headers.get("content-type")]; }""")
+    assert icon == [200, "image/svg+xml"], "the window and the tab show our icon"
+
+    open_screen(page, "chat")
+    guide = page.locator("[data-testid=first-run]")
+    expect(guide).to_contain_text("Bring your history in")  # a first start: nothing imported yet
+    guide.get_by_role("button", name="Import →").click()
+    page.wait_for_selector("#screen[data-screen=memory] h1")
+
+    english, portuguese = page.evaluate(KEYS)
+    assert set(english) <= set(portuguese), f"keys with no Portuguese text: {sorted(set(english) - set(portuguese))}"
+    assert {k for k in set(portuguese) - set(english) if not k.startswith(("error.", "status."))} == set(), \
+        "Portuguese-only keys translate the server's own words (error codes, job statuses), which English shows as they are"
+
+    open_screen(page, "settings")
+    page.select_option("#s-language", "pt-BR")
+    page.select_option("#s-theme", "dark")
+    page.click("[data-testid=settings-save]")
+    expect(page.locator("#screen h1")).to_have_text("Configurações")  # the screen itself, without navigating away
+    expect(page.locator("[data-testid=settings-status]")).to_have_text("Salvo.")
+    assert background(page) == DARK_BG, "a fixed theme wins over the system's"
+    assert page.locator("html").get_attribute("lang") == "pt-BR"
+    expect(page.locator("#bridge-status")).to_have_text("Conectado · navegador")  # the status line switches too
+
+    for name in SCREENS:
+        open_screen(page, name)
+        assert page.evaluate(UNTRANSLATED) == [], f"English left on the {name} screen"
+        page.screenshot(path=str(artifacts_dir / f"pt-BR-{name}.png"), full_page=True)
+
+    open_screen(page, "settings")
+    page.select_option("#s-theme", "light")
+    page.click("[data-testid=settings-save]")
+    expect(page.locator("[data-testid=settings-status]")).to_have_text("Salvo.")
+    page.emulate_media(color_scheme="dark")
+    assert background(page) == LIGHT_BG
+    page.screenshot(path=str(artifacts_dir / "settings-light.png"), full_page=True)
