@@ -13,6 +13,9 @@ extend("en", {
   "training.rank": "LoRA rank (adapter capacity; 8–16 suits small models)", "training.lr": "Learning rate",
   "training.max_tokens": "Longest sample in tokens", "training.name": "Adapter name", "training.start": "Train",
   "training.progress": "3. Progress", "training.cancel": "Cancel", "training.resume": "Resume",
+  "training.chat_with": "Chat with it", "training.cancelling": "Cancelling: saving a checkpoint to resume from…",
+  "training.deploying": "Deploying {name} and trying it on one prompt…", "training.previewing": "Reading your conversations and counting tokens…",
+  "training.still_running": "A run is in progress; its next update appears here.",
   "training.curve_train": "training loss", "training.curve_validation": "validation loss", "training.axis_step": "step",
   "training.axis_loss": "loss", "training.chart_title": "Loss by optimizer step (lower is better)",
   "training.runs": "Runs", "training.export": "Save as adapter", "training.adapters": "Adapters", "training.deploy": "Deploy",
@@ -43,6 +46,9 @@ extend("pt-BR", {
   "training.rank": "Rank LoRA (capacidade do adaptador; 8–16 para modelos pequenos)", "training.lr": "Taxa de aprendizado",
   "training.max_tokens": "Maior amostra em tokens", "training.name": "Nome do adaptador", "training.start": "Treinar",
   "training.progress": "3. Progresso", "training.cancel": "Cancelar", "training.resume": "Retomar",
+  "training.chat_with": "Conversar com ele", "training.cancelling": "Cancelando: salvando um ponto de retomada…",
+  "training.deploying": "Implantando {name} e testando com uma pergunta…", "training.previewing": "Lendo suas conversas e contando tokens…",
+  "training.still_running": "Há um treino em andamento; a próxima atualização aparece aqui.",
   "training.curve_train": "perda no treino", "training.curve_validation": "perda na validação", "training.axis_step": "passo",
   "training.axis_loss": "perda", "training.chart_title": "Perda por passo do otimizador (menor é melhor)",
   "training.runs": "Execuções", "training.export": "Salvar como adaptador", "training.adapters": "Adaptadores", "training.deploy": "Implantar",
@@ -63,6 +69,9 @@ extend("pt-BR", {
   "training.compare": "Comparar adaptadores", "training.compare_help": "Escolha até três adaptadores do mesmo modelo base; cada um responde às mesmas perguntas (uma por linha).",
   "training.compare_button": "Comparar", "training.compare_limit": "Escolha de um a três adaptadores.",
 });
+
+// Kept while the app runs, so leaving the screen loses neither the form nor the run being watched.
+const kept = { form: {}, job: null, series: { train: [], eval: [] } };
 
 export async function render({ root, bridge, t, showError, onEvent }) {
   const field = (label, control) => [h("label", {}, label), control];
@@ -102,8 +111,18 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const runs = h("div", { "data-testid": "train-runs" });
   const adapters = h("div", { "data-testid": "adapters" });
   const cancel = h("button", { class: "secondary", hidden: true, "data-testid": "train-cancel" }, t("training.cancel"));
-  const series = { train: [], eval: [] };
-  let job = null;
+  const series = kept.series;
+  let job = kept.job;
+  const start = h("button", { class: "primary", "data-testid": "train-start" }, t("training.start"));
+  const chatWith = h("button", { class: "secondary", hidden: true, "data-testid": "train-chat-with" }, t("training.chat_with"));
+  const remembered = { voice, title, dateFrom, dateTo, epochs, rank, lr, maxTokens, name };
+  for (const [key, input] of Object.entries(remembered)) {
+    if (kept.form[key] !== undefined) input.value = kept.form[key];
+    input.addEventListener("change", () => { kept.form[key] = input.value; });
+  }
+  function running(on) {
+    start.disabled = on; cancel.hidden = !on; cancel.disabled = false;
+  }
 
   function drawChart() {
     clear(chart).append(lineChart([{ name: t("training.curve_train"), tone: "accent", points: series.train },
@@ -166,16 +185,18 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       h("td", {}, h("input", { type: "checkbox", value: a.name, "data-testid": "compare-pick" })),
       h("td", {}, h("button", { class: "primary", onclick: async () => {
         try {
+          status.className = "muted"; status.textContent = t("training.deploying", { name: a.name });
           const result = await bridge.call("adapters_deploy", a.name, a.name);
           status.className = "ok"; status.textContent = `${result.model}: ${result.smoke.adapted.slice(0, 120)}`;
+          chatWith.dataset.model = result.model; chatWith.hidden = false;
         } catch (e) { showError(e); } } }, t("training.deploy")),
         h("button", { class: "danger", onclick: async () => {
           try { await bridge.call("adapters_delete", a.name); await refresh(); } catch (e) { showError(e); } } }, t("common.delete")))))));
   }
 
   function watch(jobId) {
-    job = jobId; series.train = []; series.eval = []; cancel.hidden = false; bar.removeAttribute("value"); drawChart();
-    planNote.textContent = "";
+    job = kept.job = jobId; series.train = []; series.eval = []; running(true); bar.removeAttribute("value"); drawChart();
+    planNote.textContent = ""; chatWith.hidden = true;
   }
 
   const ofJob = (event, id) => id && (event.job_id === id || (event.job && event.job.id === id));
@@ -206,7 +227,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     } else if (event.type === "eval" && event.eval_loss !== null) {
       series.eval.push([event.step, event.eval_loss]); drawChart();
     } else if (event.type === "job" && ["succeeded", "failed", "cancelled"].includes(event.job.state)) {
-      job = null; cancel.hidden = true;
+      job = kept.job = null; running(false);
       status.className = event.job.state === "succeeded" ? "ok" : "error";
       status.textContent = event.job.state === "failed" ? errorText(event.job.error) : statusText(event.job.state);
       if (event.job.result && event.job.result.evaluation) showEvaluation(event.job.result.evaluation);
@@ -214,7 +235,21 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     }
   });
 
-  cancel.addEventListener("click", () => job && bridge.call("cancel_job", job).catch(showError));
+  cancel.addEventListener("click", () => {
+    if (!job) return;
+    cancel.disabled = true;  // saving a checkpoint takes a moment: say so at once
+    status.className = "muted"; status.textContent = t("training.cancelling");
+    bridge.call("cancel_job", job).catch(showError);
+  });
+  start.addEventListener("click", async () => {
+    start.disabled = true;
+    try {
+      watch((await bridge.call("training_start", { ...runRequest(), adapter_name: name.value })).job_id);
+    } catch (e) { start.disabled = false; showError(e); }
+  });
+  chatWith.addEventListener("click", async () => {
+    try { await bridge.call("save_settings", { chat_model: chatWith.dataset.model }); location.hash = "chat"; } catch (e) { showError(e); }
+  });
 
   root.append(
     h("h1", {}, t("training.title")), h("p", { class: "muted" }, t("training.what")),
@@ -222,7 +257,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       ...field(t("training.date_from"), dateFrom), ...field(t("training.date_to"), dateTo),
       h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "train-preview-button", onclick: async () => {
         try {
-          clear(preview).append(h("p", { class: "muted" }, "…"));
+          clear(preview).append(h("p", { class: "muted", "data-testid": "train-preview-wait" }, h("progress", {}), " ", t("training.previewing")));
           const result = await bridge.call("training_preview", runRequest());
           const s = result.stats;
           clear(preview).append(h("p", {}, t("training.samples_stats", { train: s.train_samples, validation: s.validation_samples, tokens: s.tokens, trained: s.trained_tokens })),
@@ -235,12 +270,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       } }, t("training.preview"))), preview),
     h("div", { class: "card" }, h("h2", {}, t("training.settings")), ...field(t("training.base"), base), ...field(t("training.epochs"), epochs),
       ...field(t("training.rank"), rank), ...field(t("training.lr"), lr), ...field(t("training.max_tokens"), maxTokens), ...field(t("training.name"), name),
-      h("div", { class: "row" }, h("button", { class: "primary", "data-testid": "train-start", onclick: async () => {
-        try {
-          watch((await bridge.call("training_start", { ...runRequest(), adapter_name: name.value })).job_id);
-        } catch (e) { showError(e); }
-      } }, t("training.start")), cancel)),
-    h("div", { class: "card" }, h("h2", {}, t("training.progress")), bar, status, planNote, chart, evaluation),
+      h("div", { class: "row" }, start, cancel)),
+    h("div", { class: "card" }, h("h2", {}, t("training.progress")), bar, status, chatWith, planNote, chart, evaluation),
     h("div", { class: "card" }, h("h2", {}, t("training.runs")), runs, h("h2", {}, t("training.adapters")), adapters,
       h("h2", {}, t("training.compare")), h("p", { class: "muted" }, t("training.compare_help")), comparePrompts,
       h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "compare-start", onclick: async () => {
@@ -252,6 +283,20 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         } catch (e) { showError(e); }
       } }, t("training.compare_button"))), compareResult),
   );
+  // Back on the screen (or after a reload): the run this screen watched, or any training run in progress.
+  try {
+    const jobs = await bridge.call("list_jobs");
+    const active = (one) => one && ["queued", "running"].includes(one.state);
+    const current = jobs.find((one) => one.id === job) || jobs.find((one) => one.kind === "train" && active(one));
+    job = kept.job = active(current) ? current.id : null;
+    running(Boolean(job));
+    if (job) { bar.removeAttribute("value"); status.className = "muted"; status.textContent = t("training.still_running"); }
+    else if (current && current.kind === "train") {  // it ended while the screen was away
+      status.className = current.state === "succeeded" ? "ok" : "error";
+      status.textContent = current.error ? errorText(current.error) : statusText(current.state);
+      if (current.result && current.result.evaluation) showEvaluation(current.result.evaluation);
+    }
+  } catch (e) { showError(e); }
   drawChart();
   await refresh();
   return stop;

@@ -171,6 +171,13 @@ def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in
     page.click("[data-testid=train-start]")
     page.wait_for_selector("[data-testid=train-plan-running]:has-text('Plan: ')")
     assert page.inner_text("[data-testid=train-plan-running]") == shown, "the plan that runs is the plan that was shown"
+    assert page.is_disabled("[data-testid=train-start]"), "no second run while one trains"
+    page.click("#nav button[data-screen=memory]")
+    page.wait_for_selector("#screen[data-screen=memory] h1")
+    page.click("#nav button[data-screen=training]")
+    page.wait_for_selector("[data-testid=train-start]")
+    assert page.input_value("[data-testid=train-name]") == "pirate-ui" and page.input_value("[data-testid=train-epochs]") == "1", \
+        "leaving the screen keeps the form"
     page.wait_for_selector("[data-testid=loss-chart] path")
     page.wait_for_selector("[data-testid=train-status].ok")
     assert "Clearly learned" in page.inner_text("[data-testid=train-verdict]")
@@ -179,7 +186,10 @@ def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in
     page.click("text=Save as adapter")
     page.wait_for_selector("[data-testid=adapter-row]")
     page.click("[data-testid=adapter-row] >> text=Deploy")
-    page.wait_for_selector("[data-testid=train-status]:has-text('pirate-ui')")
+    page.wait_for_selector("[data-testid=train-status].ok:has-text('pirate-ui')")
+    page.click("[data-testid=train-chat-with]")
+    page.wait_for_selector("[data-testid=messages][data-state=idle]")
+    assert page.input_value("[data-testid=chat-model]") == "pirate-ui:latest", "a deployed model is one click from chatting"
 
 
 def test_an_unchanged_model_is_explained_with_what_to_try(page, layout, base_in_layout):
