@@ -9,6 +9,10 @@ extend("en", {
   "network.offline": "Offline", "network.online": "Online as {key}", "network.go_online": "Go online", "network.go_offline": "Go offline",
   "network.rooms": "Rooms", "network.join_public": "Join the community room", "network.create_room": "Create a private room",
   "network.room_name": "Room name", "network.invite": "Invite code", "network.join": "Join",
+  "network.community": "Community", "network.copy": "Copy", "network.copied": "Copied.", "network.copy_by_hand": "Selected: press Ctrl+C to copy.",
+  "network.kind_public": "public", "network.kind_private": "private", "network.peer_adapters": "adapters: {n}",
+  "network.rank_of": "rank {rank}", "network.col_name": "Adapter", "network.col_base": "Base model", "network.col_rank": "Rank",
+  "network.col_size": "Size", "network.col_author": "Author",
   "network.invite_created": "Give this code only to the people you want in the room:", "network.leave": "Leave",
   "network.shares": "My shared adapters", "network.share": "Share", "network.unshare": "Stop sharing",
   "network.peers": "Peers", "network.no_peers": "No peers yet.", "network.block": "Block",
@@ -31,6 +35,10 @@ extend("pt-BR", {
   "network.offline": "Desconectado", "network.online": "Conectado como {key}", "network.go_online": "Conectar", "network.go_offline": "Desconectar",
   "network.rooms": "Salas", "network.join_public": "Entrar na sala da comunidade", "network.create_room": "Criar uma sala privada",
   "network.room_name": "Nome da sala", "network.invite": "Código de convite", "network.join": "Entrar",
+  "network.community": "Comunidade", "network.copy": "Copiar", "network.copied": "Copiado.", "network.copy_by_hand": "Selecionado: tecle Ctrl+C para copiar.",
+  "network.kind_public": "pública", "network.kind_private": "privada", "network.peer_adapters": "adaptadores: {n}",
+  "network.rank_of": "posto {rank}", "network.col_name": "Adaptador", "network.col_base": "Modelo base", "network.col_rank": "Posto",
+  "network.col_size": "Tamanho", "network.col_author": "Autor",
   "network.invite_created": "Dê este código só a quem você quer na sala:", "network.leave": "Sair",
   "network.shares": "Meus adaptadores compartilhados", "network.share": "Compartilhar", "network.unshare": "Parar de compartilhar",
   "network.peers": "Pares", "network.no_peers": "Nenhum par ainda.", "network.block": "Bloquear",
@@ -51,7 +59,20 @@ extend("pt-BR", {
   "error.mismatch": "A cópia compartilhada não é a que a entrada assinada descreve; nada foi baixado.",
 });
 
-const short = (key) => `${key.slice(0, 8)}…${key.slice(-4)}`;
+// People see a peer as two words and four hex digits drawn from its key ("amber otter · 3f2a"): easy to
+// read aloud and compare, and the same on every screen and machine. The full key is in its tooltip.
+const WORDS_A = ["amber", "azure", "brave", "calm", "coral", "crisp", "dusty", "eager", "fern", "gentle", "golden", "hazel",
+  "ivory", "jade", "keen", "lunar", "maple", "misty", "noble", "olive", "pearl", "quiet", "rapid", "rustic", "silver", "solar",
+  "swift", "tidal", "umber", "velvet", "wild", "zesty"];
+const WORDS_B = ["otter", "heron", "lynx", "falcon", "badger", "marten", "ibis", "gecko", "panda", "raven", "tapir", "walrus",
+  "wren", "yak", "koala", "lemur", "moose", "newt", "orca", "puffin", "quail", "robin", "seal", "tern", "urchin", "vole",
+  "whale", "bison", "crane", "dingo", "egret", "finch"];
+const short = (key) => {
+  const hex = String(key || "");
+  if (!/^[0-9a-f]{8,}$/.test(hex)) return hex;
+  return `${WORDS_A[parseInt(hex.slice(0, 2), 16) % 32]} ${WORDS_B[parseInt(hex.slice(2, 4), 16) % 32]} · ${hex.slice(4, 8)}`;
+};
+const who = (key, text) => h("span", { title: key, "data-key": key }, text ?? short(key));
 
 export async function render({ root, bridge, t, showError, onEvent }) {
   const state = h("p", { "data-testid": "network-state" });
@@ -93,7 +114,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     online = status.online;
     state.textContent = online ? t("network.online", { key: short(status.public_key) }) : t("network.offline");
     onlineButton.textContent = online ? t("network.go_offline") : t("network.go_online");
-    redraw(rooms, status.rooms, (list) => list.map((room) => h("li", { "data-testid": "network-room" }, `${room.name} (${room.kind})`,
+    redraw(rooms, status.rooms, (list) => list.map((room) => h("li", { "data-testid": "network-room" },
+      `${room.kind === "public" ? t("network.community") : room.name} (${t(`network.kind_${room.kind}`)})`,
       h("button", { class: "link", onclick: act(() => bridge.call("network_leave_room", room.id)) }, t("network.leave")))));
     redraw(shares, status.shares, (list) => list.map((s) => h("li", { "data-testid": "network-shared" }, `${s.adapter} → ${s.rooms.join(", ")}`,
       h("button", { class: "link", onclick: act(() => bridge.call("network_unshare", s.adapter)) }, t("network.unshare")))));
@@ -102,23 +124,23 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     redraw(shareSelect, adapters, (list) => list.map((a) => h("option", { value: a.name, selected: a.name === chosen }, a.name)));
     const ticked = new Set([...mergeList.querySelectorAll("input:checked")].map((box) => box.value));
     redraw(mergeList, adapters, (list) => list.map((a) => h("label", {},
-      h("input", { type: "checkbox", value: a.name, checked: ticked.has(a.name) }), ` ${a.name} (rank ${a.rank})`)));
+      h("input", { type: "checkbox", value: a.name, checked: ticked.has(a.name) }), ` ${a.name} (${t("network.rank_of", { rank: a.rank })})`)));
     drawDownloads(status.downloads);
     if (!online) { redraw(peers, null, () => []); redraw(available, null, () => []); return; }
     const peerRows = await bridge.call("network_peers");
     redraw(peers, peerRows, (list) => list.length ? list.map((p) => h("li", { "data-testid": "network-peer" },
-      `${short(p.peer)} · ${p.rooms.join(", ") || "—"} · ${p.adapters} adapters`,
+      who(p.peer), ` · ${p.rooms.join(", ") || "—"} · ${t("network.peer_adapters", { n: p.adapters })}`,
       h("button", { class: "link danger", onclick: act(() => bridge.call("network_block", p.peer)) }, t("network.block"))))
       : [h("li", { class: "muted" }, t("network.no_peers"))]);
     const fetched = new Set(status.downloads.filter((d) => d.state === "done").map((d) => d.id));
     const rows = (await bridge.call("network_browse", compatible.checked)).map((r) => ({ ...r, fetched: fetched.has(r.id) }));
-    redraw(available, rows, (list) => [h("tr", {}, ...["name", "base", "rank", "MB", "author", ""].map((c) => h("th", {}, c))),
+    redraw(available, rows, (list) => [h("tr", {}, ...["name", "base", "rank", "size", "author", ""].map((c) => h("th", {}, c && t(`network.col_${c}`)))),
       ...list.map((r) => h("tr", { "data-testid": "network-adapter" },
         h("td", {}, h("strong", {}, r.name), h("div", { class: "muted" }, r.description)),
         h("td", {}, r.base.reference || r.base.sha256.slice(0, 12), r.compatible ? "" : h("div", { class: "error" }, t("network.incompatible"))),
-        h("td", {}, String(r.rank)), h("td", {}, (r.bytes / 1e6).toFixed(1)),
-        h("td", { "data-testid": "network-author" }, t("network.by", { author: short(r.author) }),
-          r.shared_by !== r.author ? h("div", { class: "muted" }, t("network.shared_by", { peer: short(r.shared_by) })) : null,
+        h("td", {}, String(r.rank)), h("td", {}, `${(r.bytes / 1e6).toLocaleString(document.documentElement.lang, { maximumFractionDigits: 1 })} MB`),
+        h("td", { "data-testid": "network-author" }, who(r.author, t("network.by", { author: short(r.author) })),
+          r.shared_by !== r.author ? h("div", { class: "muted" }, who(r.shared_by, t("network.shared_by", { peer: short(r.shared_by) }))) : null,
           r.private ? h("div", { class: "muted" }, t("network.private")) : null,
           r.disputed ? h("div", { class: "error", "data-testid": "network-disputed" }, t("network.disputed")) : null),
         h("td", {}, r.fetched ? h("span", { class: "ok", "data-testid": "network-downloaded" }, `✓ ${t("network.downloaded")}`)
@@ -153,7 +175,13 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "network-join-public", onclick: act(() => bridge.call("network_join_public")) }, t("network.join_public"))),
       h("div", { class: "row" }, roomName, h("button", { class: "secondary", "data-testid": "network-create-room", onclick: act(async () => {
         const room = await bridge.call("network_create_room", roomName.value.trim());
-        invite.hidden = false; clear(invite).append(t("network.invite_created"), " ", h("code", {}, room.invite_code));
+        const copied = h("span", { class: "ok", "data-testid": "network-invite-copied" });
+        const copy = h("button", { class: "secondary", "data-testid": "network-invite-copy", onclick: async () => {
+          try { await navigator.clipboard.writeText(room.invite_code); copied.textContent = t("network.copied"); }
+          catch { window.getSelection().selectAllChildren(codeText); copied.textContent = t("network.copy_by_hand"); }
+        } }, t("network.copy"));
+        const codeText = h("code", { "data-testid": "network-invite-code" }, room.invite_code);
+        invite.hidden = false; clear(invite).append(t("network.invite_created"), " ", codeText, " ", copy, " ", copied);
       }) }, t("network.create_room"))), invite,
       h("div", { class: "row" }, code, h("button", { class: "secondary", "data-testid": "network-join-room", onclick: act(() => bridge.call("network_join_room", code.value.trim(), "")) }, t("network.join")))),
     h("div", { class: "card" }, h("h2", {}, t("network.shares")), shares,

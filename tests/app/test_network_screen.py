@@ -1,6 +1,7 @@
 """The Network screen in real Chromium against the real bridge, with a real peer on a loopback testnet."""
 
 import json
+import re
 
 import pytest
 
@@ -50,6 +51,13 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
                 page.wait_for_selector("[data-testid=network-invite] code")
                 assert page.inner_text("[data-testid=network-invite] code").startswith("om2-")
                 assert "family (private)" in page.inner_text("[data-testid=network-rooms]")
+                page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+                page.click("[data-testid=network-invite-copy]")
+                page.wait_for_selector("[data-testid=network-invite-copied]:has-text('Copied.')")
+                assert page.evaluate("() => navigator.clipboard.readText()") == page.inner_text("[data-testid=network-invite-code]")
+                author = page.inner_text("[data-testid=network-adapter]:has-text('friendly') [data-testid=network-author]")
+                assert re.fullmatch(r"by [a-z]+ [a-z]+ · [0-9a-f]{4}", author.strip()), f"a peer is two words, not a hex key: {author}"
+                assert page.get_attribute("[data-testid=network-author] [data-key]", "data-key") == alice.public_key
                 rooms_before = page.inner_text("[data-testid=network-rooms]")
                 page.fill("[data-testid=network-code]", "om2-" + "-".join(["ABCD"] * 8))  # made up
                 page.click("[data-testid=network-join-room]")
