@@ -17,6 +17,14 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
+let fields = 0;
+/** A label tied to its control (``for`` = the control's id), so screen readers name the control and a
+ * click on the label reaches it. Returns [label, control] to spread into a parent. */
+export function field(text, control) {
+  if (!control.id) control.id = `field-${++fields}`;
+  return [h("label", { for: control.id }, text), control];
+}
+
 export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 
 const drawn = new WeakMap();

@@ -4,6 +4,8 @@ import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
   "memory.import": "Import", "memory.import_hint": "A ChatGPT export (.zip or conversations.json) or a Claude export.",
+  "memory.uploading": "Uploading…", "memory.search_mode": "How to search", "memory.mode_hybrid": "meaning and words",
+  "memory.mode_semantic": "meaning only", "memory.mode_keyword": "exact words only",
   "memory.choose": "Choose file…", "memory.mode": "Mode", "memory.increment": "Add and update (keeps what you have)",
   "memory.overwrite": "Replace this source", "memory.search": "Search", "memory.search_placeholder": "Search your memory…",
   "memory.no_results": "No memories matched.", "memory.stats": "What is in memory", "memory.sources": "Sources",
@@ -19,6 +21,8 @@ extend("en", {
 });
 extend("pt-BR", {
   "memory.import": "Importar", "memory.import_hint": "Uma exportação do ChatGPT (.zip ou conversations.json) ou do Claude.",
+  "memory.uploading": "Enviando…", "memory.search_mode": "Como pesquisar", "memory.mode_hybrid": "sentido e palavras",
+  "memory.mode_semantic": "só o sentido", "memory.mode_keyword": "só as palavras exatas",
   "memory.choose": "Escolher arquivo…", "memory.mode": "Modo", "memory.increment": "Adicionar e atualizar (mantém o que você tem)",
   "memory.overwrite": "Substituir esta fonte", "memory.search": "Pesquisar", "memory.search_placeholder": "Pesquise sua memória…",
   "memory.no_results": "Nenhuma memória encontrada.", "memory.stats": "O que há na memória", "memory.sources": "Fontes",
@@ -141,11 +145,11 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       try { const answer = await bridge.call("pick_and_import", mode.value); if (answer.job_id) await watch(answer.job_id); } catch (e) { showError(e); }
     } }, t("memory.choose")));
   } else {
-    const input = h("input", { type: "file", accept: ".zip,.json", "data-testid": "import-file", onchange: async () => {
+    const input = h("input", { type: "file", accept: ".zip,.json", "data-testid": "import-file", "aria-label": t("memory.choose"), onchange: async () => {
       const file = input.files[0];
       if (!file) return;
       try {
-        importStatus.className = "muted"; importStatus.textContent = "uploading…";
+        importStatus.className = "muted"; importStatus.textContent = t("memory.uploading");
         const uploaded = await bridge.upload(file);
         await watch((await bridge.call("start_import_upload", uploaded.upload, mode.value)).job_id);
       } catch (e) { showError(e); importStatus.textContent = e.message; }
@@ -154,7 +158,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   }
 
   const query = h("input", { type: "search", placeholder: t("memory.search_placeholder"), "data-testid": "search-input" });
-  const searchMode = h("select", {}, ...["hybrid", "semantic", "keyword"].map((m) => h("option", { value: m }, m)));
+  const searchMode = h("select", { "aria-label": t("memory.search_mode"), "data-testid": "search-mode" },
+    ...["hybrid", "semantic", "keyword"].map((m) => h("option", { value: m }, t(`memory.mode_${m}`))));
   const results = h("div", { "data-testid": "search-results" });
   const conversationBox = h("div", {});
   async function open(key, messageIds) {

@@ -1,4 +1,4 @@
-import { clear, h } from "../js/dom.js";
+import { clear, field, h } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -123,8 +123,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       h("h2", {}, t("models.found")),
       h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "models-search", onclick: discover }, t("models.search"))), found),
     h("div", { class: "card" }, h("h2", {}, t("models.create")),
-      h("label", {}, t("models.name")), name, h("label", {}, t("models.base")), base,
-      h("label", {}, t("models.system")), system,
+      ...field(t("models.name"), name), ...field(t("models.base"), base), ...field(t("models.system"), system),
       h("div", { class: "row" }, h("button", { class: "primary", "data-testid": "model-create", onclick: async () => {
         try { await bridge.call("models_create", name.value.trim(), base.value, system.value || null); name.value = ""; await refresh(); } catch (e) { showError(e); }
       } }, t("models.create"))),

@@ -81,7 +81,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const invite = h("p", { "data-testid": "network-invite", hidden: true });
   const roomName = h("input", { placeholder: t("network.room_name"), "data-testid": "network-room-name" });
   const code = h("input", { placeholder: "om2-…", "data-testid": "network-code" });
-  const shareSelect = h("select", { "data-testid": "network-share-select" });
+  const shareSelect = h("select", { "data-testid": "network-share-select", "aria-label": t("network.shares") });
   const shares = h("ul", { "data-testid": "network-shares" });
   const peers = h("ul", { "data-testid": "network-peers" });
   const compatible = h("input", { type: "checkbox", "data-testid": "network-compatible" });
@@ -90,7 +90,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const mergeList = h("div", { class: "checks", "data-testid": "network-merge-list" });
   const mergeName = h("input", { placeholder: "merged", "data-testid": "network-merge-name" });
   // Merge methods by what they do; the technical name stays in brackets for those who know it.
-  const method = h("select", { "data-testid": "network-merge-method" }, ...["ties", "cat", "svd", "dare_ties", "linear"].map((m) =>
+  const method = h("select", { "data-testid": "network-merge-method", "aria-label": t("network.method") }, ...["ties", "cat", "svd", "dare_ties", "linear"].map((m) =>
     h("option", { value: m, selected: m === "ties" }, t(`network.method.${m}`))));
   const mergeStatus = h("p", { class: "muted", "data-testid": "network-merge-status" });
   let online = false;

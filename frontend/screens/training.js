@@ -1,6 +1,6 @@
 import { lineChart } from "../js/chart.js";
 import { diffWords, markedText } from "../js/diff.js";
-import { clear, h } from "../js/dom.js";
+import { clear, field, h } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -74,7 +74,6 @@ extend("pt-BR", {
 const kept = { form: {}, job: null, series: { train: [], eval: [] } };
 
 export async function render({ root, bridge, t, showError, onEvent }) {
-  const field = (label, control) => [h("label", {}, label), control];
   const voice = h("select", { "data-testid": "train-voice" },
     h("option", { value: "assistant" }, t("training.voice_assistant")), h("option", { value: "user" }, t("training.voice_user")));
   const title = h("input", { "data-testid": "train-title" });
@@ -105,7 +104,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const chart = h("div", { "data-testid": "loss-chart" });
   const planNote = h("p", { class: "muted", "data-testid": "train-plan-running" });
   const evaluation = h("div", { "data-testid": "train-evaluation" });
-  const comparePrompts = h("textarea", { rows: 3, "data-testid": "compare-prompts" });
+  const comparePrompts = h("textarea", { rows: 3, "data-testid": "compare-prompts", "aria-label": t("training.compare_help") });
   const compareResult = h("div", { "data-testid": "compare-result" });
   let compareJob = null;
   const runs = h("div", { "data-testid": "train-runs" });

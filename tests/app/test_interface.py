@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -10,6 +12,8 @@ pytestmark = pytest.mark.slow
 SCREENS = {"chat": "[data-testid=messages][data-state=idle]", "memory": "h1", "training": "h1", "models": "h1",
            "network": "h1", "settings": "h1"}
 DARK_BG, LIGHT_BG = "rgb(15, 18, 24)", "rgb(246, 247, 249)"
+AXE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text()
+SIZES = ((900, 700), (1400, 900), (1920, 1080))
 
 # Text nodes and labelling attributes whose text is an English message that has a different Portuguese one.
 UNTRANSLATED = """async () => {
@@ -38,6 +42,28 @@ KEYS = """async () => {
 }"""
 
 
+def accessibility_problems(page) -> list[str]:
+    """axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it is now."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE)
+    return page.evaluate("""async () => {
+      const result = await axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
+      return result.violations.filter((v) => ["serious", "critical"].includes(v.impact))
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    }""")
+
+
+def overflow(page) -> list[str]:
+    """What sticks out sideways (cut off, or a page that scrolls horizontally)."""
+    return page.evaluate("""() => {
+      const wide = [];
+      if (document.documentElement.scrollWidth > window.innerWidth) wide.push(`page ${document.documentElement.scrollWidth}px`);
+      const screen = document.getElementById("screen");
+      if (screen.scrollWidth > screen.clientWidth + 1) wide.push(`screen ${screen.scrollWidth}px > ${screen.clientWidth}px`);
+      return wide;
+    }""")
+
+
 def open_screen(page, name: str) -> None:
     page.click(f"#nav button[data-screen={name}]")
     page.wait_for_selector(f"#screen[data-screen={name}] {SCREENS[name]}")
@@ -63,6 +89,15 @@ def test_first_start_guide_themes_and_no_screen_stays_english(page, artifacts_di
     guide.get_by_role("button", name="Import →").click()
     page.wait_for_selector("#screen[data-screen=memory] h1")
 
+    for width, height in SIZES:  # the light theme, in English, at three window sizes
+        page.set_viewport_size({"width": width, "height": height})
+        for name in SCREENS:
+            open_screen(page, name)
+            assert accessibility_problems(page) == [], f"{name} at {width}×{height}"
+            assert overflow(page) == [], f"{name} at {width}×{height}"
+            page.screenshot(path=str(artifacts_dir / f"en-light-{name}-{width}x{height}.png"))
+    page.set_viewport_size({"width": 1200, "height": 800})
+
     english, portuguese = page.evaluate(KEYS)
     assert set(english) <= set(portuguese), f"keys with no Portuguese text: {sorted(set(english) - set(portuguese))}"
     assert {k for k in set(portuguese) - set(english) if not k.startswith(("error.", "status."))} == set(), \
@@ -81,6 +116,7 @@ def test_first_start_guide_themes_and_no_screen_stays_english(page, artifacts_di
     for name in SCREENS:
         open_screen(page, name)
         assert page.evaluate(UNTRANSLATED) == [], f"English left on the {name} screen"
+        assert accessibility_problems(page) == [], f"{name} in the dark theme"
         page.screenshot(path=str(artifacts_dir / f"pt-BR-{name}.png"), full_page=True)
 
     open_screen(page, "settings")
