@@ -25,6 +25,25 @@ export function field(text, control) {
   return [h("label", { for: control.id }, text), control];
 }
 
+/** A destructive action asks first, in place: the button turns into the question with two answers,
+ * and focus goes to the safe one. ``run`` happens only on Yes. */
+export function confirmInPlace(button, { question, yes, no, run }) {
+  const keep = h("button", { class: "secondary", "data-testid": "confirm-no", onclick: () => box.replaceWith(button) }, no);
+  const box = h("span", { class: "confirm", role: "group", "data-testid": "confirm" }, question, " ",
+    h("button", { class: "danger", "data-testid": "confirm-yes", onclick: async () => { box.replaceWith(button); await run(); } }, yes), " ", keep);
+  button.replaceWith(box);
+  keep.focus();
+}
+
+/** A date (or date and time) from the backend's ISO text, the way the UI's language writes it. */
+export function localDate(iso, withTime = false) {
+  if (!iso) return "";
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return String(iso);
+  const lang = document.documentElement.lang || "en";
+  return withTime ? when.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" }) : when.toLocaleDateString(lang, { dateStyle: "medium" });
+}
+
 export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 
 const drawn = new WeakMap();

@@ -1,5 +1,5 @@
 import { barChart } from "../js/chart.js";
-import { clear, h } from "../js/dom.js";
+import { clear, confirmInPlace, h, localDate } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -53,7 +53,7 @@ export function renderResults(hits, t, open) {
   }
   return [...groups.values()].map((group) => {
     const first = group[0];
-    const when = first.created_at ? first.created_at.slice(0, 10) : "";
+    const when = localDate(first.created_at);
     return h("div", { class: "hit-group", "data-testid": "hit-group" },
       h("div", { class: "meta" }, h("strong", {}, first.title), ` · ${when} · ${first.source_id}`,
         h("button", { class: "link", "data-testid": "open-conversation", onclick: () => open(first.conversation_key, group.map((g) => g.message_id)) },
@@ -67,7 +67,7 @@ function renderConversation(conversation, highlighted, t, close) {
   const marked = new Set(highlighted);
   const items = conversation.messages.map((m) => h("div", {
     class: `message ${m.role}${marked.has(m.message_id) ? " matched" : ""}`, "data-testid": "conversation-message" },
-  h("div", { class: "meta muted" }, `${m.role} · ${kindLabel(t, m.kind)}${m.created_at ? " · " + m.created_at.slice(0, 16).replace("T", " ") : ""}`),
+  h("div", { class: "meta muted" }, `${m.role} · ${kindLabel(t, m.kind)}${m.created_at ? " · " + localDate(m.created_at, true) : ""}`),
   h("div", { class: "text" }, m.text)));
   const notes = [];
   if (conversation.kept_out) notes.push(t("memory.kept_out", conversation));
@@ -97,10 +97,10 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       h("h2", {}, t("memory.sources")),
       h("table", {}, ...stats.sources.map((s) => h("tr", {},
         h("td", {}, s.label), h("td", {}, s.kind), h("td", {}, String(s.conversations)),
-        h("td", {}, h("button", { class: "danger", onclick: async () => {
-          if (!confirm(t("memory.delete_confirm"))) return;
-          try { await bridge.call("delete_memory_source", s.id); await refreshStats(); } catch (e) { showError(e); }
-        } }, t("common.delete"))))))
+        h("td", {}, h("button", { class: "link danger", "data-testid": "source-delete", onclick: (event) => confirmInPlace(event.currentTarget, {
+          question: t("memory.delete_confirm"), yes: t("common.delete"), no: t("common.keep"),
+          run: async () => { try { await bridge.call("delete_memory_source", s.id); await refreshStats(); } catch (e) { showError(e); } },
+        }) }, t("common.delete"))))))
     );
   }
 

@@ -1,4 +1,4 @@
-import { clear, field, h } from "../js/dom.js";
+import { clear, confirmInPlace, field, h } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -13,7 +13,7 @@ extend("en", {
   "models.added": "Added {name}.", "models.unavailable": "unavailable", "models.fits": "fits in memory",
   "models.too_big": "needs {need} GB, {free} GB free", "models.base_model": "base model (no chat template)",
   "models.browser_hint": "In browser mode, add a file with `orch-mind models add PATH`, or pick one found on this computer.",
-  "models.delete_confirm": "Delete the model {name}? Its file is not deleted.",
+  "models.delete_confirm": "Delete the model {name}? Its file is not deleted.", "models.name_needed": "Give the new model a name first.",
   "models.col_model": "model", "models.col_what": "what it is", "models.col_size": "size", "models.col_base": "made from",
 });
 extend("pt-BR", {
@@ -28,7 +28,7 @@ extend("pt-BR", {
   "models.added": "{name} adicionado.", "models.unavailable": "indisponível", "models.fits": "cabe na memória",
   "models.too_big": "precisa de {need} GB, {free} GB livres", "models.base_model": "modelo base (sem modelo de conversa)",
   "models.browser_hint": "No modo navegador, adicione um arquivo com `orch-mind models add CAMINHO`, ou escolha um encontrado neste computador.",
-  "models.delete_confirm": "Excluir o modelo {name}? O arquivo dele não é apagado.",
+  "models.delete_confirm": "Excluir o modelo {name}? O arquivo dele não é apagado.", "models.name_needed": "Dê um nome ao novo modelo primeiro.",
   "models.col_model": "modelo", "models.col_what": "o que é", "models.col_size": "tamanho", "models.col_base": "feito a partir de",
 });
 
@@ -63,10 +63,10 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         h("td", {}, m.name, overview.running.includes(m.name) ? ` · ${t("models.running")}` : ""),
         h("td", {}, describe(m)),
         h("td", {}, m.size ? size(m.size) : "—"), h("td", {}, m.parent || "—"),
-        h("td", {}, h("button", { class: "danger", onclick: async () => {
-          if (!confirm(t("models.delete_confirm", { name: m.name }))) return;
-          try { await bridge.call("models_delete", m.name); await refresh(); } catch (e) { showError(e); }
-        } }, t("common.delete"))))));
+        h("td", {}, h("button", { class: "link danger", "data-testid": "model-delete", onclick: (event) => confirmInPlace(event.currentTarget, {
+          question: t("models.delete_confirm", { name: m.name }), yes: t("common.delete"), no: t("common.keep"),
+          run: async () => { try { await bridge.call("models_delete", m.name); await refresh(); } catch (e) { showError(e); } },
+        }) }, t("common.delete"))))));
     clear(base).append(...overview.models.filter((m) => m.available).map((m) => h("option", { value: m.name }, m.name)));
   }
 
@@ -125,6 +125,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     h("div", { class: "card" }, h("h2", {}, t("models.create")),
       ...field(t("models.name"), name), ...field(t("models.base"), base), ...field(t("models.system"), system),
       h("div", { class: "row" }, h("button", { class: "primary", "data-testid": "model-create", onclick: async () => {
+        if (!name.value.trim()) { showError(new Error(t("models.name_needed"))); name.focus(); return; }
         try { await bridge.call("models_create", name.value.trim(), base.value, system.value || null); name.value = ""; await refresh(); } catch (e) { showError(e); }
       } }, t("models.create"))),
       h("p", { class: "muted" }, t("models.adapters_later"))));

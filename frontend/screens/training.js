@@ -1,6 +1,6 @@
 import { lineChart } from "../js/chart.js";
 import { diffWords, markedText } from "../js/diff.js";
-import { clear, field, h } from "../js/dom.js";
+import { clear, confirmInPlace, field, h } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -13,7 +13,7 @@ extend("en", {
   "training.rank": "LoRA rank (adapter capacity; 8–16 suits small models)", "training.lr": "Learning rate",
   "training.max_tokens": "Longest sample in tokens", "training.name": "Adapter name", "training.start": "Train",
   "training.progress": "3. Progress", "training.cancel": "Cancel", "training.resume": "Resume",
-  "training.chat_with": "Chat with it", "training.cancelling": "Cancelling: saving a checkpoint to resume from…",
+  "training.chat_with": "Chat with it", "training.delete_confirm": "Delete the adapter {name}? Models deployed from it stop working.", "training.cancelling": "Cancelling: saving a checkpoint to resume from…",
   "training.deploying": "Deploying {name} and trying it on one prompt…", "training.previewing": "Reading your conversations and counting tokens…",
   "training.still_running": "A run is in progress; its next update appears here.",
   "training.curve_train": "training loss", "training.curve_validation": "validation loss", "training.axis_step": "step",
@@ -46,7 +46,7 @@ extend("pt-BR", {
   "training.rank": "Rank LoRA (capacidade do adaptador; 8–16 para modelos pequenos)", "training.lr": "Taxa de aprendizado",
   "training.max_tokens": "Maior amostra em tokens", "training.name": "Nome do adaptador", "training.start": "Treinar",
   "training.progress": "3. Progresso", "training.cancel": "Cancelar", "training.resume": "Retomar",
-  "training.chat_with": "Conversar com ele", "training.cancelling": "Cancelando: salvando um ponto de retomada…",
+  "training.chat_with": "Conversar com ele", "training.delete_confirm": "Excluir o adaptador {name}? Os modelos implantados a partir dele param de funcionar.", "training.cancelling": "Cancelando: salvando um ponto de retomada…",
   "training.deploying": "Implantando {name} e testando com uma pergunta…", "training.previewing": "Lendo suas conversas e contando tokens…",
   "training.still_running": "Há um treino em andamento; a próxima atualização aparece aqui.",
   "training.curve_train": "perda no treino", "training.curve_validation": "perda na validação", "training.axis_step": "passo",
@@ -189,8 +189,10 @@ export async function render({ root, bridge, t, showError, onEvent }) {
           status.className = "ok"; status.textContent = `${result.model}: ${result.smoke.adapted.slice(0, 120)}`;
           chatWith.dataset.model = result.model; chatWith.hidden = false;
         } catch (e) { showError(e); } } }, t("training.deploy")),
-        h("button", { class: "danger", onclick: async () => {
-          try { await bridge.call("adapters_delete", a.name); await refresh(); } catch (e) { showError(e); } } }, t("common.delete")))))));
+        h("button", { class: "link danger", "data-testid": "adapter-delete", onclick: (event) => confirmInPlace(event.currentTarget, {
+          question: t("training.delete_confirm", { name: a.name }), yes: t("common.delete"), no: t("common.keep"),
+          run: async () => { try { await bridge.call("adapters_delete", a.name); await refresh(); } catch (e) { showError(e); } },
+        }) }, t("common.delete")))))));
   }
 
   function watch(jobId) {

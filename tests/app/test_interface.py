@@ -126,3 +126,22 @@ def test_first_start_guide_themes_and_no_screen_stays_english(page, artifacts_di
     page.emulate_media(color_scheme="dark")
     assert background(page) == LIGHT_BG
     page.screenshot(path=str(artifacts_dir / "settings-light.png"), full_page=True)
+
+
+def test_deleting_asks_in_place_with_the_safe_answer_focused(page):
+    open_screen(page, "models")
+    rows = page.locator("[data-testid=model-row]")
+    before = rows.count()
+    assert before >= 1
+    page.click("[data-testid=model-create]")  # no name: a plain message, not a validation dump
+    expect(page.locator("#toast")).to_have_text("Give the new model a name first.")
+    rows.first.locator("[data-testid=model-delete]").click()
+    question = rows.first.locator("[data-testid=confirm]")
+    expect(question).to_contain_text("Its file is not deleted")
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "confirm-no", "Enter keeps the model"
+    page.keyboard.press("Enter")
+    expect(rows).to_have_count(before)
+    expect(rows.first.locator("[data-testid=model-delete]")).to_be_visible()
+    rows.first.locator("[data-testid=model-delete]").click()
+    rows.first.locator("[data-testid=confirm-yes]").click()
+    expect(rows).to_have_count(before - 1)
