@@ -25,6 +25,9 @@ export function field(text, control) {
   return [h("label", { for: control.id }, text), control];
 }
 
+/** One of the vendored Lucide icons (frontend/icons), drawn in the text colour; decorative only. */
+export function icon(name) { return h("span", { class: `icon icon-${name}`, "aria-hidden": "true" }); }
+
 /** A destructive action asks first, in place: the button turns into the question with two answers,
  * and focus goes to the safe one. ``run`` happens only on Yes. */
 export function confirmInPlace(button, { question, yes, no, run }) {

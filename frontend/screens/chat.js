@@ -1,4 +1,4 @@
-import { clear, h } from "../js/dom.js";
+import { clear, h, icon } from "../js/dom.js";
 import { extend } from "../js/i18n.js";
 import { renderMarkdown } from "../js/markdown.js";
 
@@ -147,7 +147,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
             refreshHistory();
           } }, t("chat.delete_yes")),
           h("button", { class: "secondary", "data-testid": "chat-delete-no", onclick: () => refreshHistory() }, t("chat.cancel")));
-      } }, "×");
+      } }, icon("trash-2"));
     row.append(remove);
     return row;
   }

@@ -1,5 +1,5 @@
 import { barChart } from "../js/chart.js";
-import { clear, confirmInPlace, h, localDate } from "../js/dom.js";
+import { clear, confirmInPlace, h, icon, localDate } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -100,7 +100,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         h("td", {}, h("button", { class: "link danger", "data-testid": "source-delete", onclick: (event) => confirmInPlace(event.currentTarget, {
           question: t("memory.delete_confirm"), yes: t("common.delete"), no: t("common.keep"),
           run: async () => { try { await bridge.call("delete_memory_source", s.id); await refreshStats(); } catch (e) { showError(e); } },
-        }) }, t("common.delete"))))))
+        }) }, icon("trash-2"), " ", t("common.delete"))))))
     );
   }
 

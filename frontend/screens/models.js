@@ -1,4 +1,4 @@
-import { clear, confirmInPlace, field, h } from "../js/dom.js";
+import { clear, confirmInPlace, field, h, icon } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -66,7 +66,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         h("td", {}, h("button", { class: "link danger", "data-testid": "model-delete", onclick: (event) => confirmInPlace(event.currentTarget, {
           question: t("models.delete_confirm", { name: m.name }), yes: t("common.delete"), no: t("common.keep"),
           run: async () => { try { await bridge.call("models_delete", m.name); await refresh(); } catch (e) { showError(e); } },
-        }) }, t("common.delete"))))));
+        }) }, icon("trash-2"), " ", t("common.delete"))))));
     clear(base).append(...overview.models.filter((m) => m.available).map((m) => h("option", { value: m.name }, m.name)));
   }
 

@@ -1,6 +1,6 @@
 // Network: rooms, my shared adapters, peers, their adapters, downloads with progress, merge.
 // Everything a peer sends (names, descriptions, keys) is put in the page as text, never as HTML.
-import { clear, h, redraw } from "../js/dom.js";
+import { clear, h, icon, redraw } from "../js/dom.js";
 import { errorText, extend } from "../js/i18n.js";
 
 extend("en", {
@@ -179,7 +179,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         const copy = h("button", { class: "secondary", "data-testid": "network-invite-copy", onclick: async () => {
           try { await navigator.clipboard.writeText(room.invite_code); copied.textContent = t("network.copied"); }
           catch { window.getSelection().selectAllChildren(codeText); copied.textContent = t("network.copy_by_hand"); }
-        } }, t("network.copy"));
+        } }, icon("copy"), " ", t("network.copy"));
         const codeText = h("code", { "data-testid": "network-invite-code" }, room.invite_code);
         invite.hidden = false; clear(invite).append(t("network.invite_created"), " ", codeText, " ", copy, " ", copied);
       }) }, t("network.create_room"))), invite,

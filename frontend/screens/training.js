@@ -1,6 +1,6 @@
 import { lineChart } from "../js/chart.js";
 import { diffWords, markedText } from "../js/diff.js";
-import { clear, confirmInPlace, field, h } from "../js/dom.js";
+import { clear, confirmInPlace, field, h, icon } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -192,7 +192,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         h("button", { class: "link danger", "data-testid": "adapter-delete", onclick: (event) => confirmInPlace(event.currentTarget, {
           question: t("training.delete_confirm", { name: a.name }), yes: t("common.delete"), no: t("common.keep"),
           run: async () => { try { await bridge.call("adapters_delete", a.name); await refresh(); } catch (e) { showError(e); } },
-        }) }, t("common.delete")))))));
+        }) }, icon("trash-2"), " ", t("common.delete")))))));
   }
 
   function watch(jobId) {
