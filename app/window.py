@@ -25,7 +25,10 @@ def run_window(api: Any, *, on_started: Callable[[Any], None] | None = None, deb
     import webview  # imported late: Qt is heavy and browser mode does not need it
 
     window = webview.create_window(
-        "Orch-Mind", url=str(FRONTEND_INDEX), js_api=api, width=1200, height=820, min_size=(820, 560)
+        "Orch-Mind", url=str(FRONTEND_INDEX), js_api=api, width=1200, height=820, min_size=(820, 560),
+        # Text stays selectable (people copy answers and keys); pywebview would otherwise inject an inline
+        # <style> to disable selection, which our CSP (style-src 'self') refuses and the window logs.
+        text_select=True,
     )
     api._attach_window(window)
     args: tuple[Any, ...] = (window,) if on_started else ()

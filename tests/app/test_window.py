@@ -14,6 +14,9 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 @pytest.mark.gui
 def test_window_opens_and_bridge_round_trips(xvfb_display, orch_home, tmp_path, artifacts_dir):
+    from backend.config import DataLayout, update_settings
+
+    update_settings({"theme": "dark"}, DataLayout(orch_home))
     result_path = tmp_path / "probe.json"
     screenshot = artifacts_dir / "window.png"
     env = {**os.environ, "DISPLAY": xvfb_display, "ORCH_MIND_HOME": str(orch_home)}
@@ -25,6 +28,9 @@ def test_window_opens_and_bridge_round_trips(xvfb_display, orch_home, tmp_path, 
     result = json.loads(result_path.read_text())
     assert "error" not in result, result.get("error")
     assert "window" in result["status"]
+    assert result["theme"] == "dark" and result["background"] == "rgb(15, 18, 24)", "the chosen theme, in the window too"
+    assert "Content Security Policy" not in completed.stderr and "Refused to" not in completed.stderr, \
+        "the page breaks none of its own security policy (the window logs each violation)"
     assert str(orch_home.resolve()) in result["data_dir_text"]
     assert result["ping_in_dom"] == "pong: from-js"
     assert result["bad_call"]["ok"] is False and result["bad_call"]["error"]["code"] == "invalid_argument"
