@@ -99,6 +99,10 @@ def test_first_start_guide_themes_and_no_screen_stays_english(page, artifacts_di
     page.set_viewport_size({"width": 1200, "height": 800})
 
     english, portuguese = page.evaluate(KEYS)
+    from tests.test_errors import all_error_classes
+
+    codes = {cls.code for cls in all_error_classes()} | {"internal_error", "stalled", "mismatch", "transfer"}
+    assert {c for c in codes if f"error.{c}" not in portuguese} == set(), "every error code the UI can show has Portuguese text"
     assert set(english) <= set(portuguese), f"keys with no Portuguese text: {sorted(set(english) - set(portuguese))}"
     assert {k for k in set(portuguese) - set(english) if not k.startswith(("error.", "status."))} == set(), \
         "Portuguese-only keys translate the server's own words (error codes, job statuses), which English shows as they are"
