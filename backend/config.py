@@ -26,6 +26,13 @@ HOME_ENV = "ORCH_MIND_HOME"
 
 Language = Literal["en", "pt-BR"]
 Theme = Literal["system", "light", "dark"]
+# The default system prompt speaks the UI's language; a prompt the user wrote is never replaced.
+DEFAULT_SYSTEM_PROMPTS: dict[str, str] = {
+    "en": "You are Orch-Mind, a helpful assistant running privately on the user's computer.",
+    "pt-BR": "Você é o Orch-Mind, um assistente prestativo que roda de forma privada no computador do usuário. "
+             "Responda em português do Brasil.",
+}
+DEFAULT_SYSTEM_PROMPT = DEFAULT_SYSTEM_PROMPTS["en"]
 # A model's name, as the engine's store validates it (a slug with an optional :tag); one owner here,
 # since settings name models too.
 MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?"
@@ -224,10 +231,7 @@ class Settings(BaseModel):
                 raise ValueError(f"{item!r} is not host:port")
         return value
 
-    system_prompt: str = Field(
-        "You are Orch-Mind, a helpful assistant running privately on the user's computer.",
-        max_length=4000,
-    )
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, max_length=4000)
     model_locations: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Where to look for models other apps keep: for ollama, lmstudio, jan, gpt4all or huggingface, "
@@ -298,8 +302,11 @@ def update_settings(changes: dict[str, Any], layout: DataLayout | None = None) -
     if unknown:
         raise SettingsError(f"Unknown setting(s): {', '.join(unknown)}.")
     current = load_settings(layout)
+    merged = {**current.model_dump(), **changes}
+    if merged["system_prompt"] == DEFAULT_SYSTEM_PROMPTS.get(current.language) and merged["language"] in DEFAULT_SYSTEM_PROMPTS:
+        merged["system_prompt"] = DEFAULT_SYSTEM_PROMPTS[merged["language"]]  # the default follows the language
     try:
-        updated = Settings.model_validate({**current.model_dump(), **changes})
+        updated = Settings.model_validate(merged)
     except PydanticValidationError as exc:
         raise SettingsError(f"Invalid settings: {_format_pydantic_error(exc)}.") from exc
     save_settings(updated, layout)

@@ -57,3 +57,15 @@ def test_data_layout_builds_every_named_path_and_refuses_names_that_could_escape
     layout.run_dir("train-a1").mkdir()
     layout.run_dir("train-b2").mkdir()
     assert [p.name for p in layout.run_dirs()] == ["train-b2", "train-a1"]
+
+
+def test_the_default_system_prompt_follows_the_language_but_a_written_one_stays(layout):
+    from backend.config import DEFAULT_SYSTEM_PROMPTS
+
+    assert load_settings(layout).system_prompt == DEFAULT_SYSTEM_PROMPTS["en"]
+    # the Settings screen sends every field, the unchanged prompt included
+    assert update_settings({"language": "pt-BR", "system_prompt": DEFAULT_SYSTEM_PROMPTS["en"]}, layout).system_prompt \
+        == DEFAULT_SYSTEM_PROMPTS["pt-BR"]
+    assert update_settings({"language": "en"}, layout).system_prompt == DEFAULT_SYSTEM_PROMPTS["en"]
+    update_settings({"system_prompt": "Answer like a pirate."}, layout)
+    assert update_settings({"language": "pt-BR"}, layout).system_prompt == "Answer like a pirate."

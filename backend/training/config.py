@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from backend.config import DEFAULT_SYSTEM_PROMPT
 from backend.errors import NoData, OrchMindError
 
 
@@ -57,8 +58,7 @@ class TrainConfig(BaseModel):
                                                       "memory; evaluation still runs in fp32).")
     voice: Literal["assistant", "user"] = Field("assistant", description="Learn the assistant's answers, or write like you.")
     validation_percent: int = Field(10, ge=0, le=50)
-    system_prompt: str = Field("You are Orch-Mind, a helpful assistant running privately on the user's computer.",
-                               max_length=4000, description="Rendered into every sample; deploy sets it on the model.")
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, max_length=4000, description="Rendered into every sample; deploy sets it on the model.")
     sample_prompts: int = Field(3, ge=0, le=10, description="Validation prompts answered by base and fine-tune for comparison.")
     stop_after_steps: int | None = Field(None, ge=1, description="Stop (with a checkpoint) after this step, as a cancel would.")
     adapter_name: str = Field("my-adapter", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from backend.config import DEFAULT_SYSTEM_PROMPT
+
 Voice = Literal["assistant", "user"]
 IGNORE_INDEX = -100
 MAX_NOTES = 50
@@ -53,7 +55,7 @@ class DatasetOptions:
     voice: Voice = "assistant"
     max_tokens: int = 512
     validation_percent: int = 10
-    system_prompt: str = "You are Orch-Mind, a helpful assistant running privately on the user's computer."
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
     min_chars: int = 1
     title_contains: str | None = None
     date_from: datetime | None = None
