@@ -152,8 +152,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     return row;
   }
 
-  async function refreshHistory() {
-    const sessions = (await bridge.call("chat_sessions")).filter((s) => s.message_count > 0 || (state.session && s.id === state.session.id));
+  async function refreshHistory(answer = null) {
+    const sessions = (await (answer || bridge.call("chat_sessions"))).filter((s) => s.message_count > 0 || (state.session && s.id === state.session.id));
     clear(history).append(h("button", { class: "primary", "data-testid": "chat-new", onclick: newChat }, t("chat.new")), ...sessions.map(historyRow));
     return sessions;
   }
@@ -242,11 +242,12 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     }
   });
 
+  // Everything the first draw needs, asked for at once (one after another it took seconds).
+  const listed = bridge.call("chat_sessions");
   try {
-    const overview = await bridge.call("models_overview");
+    const [overview, { values: settings }, stats] = await Promise.all(
+      [bridge.call("models_overview"), bridge.call("get_settings"), bridge.call("memory_stats")]);
     overview.models.filter((m) => m.available).forEach((m) => model.append(h("option", { value: m.name }, m.name)));
-    const settings = (await bridge.call("get_settings")).values;
-    const stats = await bridge.call("memory_stats");
     state.imported = stats.sources.filter((s) => s.kind !== "orch-chat").length;
     defaults = { memory_enabled: settings.memory_enabled, system_prompt: settings.system_prompt };
     if ([...model.options].some((o) => o.value === settings.chat_model)) model.value = settings.chat_model;
@@ -260,7 +261,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         h("div", { class: "row" }, h("label", {}, t("chat.length"), " ", maxTokens), h("label", {}, t("chat.temperature"), " ", temperature))),
       messages, viewer, notice,
       h("div", { class: "row" }, input), h("div", { class: "row" }, send, stop, regenerate))));
-  const sessions = await refreshHistory();
+  const sessions = await refreshHistory(listed);
   showSession(sessions.length ? await bridge.call("chat_get", sessions[0].id) : null);
   if (sessions.length) refreshHistory().catch(() => {});
   return () => { document.removeEventListener("keydown", onKey); unsubscribe(); };
