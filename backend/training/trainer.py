@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,8 @@ def choose_attention(model: Any, width: int, device: Any) -> None:
         base.set_attn_implementation(wanted)
 
 
-def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any, batch_size: int) -> float | None:
+def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any, batch_size: int,
+             on_batch: Callable[[], None] | None = None) -> float | None:
     import torch
 
     if not samples:
@@ -176,12 +177,14 @@ def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any
             choose_attention(model, batch["input_ids"].shape[1], device)
             loss, n = labelled_loss(model, batch)
             total, count = total + float(loss), count + n
+            if on_batch:
+                on_batch()
     model.train()
     return total / max(count, 1)
 
 
 def sample_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], device: Any,
-                   max_new_tokens: int = 48) -> list[str]:
+                   max_new_tokens: int = 48, on_reply: Callable[[], None] | None = None) -> list[str]:
     """Greedy replies to each chat (rendered with the model's own template), the model left in training mode."""
     import torch
 
@@ -193,6 +196,8 @@ def sample_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]
             output = model.generate(**{k: v.to(device) for k, v in ids.items()}, max_new_tokens=max_new_tokens, do_sample=False,
                                     pad_token_id=tokenizer.pad_token_id)
             replies.append(tokenizer.decode(output[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+            if on_reply:
+                on_reply()
     model.train()
     return replies
 
@@ -427,11 +432,18 @@ def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, valid
            prompts: list[list[dict[str, str]]], history: dict[str, Any], device: Any, tokens_per_s: float) -> None:
     """Keep the best adapter, evaluate base vs fine-tune on the same held-out split and prompts, then save it."""
     restore_best(job_dir, history, model)
-    emit({"type": "progress", "status": "evaluating", "completed": 0, "total": 0})
-    tuned_loss = evaluate(model, validation, tokenizer.pad_token_id, device, config.batch_size)
-    tuned_replies = sample_replies(model, tokenizer, prompts, device)
+    # Progress by unit of work (a validation batch, a sample reply): this takes minutes on a CPU.
+    units = {"total": math.ceil(len(validation) / config.batch_size) + 2 * len(prompts), "done": 0}
+
+    def tick() -> None:
+        units["done"] += 1
+        emit({"type": "progress", "status": "evaluating", "completed": units["done"], "total": units["total"]})
+
+    emit({"type": "progress", "status": "evaluating", "completed": 0, "total": units["total"]})
+    tuned_loss = evaluate(model, validation, tokenizer.pad_token_id, device, config.batch_size, on_batch=tick)
+    tuned_replies = sample_replies(model, tokenizer, prompts, device, on_reply=tick)
     with model.disable_adapter():
-        base_replies = sample_replies(model, tokenizer, prompts, device)
+        base_replies = sample_replies(model, tokenizer, prompts, device, on_reply=tick)
     base_loss = history["base_eval_loss"]
     evaluation = {
         "base_eval_loss": base_loss, "eval_loss": tuned_loss,

@@ -45,8 +45,10 @@ def test_training_beats_the_base_model_on_held_out_data(layout, base_in_layout):
 def test_cancel_and_resume_equals_an_uninterrupted_run(layout, base_in_layout):
     conversations = pirate_conversations(56)
     straight = prepare_run(layout, TrainConfig(**SMALL), conversations)
-    record, _ = train(straight)
+    record, straight_events = train(straight)
     assert record.state == "succeeded", record.error
+    evaluating = [(e["completed"], e["total"]) for e in straight_events if e.get("status") == "evaluating"]
+    assert evaluating[0][0] == 0 and evaluating[-1][0] == evaluating[-1][1] > 0, "the final evaluation shows progress to its end"
 
     interrupted = prepare_run(layout, TrainConfig(**{**SMALL, "stop_after_steps": 3}), conversations)
     first, events = train(interrupted)
