@@ -16,7 +16,9 @@ extend("en", {
   "memory.truncated": "Only the first 2,000 messages are shown.",
   "memory.kind.text": "message", "memory.kind.multimodal_text": "message", "memory.kind.code": "code", "memory.kind.canvas": "canvas document",
   "memory.kind.artifact": "artifact", "memory.kind.tether_quote": "quoted page", "memory.kind.attachment": "attachment", "memory.kind.note": "note",
-  "memory.done": "Imported {added} new, {updated} updated, {unchanged} unchanged.", "memory.empty": "Nothing imported yet.",
+  "memory.done": "Imported {added} new, {updated} updated, {unchanged} unchanged.", "memory.empty": "Nothing imported yet. Where to get your history:",
+  "memory.how_chatgpt": "ChatGPT: Settings → Data controls → Export data. The e-mail brings a .zip: import it above as it is.",
+  "memory.how_claude": "Claude: Settings → Privacy → Export data. Import the .zip (or its conversations.json) above.",
   "memory.skipped": "{skipped_messages} damaged messages were left out; {duplicates} repeated conversations were imported once.",
 });
 extend("pt-BR", {
@@ -33,7 +35,9 @@ extend("pt-BR", {
   "memory.truncated": "Apenas as primeiras 2.000 mensagens são mostradas.",
   "memory.kind.text": "mensagem", "memory.kind.multimodal_text": "mensagem", "memory.kind.code": "código", "memory.kind.canvas": "documento do canvas",
   "memory.kind.artifact": "artefato", "memory.kind.tether_quote": "página citada", "memory.kind.attachment": "anexo", "memory.kind.note": "nota",
-  "memory.done": "Importadas {added} novas, {updated} atualizadas, {unchanged} sem mudança.", "memory.empty": "Nada importado ainda.",
+  "memory.done": "Importadas {added} novas, {updated} atualizadas, {unchanged} sem mudança.", "memory.empty": "Nada importado ainda. Onde conseguir seu histórico:",
+  "memory.how_chatgpt": "ChatGPT: Configurações → Controles de dados → Exportar dados. O e-mail traz um .zip: importe-o acima como está.",
+  "memory.how_claude": "Claude: Configurações → Privacidade → Exportar dados. Importe o .zip (ou o conversations.json dele) acima.",
   "memory.skipped": "{skipped_messages} mensagens danificadas ficaram de fora; {duplicates} conversas repetidas foram importadas uma vez.",
   "error.bad_import": "Este arquivo não é uma exportação que o Orch-Mind lê: use o .zip do ChatGPT ou o conversations.json do ChatGPT ou do Claude.",
   "error.cancelled": "A importação foi cancelada; nada foi alterado.",
@@ -88,7 +92,11 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   async function refreshStats() {
     const stats = await bridge.call("memory_stats");
     clear(statsBox);
-    if (!stats.conversations) { statsBox.append(h("p", { class: "muted" }, t("memory.empty"))); return; }
+    if (!stats.conversations) {
+      statsBox.append(h("p", { class: "muted" }, t("memory.empty")),
+        h("ul", { class: "muted", "data-testid": "memory-how-to-export" }, h("li", {}, t("memory.how_chatgpt")), h("li", {}, t("memory.how_claude"))));
+      return;
+    }
     statsBox.append(
       h("p", {}, `${stats.conversations} ${t("memory.conversations")} · ${stats.messages} ${t("memory.messages")} · ${stats.chunks} ${t("memory.chunks")}`),
       stats.kept_out ? h("p", { class: "muted" }, t("memory.kept_out", stats)) : "",

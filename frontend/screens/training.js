@@ -13,7 +13,7 @@ extend("en", {
   "training.rank": "LoRA rank (adapter capacity; 8–16 suits small models)", "training.lr": "Learning rate",
   "training.max_tokens": "Longest sample in tokens", "training.name": "Adapter name", "training.start": "Train",
   "training.progress": "3. Progress", "training.cancel": "Cancel", "training.resume": "Resume",
-  "training.chat_with": "Chat with it", "training.delete_confirm": "Delete the adapter {name}? Models deployed from it stop working.", "training.cancelling": "Cancelling: saving a checkpoint to resume from…",
+  "training.no_runs": "No runs yet: preview your data above (step 1), then press Train (step 2).", "training.chat_with": "Chat with it", "training.delete_confirm": "Delete the adapter {name}? Models deployed from it stop working.", "training.cancelling": "Cancelling: saving a checkpoint to resume from…",
   "training.deploying": "Deploying {name} and trying it on one prompt…", "training.previewing": "Reading your conversations and counting tokens…",
   "training.still_running": "A run is in progress; its next update appears here.",
   "training.curve_train": "training loss", "training.curve_validation": "validation loss", "training.axis_step": "step",
@@ -46,7 +46,7 @@ extend("pt-BR", {
   "training.rank": "Rank LoRA (capacidade do adaptador; 8–16 para modelos pequenos)", "training.lr": "Taxa de aprendizado",
   "training.max_tokens": "Maior amostra em tokens", "training.name": "Nome do adaptador", "training.start": "Treinar",
   "training.progress": "3. Progresso", "training.cancel": "Cancelar", "training.resume": "Retomar",
-  "training.chat_with": "Conversar com ele", "training.delete_confirm": "Excluir o adaptador {name}? Os modelos implantados a partir dele param de funcionar.", "training.cancelling": "Cancelando: salvando um ponto de retomada…",
+  "training.no_runs": "Nenhum treino ainda: pré-visualize seus dados acima (passo 1) e clique em Treinar (passo 2).", "training.chat_with": "Conversar com ele", "training.delete_confirm": "Excluir o adaptador {name}? Os modelos implantados a partir dele param de funcionar.", "training.cancelling": "Cancelando: salvando um ponto de retomada…",
   "training.deploying": "Implantando {name} e testando com uma pergunta…", "training.previewing": "Lendo suas conversas e contando tokens…",
   "training.still_running": "Há um treino em andamento; a próxima atualização aparece aqui.",
   "training.curve_train": "perda no treino", "training.curve_validation": "perda na validação", "training.axis_step": "passo",
@@ -169,7 +169,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
 
   async function refresh() {
     const [runList, adapterList] = await Promise.all([bridge.call("training_runs"), bridge.call("adapters_list")]);
-    clear(runs).append(h("table", {}, ...runList.map((r) => h("tr", {},
+    if (!runList.length) clear(runs).append(h("p", { class: "muted", "data-testid": "train-no-runs" }, t("training.no_runs")));
+    else clear(runs).append(h("table", {}, ...runList.map((r) => h("tr", {},
       h("td", {}, r.run), h("td", {}, r.adapter_name), h("td", {}, r.finished ? "✓" : (r.checkpoint || "")),
       h("td", {}, r.evaluation ? h("button", { class: "secondary", "data-testid": "run-show", onclick: () => showEvaluation(r.evaluation) },
         t("training.show")) : ""),
@@ -181,7 +182,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     clear(adapters).append(h("table", {}, ...adapterList.map((a) => h("tr", { "data-testid": "adapter-row" },
       h("td", {}, a.name), h("td", {}, a.base.reference), h("td", {}, `r=${a.rank}`),
       h("td", {}, a.metrics.eval_loss !== undefined ? `loss ${a.metrics.eval_loss.toFixed(3)}` : ""),
-      h("td", {}, h("input", { type: "checkbox", value: a.name, "data-testid": "compare-pick" })),
+      h("td", {}, h("input", { type: "checkbox", value: a.name, "data-testid": "compare-pick", "aria-label": `${t("training.compare")}: ${a.name}` })),
       h("td", {}, h("button", { class: "primary", onclick: async () => {
         try {
           status.className = "muted"; status.textContent = t("training.deploying", { name: a.name });

@@ -88,6 +88,9 @@ def test_first_start_guide_themes_and_no_screen_stays_english(page, artifacts_di
     expect(guide).to_contain_text("Bring your history in")  # a first start: nothing imported yet
     guide.get_by_role("button", name="Import →").click()
     page.wait_for_selector("#screen[data-screen=memory] h1")
+    expect(page.locator("[data-testid=memory-how-to-export]")).to_contain_text("Settings → Data controls → Export data")
+    open_screen(page, "training")
+    expect(page.locator("[data-testid=train-no-runs]")).to_contain_text("then press Train")
 
     for width, height in SIZES:  # the light theme, in English, at three window sizes
         page.set_viewport_size({"width": width, "height": height})
