@@ -19,7 +19,7 @@ from app.bridge_training import TrainingBridge
 from app.events import EventChannel
 from app.validation import Identifier, ShortText, bridge_method
 from backend import __version__
-from backend.config import DataLayout, Settings, load_settings, update_settings
+from backend.config import DataLayout, load_settings, update_settings
 from backend.errors import SettingsError, ValidationError
 from backend.jobs import JobRegistry
 from backend.memory.embeddings import EmbeddingModelError, check_embedding_model, embedding_models
@@ -60,15 +60,7 @@ class Api(MemoryBridge, ChatBridge, ModelsBridge, TrainingBridge, NetworkBridge)
     @bridge_method
     def get_settings(self) -> dict[str, Any]:
         settings = load_settings(self._layout)
-        schema = Settings.model_json_schema()["properties"]
-        return {
-            "values": settings.model_dump(),
-            "embedding_models": embedding_models(self._layout),
-            "fields": {name: {"description": spec.get("description", ""), "type": spec.get("type", "string"),
-                              "enum": spec.get("enum"), "minimum": spec.get("minimum"),
-                              "maximum": spec.get("maximum")}
-                       for name, spec in schema.items()},
-        }
+        return {"values": settings.model_dump(), "embedding_models": embedding_models(self._layout)}
 
     @bridge_method
     def save_settings(self, changes: dict[str, str | int | bool]) -> dict[str, Any]:
