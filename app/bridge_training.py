@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -86,10 +85,9 @@ class TrainingBridge:
             run = RunFolder(job_dir)
             if not run.is_run():
                 continue
-            config = json.loads(run.config_path.read_text())  # as stored: older runs may lack newer fields
             evaluation = run.evaluation()
             checkpoint = latest_checkpoint(run.checkpoints_dir)
-            runs.append({"run": job_dir.name, "adapter_name": config.get("adapter_name"), "base": config.get("base"),
+            runs.append({"run": job_dir.name, **run.label(),
                          "finished": evaluation is not None, "checkpoint": checkpoint.name if checkpoint else None,
                          "evaluation": evaluation,
                          "history": run.history()})

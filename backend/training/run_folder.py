@@ -75,6 +75,12 @@ class RunFolder:
     def config(self) -> TrainConfig:
         return TrainConfig.model_validate_json(self.config_path.read_text())
 
+    def label(self) -> dict[str, Any]:
+        """What a list of runs shows (adapter name, base), read leniently: runs from older versions may
+        lack fields a current ``TrainConfig`` requires, and must still be listed."""
+        stored = json.loads(self.config_path.read_text())
+        return {"adapter_name": stored.get("adapter_name"), "base": stored.get("base")}
+
     def plan(self) -> dict[str, Any]:
         return json.loads(self.plan_path.read_text())
 
