@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
 PeerKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 RoomId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 DownloadId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
 Count = Annotated[int, Field(ge=0, le=2**53)]
-Reason = Annotated[str, StringConstraints(max_length=2000)]
+# Free text (an error, a reason) is cut, not refused: a long message must not make an event vanish.
+Reason = Annotated[str, AfterValidator(lambda text: text[:2000])]
 
 
 class _Message(BaseModel):

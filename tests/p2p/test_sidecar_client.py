@@ -106,6 +106,8 @@ def test_sidecar_messages_are_typed_and_bounded():
     failed = parse_message({"event": "download-error", "id": "ab" * 8, "error": "stalled", "code": "stalled"})
     assert isinstance(failed, DownloadFailed) and failed.code == "stalled"
     assert parse_message({"id": 3, "ok": False, "error": "no"}) == Reply(id=3, ok=False, error="no")
+    long = parse_message({"event": "download-error", "id": "ab" * 8, "error": "x" * 10_000})
+    assert isinstance(long, DownloadFailed) and len(long.error) == 2000, "a long message is cut, the event still arrives"
     for bad in ({"event": "catalog", "peer": peer, "rooms": [], "entries": [{}] * 257},     # too many entries
                 {"event": "peer-rooms", "peer": peer, "rooms": ["r"] * 65},                # too many rooms
                 {"event": "download-progress", "id": "../../etc", "blocks": 1},            # not a download id
