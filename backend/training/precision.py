@@ -13,6 +13,7 @@ copies are made where the weights are.
 
 from __future__ import annotations
 
+import functools
 import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,6 +100,7 @@ class FrozenBf16Weights:
             self.page_out()
 
 
+@functools.cache
 def _madvise() -> Any:
     """``madvise(addr, length, MADV_PAGEOUT)`` through libc, or None where that is not available."""
     import ctypes
