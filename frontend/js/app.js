@@ -23,7 +23,16 @@ export function applyTheme(theme) {
 
 function onEvent(event) { state.listeners.forEach((listener) => listener(event)); }
 
-async function show(name) {
+// After a move between screens, focus goes to the new screen (its heading, or the chat input), so a
+// keyboard or screen-reader user continues there instead of at the navigation.
+function focusScreen(root) {
+  const target = root.querySelector("[data-testid=chat-input]") || root.querySelector("h1");
+  if (!target) return;
+  if (target.tagName === "H1") target.tabIndex = -1;
+  target.focus({ preventScroll: true });
+}
+
+async function show(name, { focus = false } = {}) {
   const screen = SCREENS[name] || SCREENS.chat;
   document.querySelectorAll("#nav button").forEach((b) => b.classList.toggle("active", b.dataset.screen === name));
   if (state.current && state.current.leave) state.current.leave();
@@ -39,6 +48,7 @@ async function show(name) {
   state.current = { name, leave: null };
   try {
     state.current.leave = (await screen.render(context)) || null;
+    if (focus) focusScreen(root);
   } catch (error) { showError(error); }
 }
 
@@ -63,7 +73,7 @@ async function start() {
   document.querySelectorAll("#nav button").forEach((button) => {
     button.addEventListener("click", () => { location.hash = button.dataset.screen; });
   });
-  window.addEventListener("hashchange", () => show(location.hash.slice(1)));
+  window.addEventListener("hashchange", () => show(location.hash.slice(1), { focus: true }));
   await show(location.hash.slice(1) || "chat");
   document.body.dataset.ready = "true";
 }

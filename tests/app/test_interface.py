@@ -152,3 +152,17 @@ def test_deleting_asks_in_place_with_the_safe_answer_focused(page):
     rows.first.locator("[data-testid=model-delete]").click()
     rows.first.locator("[data-testid=confirm-yes]").click()
     expect(rows).to_have_count(before - 1)
+
+
+def test_the_keyboard_alone_moves_between_screens_and_lands_in_them(page):
+    page.focus("#nav button[data-screen=memory]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#screen[data-screen=memory] h1")
+    expect(page.locator("#screen h1")).to_be_focused()  # a screen reader announces the new screen
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.getElementById('screen').contains(document.activeElement)"), "Tab goes on inside it"
+    page.focus("#nav button[data-screen=chat]")
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-testid=chat-input]")).to_be_focused()  # Chat: straight to typing
+    page.keyboard.type("Hello")
+    assert page.input_value("[data-testid=chat-input]") == "Hello"
