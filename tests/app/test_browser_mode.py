@@ -5,6 +5,8 @@ import json
 import httpx
 import pytest
 
+from tests.app.accessibility import accessibility_problems
+
 pytestmark = pytest.mark.slow  # real Chromium
 
 
@@ -183,6 +185,7 @@ def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in
     assert "Clearly learned" in page.inner_text("[data-testid=train-verdict]")
     assert page.locator("[data-testid=train-samples] mark.added").count() > 0, "the changed words are marked"
     page.screenshot(path=str(artifacts_dir / "training-screen.png"), full_page=True)
+    assert accessibility_problems(page) == [], "the Training screen with a run, its chart and its evaluation"
     page.click("text=Save as adapter")
     page.wait_for_selector("[data-testid=adapter-row]")
     page.click("[data-testid=adapter-row] >> text=Deploy")

@@ -8,6 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.app.accessibility import accessibility_problems
+
 pytestmark = pytest.mark.slow
 
 LONG = {"chat_max_tokens": 1500}
@@ -40,6 +42,9 @@ def test_your_message_shows_at_once_with_its_line_breaks_and_escape_stops_the_an
     page.wait_for_selector("[data-testid=messages][data-state=idle]")
     assert page.locator("[data-testid=msg-stopped]").count() == 1, "the answer is marked as stopped"
     assert page.locator("[data-testid=msg-user]").count() == 1 and page.is_enabled("[data-testid=chat-send]")
+    assert accessibility_problems(page) == [], "the Chat screen with messages and a chat in the list"
+    page.emulate_media(color_scheme="dark")
+    assert accessibility_problems(page) == [], "and in the dark theme"
 
 
 def test_a_new_chat_is_a_draft_regenerate_cannot_jam_it_and_memory_follows_settings(page, layout):

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
+
+from tests.app.accessibility import accessibility_problems
 
 pytestmark = pytest.mark.slow
 
 SCREENS = {"chat": "[data-testid=messages][data-state=idle]", "memory": "h1", "training": "h1", "models": "h1",
            "network": "h1", "settings": "h1"}
 DARK_BG, LIGHT_BG = "rgb(15, 18, 24)", "rgb(246, 247, 249)"
-AXE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text()
 SIZES = ((900, 700), (1400, 900), (1920, 1080))
 
 # Text nodes and labelling attributes whose text is an English message that has a different Portuguese one.
@@ -40,17 +39,6 @@ KEYS = """async () => {
   const i18n = await import(new URL("js/i18n.js", document.baseURI).href);
   return [Object.keys(i18n.catalog("en")), Object.keys(i18n.catalog("pt-BR"))];
 }"""
-
-
-def accessibility_problems(page) -> list[str]:
-    """axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it is now."""
-    if not page.evaluate("() => typeof window.axe === 'object'"):
-        page.evaluate(AXE)
-    return page.evaluate("""async () => {
-      const result = await axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
-      return result.violations.filter((v) => ["serious", "critical"].includes(v.impact))
-        .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-    }""")
 
 
 def overflow(page) -> list[str]:

@@ -10,6 +10,7 @@ from backend.config import update_settings
 from backend.p2p.synthetic import synthetic_adapter
 from backend.p2p.testnet import LoopbackTestnet
 from backend.training.adapters import AdapterStore
+from tests.app.accessibility import accessibility_problems
 from tests.conftest import app_page
 from tests.p2p.network import peer_layout, running_peer
 
@@ -66,6 +67,7 @@ def test_go_online_join_browse_download_and_create_a_room(layout, base_in_layout
                 assert page.is_checked("[data-testid=network-merge-list] input[value=friendly]"), \
                     "a refresh keeps what the user ticked for merging"
                 page.screenshot(path=str(artifacts_dir / "network-screen.png"), full_page=True)
+                assert accessibility_problems(page) == [], "the Network screen with peers, adapters and a download"
         finally:
             api._service().stop()
             server.stop()
