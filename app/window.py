@@ -10,18 +10,32 @@ from typing import Any
 FRONTEND_INDEX = Path(__file__).resolve().parent.parent / "frontend" / "index.html"
 
 
-def prepare_qt_environment() -> None:
-    """Qt needs these on Linux: xcb, and Chromium's sandbox cannot run as root."""
+def _add_chromium_flag(flag: str) -> None:
+    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    name = flag.split("=")[0]
+    if name not in flags:
+        os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = (flags + " " + flag).strip()
+
+
+def prepare_qt_environment(language: str = "en") -> None:
+    """Qt needs these on Linux: xcb, and Chromium's sandbox cannot run as root. The engine's own
+    language is the UI's, so date fields and built-in messages read like the rest of the screen."""
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
-        if "--no-sandbox" not in flags:
-            os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = (flags + " --no-sandbox").strip()
+        _add_chromium_flag("--no-sandbox")
+    _add_chromium_flag(f"--lang={language}")
 
 
 def run_window(api: Any, *, on_started: Callable[[Any], None] | None = None, debug: bool = False) -> None:
     """Open the window and block until it is closed. ``on_started(window)`` runs in a helper thread."""
-    prepare_qt_environment()
+    from backend.config import load_settings
+    from backend.errors import OrchMindError
+
+    try:
+        language = load_settings(getattr(api, "_layout", None)).language
+    except OrchMindError:  # a damaged settings file is reported by the UI itself; open the window anyway
+        language = "en"
+    prepare_qt_environment(language)
     import webview  # imported late: Qt is heavy and browser mode does not need it
 
     window = webview.create_window(

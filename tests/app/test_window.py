@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_window_opens_and_bridge_round_trips(xvfb_display, orch_home, tmp_path, artifacts_dir):
     from backend.config import DataLayout, update_settings
 
-    update_settings({"theme": "dark"}, DataLayout(orch_home))
+    update_settings({"theme": "dark", "language": "pt-BR"}, DataLayout(orch_home))
     result_path = tmp_path / "probe.json"
     screenshot = artifacts_dir / "window.png"
     env = {**os.environ, "DISPLAY": xvfb_display, "ORCH_MIND_HOME": str(orch_home)}
@@ -27,7 +27,8 @@ def test_window_opens_and_bridge_round_trips(xvfb_display, orch_home, tmp_path, 
     assert result_path.exists(), f"the window never reported back:\n{completed.stderr[-3000:]}"
     result = json.loads(result_path.read_text())
     assert "error" not in result, result.get("error")
-    assert "window" in result["status"]
+    assert result["status"] == "Conectado · janela", "the window's UI in the chosen language"
+    assert result["engine_language"] == "pt-BR", "and its web engine too (date fields, built-in messages)"
     assert result["theme"] == "dark" and result["background"] == "rgb(15, 18, 24)", "the chosen theme, in the window too"
     assert "Content Security Policy" not in completed.stderr and "Refused to" not in completed.stderr, \
         "the page breaks none of its own security policy (the window logs each violation)"

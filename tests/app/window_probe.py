@@ -27,6 +27,7 @@ def main(result_path: str, screenshot_path: str) -> None:
             result["status"] = window.evaluate_js("document.getElementById('bridge-status').textContent")
             result["background"] = window.evaluate_js("getComputedStyle(document.body).backgroundColor")
             result["theme"] = window.evaluate_js("document.documentElement.dataset.theme || 'system'")
+            result["engine_language"] = window.evaluate_js("navigator.language")
             window.evaluate_js("location.hash = 'settings'")
             result["data_dir_text"] = wait_for(
                 window, "(document.querySelector('[data-testid=data-dir]') || {}).textContent || ''")
