@@ -26,17 +26,48 @@ def prepare_qt_environment(language: str = "en") -> None:
     _add_chromium_flag(f"--lang={language}")
 
 
+# The page's dark tokens (frontend/style.css), for what Qt draws itself: the file dialog, message boxes.
+QT_DARK = {"Window": "#171b24", "WindowText": "#e6e9ef", "Base": "#0f1218", "AlternateBase": "#1f2430",
+           "Text": "#e6e9ef", "Button": "#1f2430", "ButtonText": "#e6e9ef", "Highlight": "#7c9cff",
+           "HighlightedText": "#0b0e14", "ToolTipBase": "#1f2430", "ToolTipText": "#e6e9ef", "PlaceholderText": "#9aa3b2"}
+
+
+_QT_APP: Any = None
+
+
+def style_qt_dark() -> None:
+    """Qt's own widgets in the dark theme. The application is created here, before pywebview (which
+    reuses it), and after Qt WebEngine is imported, as Qt requires."""
+    import sys
+
+    import webview.platforms.qt  # noqa: F401 - imports Qt WebEngine, which must precede the QApplication
+    from qtpy.QtGui import QColor, QPalette
+    from qtpy.QtWidgets import QApplication
+
+    global _QT_APP  # kept alive here: Qt destroys an application whose Python object is collected
+    app = _QT_APP = QApplication.instance() or QApplication(sys.argv)
+    app.setStyle("Fusion")
+    palette = app.palette()
+    for role, colour in QT_DARK.items():
+        palette.setColor(getattr(QPalette, role), QColor(colour))
+    app.setPalette(palette)
+
+
 def run_window(api: Any, *, on_started: Callable[[Any], None] | None = None, debug: bool = False) -> None:
     """Open the window and block until it is closed. ``on_started(window)`` runs in a helper thread."""
     from backend.config import load_settings
     from backend.errors import OrchMindError
 
     try:
-        language = load_settings(getattr(api, "_layout", None)).language
+        settings = load_settings(getattr(api, "_layout", None))
+        language, theme = settings.language, settings.theme
     except OrchMindError:  # a damaged settings file is reported by the UI itself; open the window anyway
-        language = "en"
+        language, theme = "en", "system"
     prepare_qt_environment(language)
     import webview  # imported late: Qt is heavy and browser mode does not need it
+
+    if theme == "dark":
+        style_qt_dark()
 
     window = webview.create_window(
         "Orch-Mind", url=str(FRONTEND_INDEX), js_api=api, width=1200, height=820, min_size=(820, 560),

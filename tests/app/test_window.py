@@ -29,6 +29,7 @@ def test_window_opens_and_bridge_round_trips(xvfb_display, orch_home, tmp_path, 
     assert "error" not in result, result.get("error")
     assert result["status"] == "Conectado · janela", "the window's UI in the chosen language"
     assert result["engine_language"] == "pt-BR", "and its web engine too (date fields, built-in messages)"
+    assert result["qt_window_colour"] == "#171b24", "Qt's own dialogs in the dark theme too"
     assert result["theme"] == "dark" and result["background"] == "rgb(15, 18, 24)", "the chosen theme, in the window too"
     assert "Content Security Policy" not in completed.stderr and "Refused to" not in completed.stderr, \
         "the page breaks none of its own security policy (the window logs each violation)"

@@ -28,6 +28,10 @@ def main(result_path: str, screenshot_path: str) -> None:
             result["background"] = window.evaluate_js("getComputedStyle(document.body).backgroundColor")
             result["theme"] = window.evaluate_js("document.documentElement.dataset.theme || 'system'")
             result["engine_language"] = window.evaluate_js("navigator.language")
+            from qtpy.QtGui import QPalette
+            from qtpy.QtWidgets import QApplication
+
+            result["qt_window_colour"] = QApplication.instance().palette().color(QPalette.Window).name()
             window.evaluate_js("location.hash = 'settings'")
             result["data_dir_text"] = wait_for(
                 window, "(document.querySelector('[data-testid=data-dir]') || {}).textContent || ''")
