@@ -1,6 +1,8 @@
 // Small SVG charts drawn with DOM calls (no library, no innerHTML). Colours come from the theme through
 // CSS classes (.bar, .axis, .tick, .series-accent, .series-ok), never from attributes.
 
+import { localNumber } from "./dom.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 
 function el(tag, attrs, text) {
@@ -49,11 +51,11 @@ export function lineChart(series, { height = 200, width = 600, xLabel = "", yLab
   svg.append(el("line", { x1: left, y1: top, x2: left, y2: height - bottom, class: "axis" }));
   for (const y of ticks(minY, maxY, 3)) {
     svg.append(el("line", { x1: left - 4, y1: sy(y), x2: width - right, y2: sy(y), class: "grid" }));
-    svg.append(el("text", { x: left - 6, y: sy(y) + 4, "text-anchor": "end", class: "tick" }, y.toFixed(2)));
+    svg.append(el("text", { x: left - 6, y: sy(y) + 4, "text-anchor": "end", class: "tick" }, localNumber(y, 2)));
   }
   const xs = [...new Set(ticks(minX, maxX, Math.min(5, maxX - minX + 1)).map(Math.round))];
   for (const x of xs) {
-    svg.append(el("text", { x: sx(x), y: height - bottom + 14, "text-anchor": "middle", class: "tick" }, x.toLocaleString()));
+    svg.append(el("text", { x: sx(x), y: height - bottom + 14, "text-anchor": "middle", class: "tick" }, localNumber(x)));
   }
   if (xLabel) svg.append(el("text", { x: left + (width - left - right) / 2, y: height - 4, "text-anchor": "middle", class: "axis-label" }, xLabel));
   if (yLabel) svg.append(el("text", { x: 12, y: top + (height - top - bottom) / 2, "text-anchor": "middle", class: "axis-label",

@@ -38,6 +38,11 @@ export function confirmInPlace(button, { question, yes, no, run }) {
   keep.focus();
 }
 
+/** A number the way the UI's language writes it (3.213 in pt-BR, 3,213 in English). */
+export function localNumber(value, digits = 0) {
+  return Number(value).toLocaleString(document.documentElement.lang || "en", { maximumFractionDigits: digits });
+}
+
 /** A date (or date and time) from the backend's ISO text, the way the UI's language writes it. */
 export function localDate(iso, withTime = false) {
   if (!iso) return "";

@@ -1,5 +1,5 @@
 import { barChart } from "../js/chart.js";
-import { clear, confirmInPlace, h, icon, localDate } from "../js/dom.js";
+import { clear, confirmInPlace, h, icon, localDate, localNumber } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -98,7 +98,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       return;
     }
     statsBox.append(
-      h("p", {}, `${stats.conversations} ${t("memory.conversations")} · ${stats.messages} ${t("memory.messages")} · ${stats.chunks} ${t("memory.chunks")}`),
+      h("p", {}, `${localNumber(stats.conversations)} ${t("memory.conversations")} · ${localNumber(stats.messages)} ${t("memory.messages")} · ${localNumber(stats.chunks)} ${t("memory.chunks")}`),
       stats.kept_out ? h("p", { class: "muted" }, t("memory.kept_out", stats)) : "",
       h("h2", {}, t("memory.activity")),
       barChart(stats.per_month, { label: (p) => p.month, value: (p) => p.messages, title: t("memory.activity") }),

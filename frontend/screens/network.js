@@ -1,6 +1,6 @@
 // Network: rooms, my shared adapters, peers, their adapters, downloads with progress, merge.
 // Everything a peer sends (names, descriptions, keys) is put in the page as text, never as HTML.
-import { clear, h, icon, redraw } from "../js/dom.js";
+import { clear, h, icon, localNumber, redraw } from "../js/dom.js";
 import { errorText, extend } from "../js/i18n.js";
 
 extend("en", {
@@ -138,7 +138,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       ...list.map((r) => h("tr", { "data-testid": "network-adapter" },
         h("td", {}, h("strong", {}, r.name), h("div", { class: "muted" }, r.description)),
         h("td", {}, r.base.reference || r.base.sha256.slice(0, 12), r.compatible ? "" : h("div", { class: "error" }, t("network.incompatible"))),
-        h("td", {}, String(r.rank)), h("td", {}, `${(r.bytes / 1e6).toLocaleString(document.documentElement.lang, { maximumFractionDigits: 1 })} MB`),
+        h("td", {}, String(r.rank)), h("td", {}, `${localNumber(r.bytes / 1e6, 1)} MB`),
         h("td", { "data-testid": "network-author" }, who(r.author, t("network.by", { author: short(r.author) })),
           r.shared_by !== r.author ? h("div", { class: "muted" }, who(r.shared_by, t("network.shared_by", { peer: short(r.shared_by) }))) : null,
           r.private ? h("div", { class: "muted" }, t("network.private")) : null,

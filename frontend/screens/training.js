@@ -1,6 +1,6 @@
 import { lineChart } from "../js/chart.js";
 import { diffWords, markedText } from "../js/diff.js";
-import { clear, confirmInPlace, field, h, icon } from "../js/dom.js";
+import { clear, confirmInPlace, field, h, icon, localNumber } from "../js/dom.js";
 import { errorText, extend, statusText } from "../js/i18n.js";
 
 extend("en", {
@@ -129,7 +129,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     { xLabel: t("training.axis_step"), yLabel: t("training.axis_loss"), title: t("training.chart_title") }));
   }
 
-  const planText = (p) => t("training.plan", { steps: p.steps, epochs: p.epochs, samples: p.samples, batch: p.batch_size * p.grad_accum, tokens: p.tokens.toLocaleString(),
+  const planText = (p) => t("training.plan", { steps: p.steps, epochs: p.epochs, samples: p.samples, batch: p.batch_size * p.grad_accum, tokens: localNumber(p.tokens),
     lr: Number(p.learning_rate).toPrecision(2), minutes: p.estimated_minutes, gb: (p.memory_bytes / 1e9).toFixed(1), every: p.eval_every });
 
   // The perplexity change in words, and what to try when training changed nothing or made it worse.
