@@ -12,13 +12,14 @@ from typing import Any
 from backend.errors import EngineUnreachable, NotFoundError, OrchMindError
 
 
-class EngineAnswered(OrchMindError):
-    """The engine refused a request; the message is its own."""
+class EngineError(OrchMindError):
+    """The engine failed or refused a request (ours while loading or generating, or one answering
+    over HTTP); the message says why."""
 
     code = "engine"
 
 
-class EngineNotFound(NotFoundError, EngineAnswered):
+class EngineNotFound(NotFoundError, EngineError):
     pass
 
 
@@ -28,4 +29,4 @@ def engine_error(exc: Exception) -> OrchMindError:
         return EngineUnreachable(str(exc))
     status: Any = getattr(exc, "status_code", None)
     message = str(getattr(exc, "error", None) or exc)
-    return EngineNotFound(message) if status == 404 else EngineAnswered(message)
+    return EngineNotFound(message) if status == 404 else EngineError(message)

@@ -20,17 +20,13 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.errors import OrchMindError
 from backend.inference.chat_templates import chat_handler, formatter, template_for
+from backend.inference.engine_errors import EngineError
 from backend.inference.model_store import ModelManifest
 
 DEFAULT_CONTEXT = 2048
 MAX_LOADED = 2
 DEFAULT_KEEP_ALIVE_S = 300.0
-
-
-class EngineError(OrchMindError):
-    code = "engine"
 
 
 class StopSignal(threading.Event):

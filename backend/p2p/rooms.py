@@ -66,16 +66,16 @@ def room_from_invite(code: str, name: str = "") -> Room:
     text = re.sub(r"[\s-]", "", code.strip().upper())
     if text.startswith("OM1"):
         raise BadInvite("This invite code is from an older Orch-Mind and cannot be checked for typos; "
-                        "ask the room's creator for a new code (it starts with om2-).", )
+                        "ask the room's creator for a new code (it starts with om2-).")
     letters = text[3:] if text.startswith(INVITE_PREFIX.upper()) else text
     if not _INVITE.match(letters):
         raise BadInvite("That is not an Orch-Mind invite code (it looks like om2- followed by 8 groups of 4 letters "
-                        "and digits).", )
+                        "and digits).")
     decoded = base64.b32decode(letters)
     raw, checksum = decoded[:INVITE_BYTES], decoded[INVITE_BYTES:]
     if not secrets.compare_digest(checksum, _checksum(raw)):
         raise BadInvite("That invite code has a typo (its check letters do not match); copy it again from the "
-                        "person who invited you.", )
+                        "person who invited you.")
     secret = hashlib.blake2b(raw, digest_size=32, person=b"orch-mind-room").hexdigest()
     room_id = hashlib.blake2b(bytes.fromhex(secret), digest_size=8, person=b"orch-mind-rid").hexdigest()
     return Room(id=room_id, name=(name.strip() or f"Private {room_id[:6]}")[:60], kind="private", secret=secret)

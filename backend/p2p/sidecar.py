@@ -1,9 +1,10 @@
 """A typed client for the Node sidecar: JSON lines over its stdin/stdout, restarted if it dies.
 
 Replies are matched to requests by id; everything else the sidecar prints is an event, typed by
-:mod:`backend.p2p.sidecar_messages`, handed to ``on_event`` from the reader thread. stderr goes to the app log. When the process exits
-unexpectedly, the client starts a new one and calls ``on_restart`` so the owner can replay its
-state (identity, rooms, shares, downloads): the sidecar itself keeps nothing the app needs.
+:mod:`backend.p2p.sidecar_messages`, handed to ``on_event`` from the reader thread. stderr goes to
+the app log. When the process exits unexpectedly, the client starts a new one and calls
+``on_restart`` so the owner can replay its state (identity, rooms, shares, downloads): the sidecar
+itself keeps nothing the app needs.
 
 The sidecar forwards peer data it has already validated, but this reader does not rely on that: a
 line is read with a length cap and parsed with a nesting cap, any error is handled per line, and

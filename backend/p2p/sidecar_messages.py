@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
-PeerKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+from backend.p2p.state import HexKey
+
 RoomId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 DownloadId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
 Count = Annotated[int, Field(ge=0, le=2**53)]
@@ -33,19 +34,19 @@ class Hello(_Message):
 
 class PeerJoined(_Message):
     event: Literal["peer-join"]
-    peer: PeerKey
+    peer: HexKey
 
 
 class PeerLeft(_Message):
     event: Literal["peer-leave"]
-    peer: PeerKey
+    peer: HexKey
 
 
 class PeerRooms(_Message):
     """The rooms this peer proved it shares with us."""
 
     event: Literal["peer-rooms"]
-    peer: PeerKey
+    peer: HexKey
     rooms: Annotated[list[RoomId], Field(max_length=64)]
 
 
@@ -53,7 +54,7 @@ class CatalogArrived(_Message):
     """A peer's catalog for the rooms we share; entries the sidecar left out are counted in ``rejected``."""
 
     event: Literal["catalog"]
-    peer: PeerKey
+    peer: HexKey
     rooms: Annotated[list[RoomId], Field(max_length=64)]
     entries: Annotated[list[dict[str, Any]], Field(max_length=256)]
     rejected: Count = 0
@@ -61,7 +62,7 @@ class CatalogArrived(_Message):
 
 class PeerMisbehaved(_Message):
     event: Literal["peer-misbehaved"]
-    peer: PeerKey
+    peer: HexKey
     reason: Reason = ""
 
 
