@@ -332,7 +332,8 @@ def run(job_dir: Path, resume: bool) -> None:
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     history["hardware"] = {"device": device.type, "name": hardware, "precision": precision, "quantization": config.quantization}
     emit({"type": "progress", "status": f"training on {hardware} ({precision})", "completed": start_step, "total": total_steps,
-          "precision": precision, "device": device.type, "bf16_base_weights": frozen.count if frozen else 0})
+          "precision": precision, "device": device.type, "hardware": hardware,
+          "bf16_base_weights": frozen.count if frozen else 0})
     model.train()
     started, tokens_seen, rate = time.time(), 0, 0.0
     last_step = start_step if history.get("stopped_early") else total_steps  # a resumed run that had already converged

@@ -119,8 +119,6 @@ export function errorText(error) {
  * the UI's language when there is a translation; unknown ones are shown as they came. */
 export function statusText(status) {
   const text = String(status ?? "");
-  const running = /^training on (\w+) \(([\w-]+)\)$/.exec(text);
-  if (running) return t("status.training_on", { device: running[1], precision: running[2] });
   const key = `status.${text}`;
   return (MESSAGES[language] && MESSAGES[language][key]) || MESSAGES.en[key] || text;
 }

@@ -224,7 +224,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       status.className = "muted";
       status.textContent = event.loss !== undefined
         ? `${statusText(event.status)} ${event.completed}/${event.total} · loss ${event.loss.toFixed(4)} · ${Math.round(event.tokens_per_s)} tok/s · ETA ${Math.round(event.eta_s)} s`
-        : statusText(event.status);
+        : event.hardware ? t("status.training_on", { device: event.hardware, precision: event.precision }) : statusText(event.status);
       if (event.loss !== undefined) { series.train.push([event.completed, event.loss]); drawChart(); }
     } else if (event.type === "eval" && event.eval_loss !== null) {
       series.eval.push([event.step, event.eval_loss]); drawChart();
