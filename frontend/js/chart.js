@@ -1,7 +1,7 @@
 // Small SVG charts drawn with DOM calls (no library, no innerHTML). Colours come from the theme through
 // CSS classes (.bar, .axis, .tick, .series-accent, .series-ok), never from attributes.
 
-import { localNumber } from "./dom.js";
+import { localNumber } from "./i18n.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 

@@ -38,20 +38,6 @@ export function confirmInPlace(button, { question, yes, no, run }) {
   keep.focus();
 }
 
-/** A number the way the UI's language writes it (3.213 in pt-BR, 3,213 in English). */
-export function localNumber(value, digits = 0) {
-  return Number(value).toLocaleString(document.documentElement.lang || "en", { maximumFractionDigits: digits });
-}
-
-/** A date (or date and time) from the backend's ISO text, the way the UI's language writes it. */
-export function localDate(iso, withTime = false) {
-  if (!iso) return "";
-  const when = new Date(iso);
-  if (Number.isNaN(when.getTime())) return String(iso);
-  const lang = document.documentElement.lang || "en";
-  return withTime ? when.toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" }) : when.toLocaleDateString(lang, { dateStyle: "medium" });
-}
-
 export function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
 
 const drawn = new WeakMap();

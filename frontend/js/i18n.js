@@ -124,6 +124,19 @@ export function statusText(status) {
 }
 
 export function extend(lang, messages) { Object.assign(MESSAGES[lang], messages); }
+/** A number the way the UI's language writes it (3.213 in pt-BR, 3,213 in English). */
+export function localNumber(value, digits = 0) {
+  return Number(value).toLocaleString(language, { maximumFractionDigits: digits });
+}
+
+/** A date (or date and time) from the backend's ISO text, the way the UI's language writes it. */
+export function localDate(iso, withTime = false) {
+  if (!iso) return "";
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return String(iso);
+  return withTime ? when.toLocaleString(language, { dateStyle: "medium", timeStyle: "short" }) : when.toLocaleDateString(language, { dateStyle: "medium" });
+}
+
 /** A copy of one language's messages (the tests compare languages with it). */
 export function catalog(lang) { return { ...(MESSAGES[lang] || {}) }; }
 export const LANGUAGES = { en: "English", "pt-BR": "Português (Brasil)" };

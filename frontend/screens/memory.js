@@ -1,6 +1,6 @@
 import { barChart } from "../js/chart.js";
-import { clear, confirmInPlace, h, icon, localDate, localNumber } from "../js/dom.js";
-import { errorText, extend, statusText } from "../js/i18n.js";
+import { clear, confirmInPlace, h, icon } from "../js/dom.js";
+import { errorText, extend, localDate, localNumber, statusText } from "../js/i18n.js";
 
 extend("en", {
   "memory.import": "Import", "memory.import_hint": "A ChatGPT export (.zip or conversations.json) or a Claude export.",

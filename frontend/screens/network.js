@@ -1,7 +1,7 @@
 // Network: rooms, my shared adapters, peers, their adapters, downloads with progress, merge.
 // Everything a peer sends (names, descriptions, keys) is put in the page as text, never as HTML.
-import { clear, h, icon, localNumber, redraw } from "../js/dom.js";
-import { errorText, extend } from "../js/i18n.js";
+import { clear, h, icon, redraw } from "../js/dom.js";
+import { errorText, extend, localNumber } from "../js/i18n.js";
 
 extend("en", {
   "network.title": "Network",

@@ -1,7 +1,7 @@
 import { lineChart } from "../js/chart.js";
 import { diffWords, markedText } from "../js/diff.js";
-import { clear, confirmInPlace, field, h, icon, localNumber } from "../js/dom.js";
-import { errorText, extend, statusText } from "../js/i18n.js";
+import { clear, confirmInPlace, field, h, icon } from "../js/dom.js";
+import { errorText, extend, localNumber, statusText } from "../js/i18n.js";
 
 extend("en", {
   "training.what": "Teach a small model your style with LoRA, on your own conversations. Everything stays on this computer.",
