@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 
 import httpx
 import ollama
@@ -156,6 +157,16 @@ def test_options_are_honoured(client):
     same = {ask({**hot, "seed": 11}) for _ in range(2)}
     assert len(same) == 1, "a seed makes sampling repeatable"
     assert ask({**hot, "seed": 12}) not in same
+    assert ask({**hot, "min_p": 1.0, "seed": 11}) == greedy, "min_p 1 keeps only the most likely token"
+
+    def most_repeated_word(options: dict) -> int:
+        client.generate(model="smollm2", prompt="Something else.", options={"num_predict": 1})
+        words = re.findall(r"[a-z]+", client.generate(model="smollm2", prompt=" ".join(["apple"] * 8), raw=True, options=options).response.lower())
+        return max(map(words.count, words))
+
+    greedy_text = {"temperature": 0, "num_predict": 12}
+    assert most_repeated_word({**greedy_text, "repeat_penalty": 1.0}) > most_repeated_word({**greedy_text, "repeat_penalty": 3.0}), \
+        "a repeat penalty keeps the model from repeating itself"
     counted = client.generate(model="smollm2", prompt="Count from 1 to 20, separated by commas.", options={"temperature": 0, "stop": ["7"]})
     assert "7" not in counted.response and "6" in counted.response
     capped = client.generate(model="smollm2", prompt=prompt, options={"num_predict": 3})
