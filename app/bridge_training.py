@@ -10,7 +10,8 @@ from app.validation import Identifier, LongText, ShortText, bridge_method
 from backend.config import DataLayout, load_settings
 from backend.errors import ValidationError
 from backend.inference.engine import get_connection
-from backend.jobs import JobContext, JobRegistry
+from backend.inference.model_store import validate_name
+from backend.jobs import JobContext, JobRegistry, Steps
 from backend.memory.store import get_store
 from backend.training.adapters import AdapterStore, validate_adapter_name
 from backend.training.base_models import named_gguf
@@ -39,12 +40,22 @@ class TrainingBridge:
             raise ValidationError(f"Invalid data selection: {exc}") from exc
 
     @bridge_method
-    def training_preview(self, request: TrainingRequest) -> dict[str, Any]:
-        """Exactly what the model will see (rendered samples with their token counts, totals) and the
-        plan the Train button would run with the same settings: steps, passes, learning rate, time."""
+    def training_preview(self, request: TrainingRequest) -> dict[str, str]:
+        """Start a preview job; its result is exactly what the model will see (rendered samples with their
+        token counts, totals) and the plan the Train button would run with the same settings."""
         options = self._options(request)
         config = self._config(request, "my-adapter")
-        return preview_run(self._layout, config, conversations_from_memory(get_store(self._layout)), options, allow_paths=False)
+        self._require_base(request.base)
+        layout = self._layout
+
+        def run(context: JobContext) -> dict[str, Any]:
+            return preview_run(layout, config, conversations_from_memory(get_store(layout)), options, allow_paths=False, context=context)
+
+        return {"job_id": self._jobs.start("preview", "Preview", run)}
+
+    def _require_base(self, base: str) -> None:
+        if named_gguf(base, self._layout) is None:  # the UI picks a model by name; paths are for the CLI
+            raise ValidationError(f"No base model {base!r} among your models; pick one from the Models list.")
 
     def _config(self, request: TrainingRequest, adapter_name: str) -> TrainConfig:
         try:
@@ -59,15 +70,13 @@ class TrainingBridge:
         """Start a run; epochs and learning rate left empty (None) are planned from the data size."""
         adapter_name = request.adapter_name
         validate_adapter_name(adapter_name)
-        if named_gguf(request.base, self._layout) is None:  # the UI picks a model by name; paths are for the CLI
-            raise ValidationError(f"No base model {request.base!r} among your models; pick one from the Models list.")
+        self._require_base(request.base)
         config = self._config(request, adapter_name)
         options = self._options(request)
         layout = self._layout
 
         def run(context: JobContext) -> dict[str, Any]:
-            context.progress("preparing data", 0, 0)
-            job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout)), options)
+            job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout)), options, context)
             context.emit("run_started", run=job_dir.name, plan=RunFolder(job_dir).plan())
             return run_training(context, job_dir)
 
@@ -119,5 +128,14 @@ class TrainingBridge:
         return {"job_id": self._jobs.start("compare", f"Compare {', '.join(names)}", run)}
 
     @bridge_method
-    def adapters_deploy(self, name: ShortText, model_name: ShortText) -> dict[str, Any]:
-        return deploy_adapter(get_connection(self._layout).client, self._layout, validate_adapter_name(name), model_name)
+    def adapters_deploy(self, name: ShortText, model_name: ShortText) -> dict[str, str]:
+        """Start a deploy job (upload, create, try it on one prompt); cancelling it leaves no model behind."""
+        name = validate_adapter_name(name)
+        validate_name(model_name)
+        AdapterStore(self._layout).get(name)  # an unknown adapter is refused now, not in the job
+        layout = self._layout
+
+        def run(context: JobContext) -> dict[str, Any]:
+            return deploy_adapter(get_connection(layout).client, layout, name, model_name, steps=Steps(context))
+
+        return {"job_id": self._jobs.start("deploy", f"Deploy {name}", run)}

@@ -46,6 +46,7 @@ class BrowserModeServer:
 
     def __init__(self, api: Api, events: EventChannel, port: int | None = None) -> None:
         port = port or free_port()
+        self.api = api
         self.config = BrowserModeConfig(port=port, token=secrets.token_urlsafe(32), uploads_dir=api._layout.uploads_dir)
         self._server = LoopbackServer(create_browser_app(api, events, self.config), port, "browser-mode")
 

@@ -111,6 +111,19 @@ class JobContext:
             self.process.terminate()
 
 
+class Steps:
+    """Progress and cancel points for work that runs both as a job and outside one (the CLI): each
+    step first stops the job if it was cancelled, then reports itself; without a job it does nothing."""
+
+    def __init__(self, context: JobContext | None = None) -> None:
+        self._context = context
+
+    def __call__(self, status: str, completed: int | None = None, total: int | None = None) -> None:
+        if self._context is not None:
+            self._context.raise_if_cancelled()
+            self._context.progress(status, completed, total)
+
+
 class JobRegistry:
     """The one registry of jobs for a process. Thread-safe."""
 

@@ -18,7 +18,7 @@ user, by swapping the roles so the user's messages become the model's replies.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -243,10 +243,15 @@ def build_samples(tokenizer: ChatTokenizer, conversation: SourceConversation, op
     return samples
 
 
-def build_dataset(tokenizer: ChatTokenizer, conversations: Iterable[SourceConversation], options: DatasetOptions) -> Dataset:
+def build_dataset(tokenizer: ChatTokenizer, conversations: Sequence[SourceConversation], options: DatasetOptions,
+                  on_conversation: Callable[[int, int], None] | None = None) -> Dataset:
+    """The samples of ``conversations``; ``on_conversation(done, total)`` is called before each one
+    (progress, and the place a cancel takes effect)."""
     dataset = Dataset()
     seen: set[str] = set()
-    for conversation in conversations:
+    for number, conversation in enumerate(conversations):
+        if on_conversation:
+            on_conversation(number, len(conversations))
         if not keep(conversation, options):
             dataset.stats.filtered_conversations += 1
             continue

@@ -11,18 +11,18 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from backend.config import DataLayout
 from backend.errors import NotFoundError
-from backend.jobs import JobContext, run_json_lines_subprocess
+from backend.jobs import JobContext, Steps, run_json_lines_subprocess
 from backend.training.base_models import BaseModel, resolve_base
 from backend.training.checkpoints import latest_checkpoint
 from backend.training.config import NoTrainingData, TrainConfig, TrainingError
-from backend.training.dataset import DatasetOptions, SourceConversation, build_dataset
+from backend.training.dataset import Dataset, DatasetOptions, SourceConversation, build_dataset
 from backend.training.plan import plan_training, resolved
 from backend.training.run_folder import RunFolder
 
@@ -41,16 +41,32 @@ def options_for(config: TrainConfig) -> DatasetOptions:
                           system_prompt=config.system_prompt)
 
 
-def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable[SourceConversation],
-                options: DatasetOptions | None = None) -> Path:
-    base = resolve_base(config.base, layout)
-    config = config.model_copy(update={"base_hf_dir": str(base.hf_dir), "base_sha256": base.sha256,
-                                       "base_gguf": str(base.gguf_path or "")})
+def _counting(steps: Steps) -> Callable[[int, int], None]:
+    def conversation(done: int, total: int) -> None:
+        if done % max(1, total // 50) == 0:  # at most ~50 events, however many conversations
+            steps("reading conversations", done, total)
+    return conversation
+
+
+def _dataset(layout: DataLayout, config: TrainConfig, conversations: Sequence[SourceConversation], options: DatasetOptions,
+             steps: Steps, *, allow_paths: bool = True) -> tuple[BaseModel, Dataset]:
     from transformers import AutoTokenizer
 
+    steps("preparing the base model")  # the first time for a base: dequantised from its GGUF (up to a minute)
+    base = resolve_base(config.base, layout, allow_paths=allow_paths)
+    steps("loading the tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
+    dataset = build_dataset(tokenizer, conversations, options, _counting(steps))
+    steps("planning")
+    return base, dataset
+
+
+def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Sequence[SourceConversation],
+                options: DatasetOptions | None = None, context: JobContext | None = None) -> Path:
     options = options or options_for(config)
-    dataset = build_dataset(tokenizer, conversations, options)
+    base, dataset = _dataset(layout, config, conversations, options, Steps(context))
+    config = config.model_copy(update={"base_hf_dir": str(base.hf_dir), "base_sha256": base.sha256,
+                                       "base_gguf": str(base.gguf_path or "")})
     if not dataset.train:
         raise NoTrainingData("No training samples: import conversations (or chat) first, or loosen the filters.")
     plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), base_info(base),
@@ -75,15 +91,12 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Iterable
 PREVIEW_SAMPLES = 3
 
 
-def preview_run(layout: DataLayout, config: TrainConfig, conversations: Iterable[SourceConversation],
-                options: DatasetOptions, *, allow_paths: bool = True) -> dict[str, Any]:
+def preview_run(layout: DataLayout, config: TrainConfig, conversations: Sequence[SourceConversation],
+                options: DatasetOptions, *, allow_paths: bool = True, context: JobContext | None = None) -> dict[str, Any]:
     """What a run with ``config`` would train, without training: the dataset's totals (with any exchange
-    split or left out, by name), the first samples exactly as trained, and the plan with its estimates."""
-    from transformers import AutoTokenizer
-
-    base = resolve_base(config.base, layout, allow_paths=allow_paths)
-    tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
-    dataset = build_dataset(tokenizer, conversations, options)
+    split or left out, by name), the first samples exactly as trained, and the plan with its estimates.
+    Under a job (``context``) it reports each step and stops at the next one when cancelled."""
+    base, dataset = _dataset(layout, config, conversations, options, Steps(context), allow_paths=allow_paths)
     info = base_info(base)
     plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), info,
                          measured_throughput(layout, base.sha256))
@@ -114,7 +127,7 @@ def measured_throughput(layout: DataLayout, base_sha256: str) -> float | None:
     return None
 
 
-def validation_samples(layout: DataLayout, base_reference: str, conversations: Iterable[SourceConversation],
+def validation_samples(layout: DataLayout, base_reference: str, conversations: Sequence[SourceConversation],
                        options: DatasetOptions) -> list[dict[str, Any]]:
     """The held-out split of the user's data, as the trainer's evaluation reads it."""
     from transformers import AutoTokenizer

@@ -2,6 +2,7 @@ import { lineChart } from "../js/chart.js";
 import { diffWords, markedText } from "../js/diff.js";
 import { clear, confirmInPlace, field, h, icon } from "../js/dom.js";
 import { errorText, extend, localNumber, statusText } from "../js/i18n.js";
+import { jobLine } from "../js/job_line.js";
 
 extend("en", {
   "training.what": "Teach a small model your style with LoRA, on your own conversations. Everything stays on this computer.",
@@ -15,6 +16,8 @@ extend("en", {
   "training.progress": "3. Progress", "training.cancel": "Cancel", "training.resume": "Resume",
   "training.no_runs": "No runs yet: preview your data above (step 1), then press Train (step 2).", "training.chat_with": "Chat with it", "training.delete_confirm": "Delete the adapter {name}? Models deployed from it stop working.", "training.cancelling": "Cancelling: saving a checkpoint to resume from…",
   "training.deploying": "Deploying {name} and trying it on one prompt…", "training.previewing": "Reading your conversations and counting tokens…",
+  "training.preview_cancelled": "Preview cancelled.", "training.deploy_cancelled": "Deploy cancelled: no model was left behind.",
+  "training.sample_tokens": "{tokens} tokens, {trained} trained", "training.deploy_running": "Deploying a model and trying it on one prompt…",
   "training.still_running": "A run is in progress; its next update appears here.",
   "training.curve_train": "training loss", "training.curve_validation": "validation loss", "training.axis_step": "step",
   "training.axis_loss": "loss", "training.chart_title": "Loss by optimizer step (lower is better)",
@@ -48,6 +51,8 @@ extend("pt-BR", {
   "training.progress": "3. Progresso", "training.cancel": "Cancelar", "training.resume": "Retomar",
   "training.no_runs": "Nenhum treino ainda: pré-visualize seus dados acima (passo 1) e clique em Treinar (passo 2).", "training.chat_with": "Conversar com ele", "training.delete_confirm": "Excluir o adaptador {name}? Os modelos implantados a partir dele param de funcionar.", "training.cancelling": "Cancelando: salvando um ponto de retomada…",
   "training.deploying": "Implantando {name} e testando com uma pergunta…", "training.previewing": "Lendo suas conversas e contando tokens…",
+  "training.preview_cancelled": "Pré-visualização cancelada.", "training.deploy_cancelled": "Implantação cancelada: nenhum modelo ficou para trás.",
+  "training.sample_tokens": "{tokens} tokens, {trained} treinados", "training.deploy_running": "Implantando um modelo e testando com uma pergunta…",
   "training.still_running": "Há um treino em andamento; a próxima atualização aparece aqui.",
   "training.curve_train": "perda no treino", "training.curve_validation": "perda na validação", "training.axis_step": "passo",
   "training.axis_loss": "perda", "training.chart_title": "Perda por passo do otimizador (menor é melhor)",
@@ -114,6 +119,26 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   let job = kept.job;
   const start = h("button", { class: "primary", "data-testid": "train-start" }, t("training.start"));
   const chatWith = h("button", { class: "secondary", hidden: true, "data-testid": "train-chat-with" }, t("training.chat_with"));
+  const deployStatus = h("div", { class: "muted", "data-testid": "deploy-status" });
+  const setDeployButtons = (busy) => adapters.querySelectorAll("[data-testid=adapter-deploy]").forEach((button) => { button.disabled = busy; });
+  const deploying = jobLine({ bridge, t, testid: "deploy-job", onDone: (ended) => {
+    setDeployButtons(false);
+    if (ended.state === "succeeded") {
+      const result = ended.result;
+      deployStatus.className = "ok"; deployStatus.textContent = `${result.model}: ${result.smoke.adapted.slice(0, 120)}`;
+      chatWith.dataset.model = result.model; chatWith.hidden = false;
+    } else {
+      deployStatus.className = ended.state === "failed" ? "error" : "muted";
+      deployStatus.textContent = ended.state === "failed" ? errorText(ended.error) : t("training.deploy_cancelled");
+    }
+  } });
+  const previewButton = h("button", { class: "secondary", "data-testid": "train-preview-button" }, t("training.preview"));
+  const previewing = jobLine({ bridge, t, testid: "train-preview-job", onDone: (ended) => {
+    previewButton.disabled = false;
+    if (ended.state === "succeeded") showPreview(ended.result);
+    else clear(preview).append(h("p", { class: ended.state === "failed" ? "error" : "muted", "data-testid": "train-preview-ended" },
+      ended.state === "failed" ? errorText(ended.error) : t("training.preview_cancelled")));
+  } });
   const remembered = { voice, title, dateFrom, dateTo, epochs, rank, lr, maxTokens, name };
   for (const [key, input] of Object.entries(remembered)) {
     if (kept.form[key] !== undefined) input.value = kept.form[key];
@@ -183,13 +208,12 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       h("td", {}, a.name), h("td", {}, a.base.reference), h("td", {}, `r=${a.rank}`),
       h("td", {}, a.metrics.eval_loss !== undefined ? `loss ${a.metrics.eval_loss.toFixed(3)}` : ""),
       h("td", {}, h("input", { type: "checkbox", value: a.name, "data-testid": "compare-pick", "aria-label": `${t("training.compare")}: ${a.name}` })),
-      h("td", {}, h("button", { class: "primary", onclick: async () => {
+      h("td", {}, h("button", { class: "primary", "data-testid": "adapter-deploy", disabled: deploying.busy, onclick: async () => {
         try {
-          status.className = "muted"; status.textContent = t("training.deploying", { name: a.name });
-          const result = await bridge.call("adapters_deploy", a.name, a.name);
-          status.className = "ok"; status.textContent = `${result.model}: ${result.smoke.adapted.slice(0, 120)}`;
-          chatWith.dataset.model = result.model; chatWith.hidden = false;
-        } catch (e) { showError(e); } } }, t("training.deploy")),
+          deployStatus.className = "muted"; deployStatus.textContent = ""; chatWith.hidden = true;
+          setDeployButtons(true);
+          await deploying.start((await bridge.call("adapters_deploy", a.name, a.name)).job_id, t("training.deploying", { name: a.name }));
+        } catch (e) { setDeployButtons(false); showError(e); } } }, t("training.deploy")),
         h("button", { class: "link danger", "data-testid": "adapter-delete", onclick: (event) => confirmInPlace(event.currentTarget, {
           question: t("training.delete_confirm", { name: a.name }), yes: t("common.delete"), no: t("common.keep"),
           run: async () => { try { await bridge.call("adapters_delete", a.name); await refresh(); } catch (e) { showError(e); } },
@@ -204,6 +228,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const ofJob = (event, id) => id && (event.job_id === id || (event.job && event.job.id === id));
 
   const stop = onEvent((event) => {
+    if (previewing.handle(event) || deploying.handle(event)) return;
     if (ofJob(event, compareJob)) {
       if (event.type === "progress") { compareResult.textContent = event.total ? `${statusText(event.status)} ${event.completed}/${event.total}` : statusText(event.status); }
       else if (event.type === "job" && ["succeeded", "failed", "cancelled"].includes(event.job.state)) {
@@ -237,6 +262,20 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     }
   });
 
+  function showPreview(result) {
+    const s = result.stats;
+    clear(preview).append(h("p", {}, t("training.samples_stats", { train: s.train_samples, validation: s.validation_samples, tokens: s.tokens, trained: s.trained_tokens })),
+      s.split_turns ? h("p", { class: "muted", "data-testid": "train-split" }, t("training.split", s)) : "",
+      s.left_out_turns ? h("div", { class: "error", "data-testid": "train-left-out" }, t("training.left_out", s),
+        h("ul", {}, ...s.left_out.map((note) => h("li", {}, note)))) : "",
+      h("p", { class: result.plan.fits_ram ? "muted" : "error", "data-testid": "train-estimate" }, planText(result.plan)),
+      ...result.samples.map((sample) => h("div", { class: "hit" }, h("div", { class: "meta" }, t("training.sample_tokens", { tokens: sample.tokens, trained: sample.trained_tokens })), h("pre", {}, sample.text))));
+  }
+  previewButton.addEventListener("click", async () => {
+    clear(preview); previewButton.disabled = true;
+    try { await previewing.start((await bridge.call("training_preview", runRequest())).job_id, t("training.previewing")); }
+    catch (e) { previewButton.disabled = false; showError(e); }
+  });
   cancel.addEventListener("click", () => {
     if (!job) return;
     cancel.disabled = true;  // saving a checkpoint takes a moment: say so at once
@@ -257,24 +296,12 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     h("h1", {}, t("training.title")), h("p", { class: "muted" }, t("training.what")),
     h("div", { class: "card" }, h("h2", {}, t("training.data")), ...field(t("training.voice"), voice), ...field(t("training.title_filter"), title),
       ...field(t("training.date_from"), dateFrom), ...field(t("training.date_to"), dateTo),
-      h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "train-preview-button", onclick: async () => {
-        try {
-          clear(preview).append(h("p", { class: "muted", "data-testid": "train-preview-wait" }, h("progress", {}), " ", t("training.previewing")));
-          const result = await bridge.call("training_preview", runRequest());
-          const s = result.stats;
-          clear(preview).append(h("p", {}, t("training.samples_stats", { train: s.train_samples, validation: s.validation_samples, tokens: s.tokens, trained: s.trained_tokens })),
-            s.split_turns ? h("p", { class: "muted", "data-testid": "train-split" }, t("training.split", s)) : "",
-            s.left_out_turns ? h("div", { class: "error", "data-testid": "train-left-out" }, t("training.left_out", s),
-              h("ul", {}, ...s.left_out.map((note) => h("li", {}, note)))) : "",
-            h("p", { class: result.plan.fits_ram ? "muted" : "error", "data-testid": "train-estimate" }, planText(result.plan)),
-            ...result.samples.map((sample) => h("div", { class: "hit" }, h("div", { class: "meta" }, `${sample.tokens} tokens, ${sample.trained_tokens} trained`), h("pre", {}, sample.text))));
-        } catch (e) { clear(preview); showError(e); }
-      } }, t("training.preview"))), preview),
+      h("div", { class: "row" }, previewButton), previewing.element, preview),
     h("div", { class: "card" }, h("h2", {}, t("training.settings")), ...field(t("training.base"), base), ...field(t("training.epochs"), epochs),
       ...field(t("training.rank"), rank), ...field(t("training.lr"), lr), ...field(t("training.max_tokens"), maxTokens), ...field(t("training.name"), name),
       h("div", { class: "row" }, start, cancel)),
-    h("div", { class: "card" }, h("h2", {}, t("training.progress")), bar, status, chatWith, planNote, chart, evaluation),
-    h("div", { class: "card" }, h("h2", {}, t("training.runs")), runs, h("h2", {}, t("training.adapters")), adapters,
+    h("div", { class: "card" }, h("h2", {}, t("training.progress")), bar, status, planNote, chart, evaluation),
+    h("div", { class: "card" }, h("h2", {}, t("training.runs")), runs, h("h2", {}, t("training.adapters")), adapters, deploying.element, deployStatus, chatWith,
       h("h2", {}, t("training.compare")), h("p", { class: "muted" }, t("training.compare_help")), comparePrompts,
       h("div", { class: "row" }, h("button", { class: "secondary", "data-testid": "compare-start", onclick: async () => {
         const picked = [...adapters.querySelectorAll("[data-testid=compare-pick]:checked")].map((box) => box.value);
@@ -285,7 +312,9 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         } catch (e) { showError(e); }
       } }, t("training.compare_button"))), compareResult),
   );
-  // Back on the screen (or after a reload): the run this screen watched, or any training run in progress.
+  // Back on the screen (or after a reload): the run this screen watched, or any training run in progress;
+  // likewise a preview or deploy still at work.
+  let deployRunning = null;
   try {
     const jobs = await bridge.call("list_jobs");
     const active = (one) => one && ["queued", "running"].includes(one.state);
@@ -298,8 +327,12 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       status.textContent = current.error ? errorText(current.error) : statusText(current.state);
       if (current.result && current.result.evaluation) showEvaluation(current.result.evaluation);
     }
+    const previewRunning = jobs.find((one) => one.kind === "preview" && active(one));
+    if (previewRunning) { previewButton.disabled = true; previewing.start(previewRunning.id, t("training.previewing")).catch(showError); }
+    deployRunning = jobs.find((one) => one.kind === "deploy" && active(one));
   } catch (e) { showError(e); }
   drawChart();
   await refresh();
+  if (deployRunning) { setDeployButtons(true); deploying.start(deployRunning.id, t("training.deploy_running")).catch(showError); }
   return stop;
 }

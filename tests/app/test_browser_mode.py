@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.app.accessibility import accessibility_problems
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow  # real Chromium
 
@@ -147,7 +148,8 @@ def test_models_screen_lists_and_creates_models(page):
     assert "invalid model name" in page.inner_text("#toast")
 
 
-def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in_layout, tmp_path, artifacts_dir):
+def test_training_screen_previews_trains_saves_and_deploys(page, server, layout, base_in_layout, tmp_path, artifacts_dir):
+    from backend.inference.engine import get_connection
     from backend.memory.embeddings import get_embedder
     from backend.memory.ingest import import_path
     from backend.memory.store import get_store
@@ -158,6 +160,10 @@ def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in
     import_path(get_store(layout), export, get_embedder())
     page.click("#nav button[data-screen=training]")
     page.wait_for_selector("[data-testid=train-preview-button]")
+    page.click("[data-testid=train-preview-button]")
+    page.click("[data-testid=train-preview-job-cancel]")  # a preview can be called off, and says so at once
+    assert "Preview cancelled" in page.inner_text("[data-testid=train-preview-ended]")
+    assert page.is_enabled("[data-testid=train-preview-button]") and page.is_hidden("[data-testid=train-preview-job]")
     page.click("[data-testid=train-preview-button]")
     page.wait_for_selector("[data-testid=train-preview] pre")
     assert "training and" in page.inner_text("[data-testid=train-preview]")
@@ -188,8 +194,13 @@ def test_training_screen_previews_trains_saves_and_deploys(page, layout, base_in
     assert accessibility_problems(page) == [], "the Training screen with a run, its chart and its evaluation"
     page.click("text=Save as adapter")
     page.wait_for_selector("[data-testid=adapter-row]")
-    page.click("[data-testid=adapter-row] >> text=Deploy")
-    page.wait_for_selector("[data-testid=train-status].ok:has-text('pirate-ui')")
+    page.click("[data-testid=adapter-deploy]")
+    page.click("[data-testid=deploy-job-cancel]")
+    assert "no model was left behind" in page.inner_text("[data-testid=deploy-status]")
+    assert wait_for(lambda: not [j for j in server.api.list_jobs()["data"] if j["kind"] == "deploy" and j["state"] in ("queued", "running")])
+    assert "pirate-ui:latest" not in [m.model for m in get_connection(layout).client.list().models], "a cancelled deploy leaves no model"
+    page.click("[data-testid=adapter-deploy]")
+    page.wait_for_selector("[data-testid=deploy-status].ok:has-text('pirate-ui')")
     page.click("[data-testid=train-chat-with]")
     page.wait_for_selector("[data-testid=messages][data-state=idle]")
     assert page.input_value("[data-testid=chat-model]") == "pirate-ui:latest", "a deployed model is one click from chatting"
