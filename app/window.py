@@ -35,17 +35,21 @@ QT_DARK = {"Window": "#171b24", "WindowText": "#e6e9ef", "Base": "#0f1218", "Alt
 _QT_APP: Any = None
 
 
-def style_qt_dark() -> None:
-    """Qt's own widgets in the dark theme. The application is created here, before pywebview (which
-    reuses it), and after Qt WebEngine is imported, as Qt requires."""
+def style_qt(theme: str) -> None:
+    """Qt's own widgets in the page's colours: dark when the theme is fixed to dark, or when it follows a
+    system that Qt reports as dark (the page follows the same report). The application is created here,
+    before pywebview (which reuses it), and after Qt WebEngine is imported, as Qt requires."""
     import sys
 
     import webview.platforms.qt  # noqa: F401 - imports Qt WebEngine, which must precede the QApplication
+    from qtpy.QtCore import Qt
     from qtpy.QtGui import QColor, QPalette
     from qtpy.QtWidgets import QApplication
 
     global _QT_APP  # kept alive here: Qt destroys an application whose Python object is collected
     app = _QT_APP = QApplication.instance() or QApplication(sys.argv)
+    if not (theme == "dark" or (theme == "system" and app.styleHints().colorScheme() == Qt.ColorScheme.Dark)):
+        return
     app.setStyle("Fusion")
     palette = app.palette()
     for role, colour in QT_DARK.items():
@@ -66,8 +70,7 @@ def run_window(api: Any, *, on_started: Callable[[Any], None] | None = None, deb
     prepare_qt_environment(language)
     import webview  # imported late: Qt is heavy and browser mode does not need it
 
-    if theme == "dark":
-        style_qt_dark()
+    style_qt(theme)
 
     window = webview.create_window(
         "Orch-Mind", url=str(FRONTEND_INDEX), js_api=api, width=1200, height=820, min_size=(820, 560),

@@ -61,6 +61,18 @@ class Hostile:
             self.process.kill()
 
 
+def files_in(home) -> set[str]:
+    return {str(path.relative_to(home.root)) for path in home.root.rglob("*") if not path.is_dir()}
+
+
+def written_outside_staging(home, before: set[str], downloaded: str) -> set[str]:
+    """Files that appeared anywhere in the data dir, at any depth, other than where the network may
+    write: its own state and corestore, staging, the log, and the adapter the user chose to download."""
+    allowed = (f"{home.p2p_file('x').parent.name}/", f"{home.staging_dir.name}/", f"{home.logs_dir.name}/",
+               f"{home.adapters_dir.name}/{downloaded}/")
+    return {path for path in files_in(home) - before if not path.startswith(allowed)}
+
+
 def watch_misbehaviour(service):
     dropped = []
     service.subscribe(lambda e: dropped.append(e) if e.get("event") == "peer-misbehaved" else None)
@@ -93,6 +105,7 @@ def test_a_hostile_peer_is_dropped_and_a_well_behaved_one_still_served(alice_and
     alice, bob, bob_home = alice_and_bob
     dropped = watch_misbehaviour(bob)
     idle_rss = rss_mb(bob.sidecar_pid)
+    before = files_in(bob_home)
     hostile = Hostile(mode, testnet, tmp_path / "hostile", seconds=10)
     try:
         assert bob.wait_for(lambda: any(d["peer"] == hostile.key for d in dropped), 60), f"{mode} was not dropped"
@@ -106,7 +119,7 @@ def test_a_hostile_peer_is_dropped_and_a_well_behaved_one_still_served(alice_and
     assert bob._sidecar.restart_count == 0 and bob._sidecar.reader_failures == 0
     assert hostile.key not in {p["peer"] for p in bob.peers()}
     still_serves(bob, alice)
-    assert {p.name for p in bob_home.root.iterdir()} <= {"adapters", "p2p", "p2p-staging", "identity", "models", "settings.json", "logs"}
+    assert written_outside_staging(bob_home, before, "kind") == set()
 
 
 def crafted(mallory, base_entry, **transfer_changes):
@@ -145,6 +158,7 @@ def test_fat_blocks_and_a_short_core_fail_before_fetching_and_leave_nothing(test
         mallory._call("set_catalog", items=[{"rooms": ["public"], "entry": e} for e in entries])
         assert bob.wait_for(lambda: sees_adapter(bob, "lure-0") and sees_adapter(bob, "lure-1"), 60)
         before = corestore_bytes(bob_home)
+        files_before = files_in(bob_home)
         for name in ("lure-0", "lure-1"):
             record = bob.wait_download(bob.download(offer_id(bob, name)), 60)
             assert record.state == "failed" and record.code == "mismatch", record
@@ -154,6 +168,7 @@ def test_fat_blocks_and_a_short_core_fail_before_fetching_and_leave_nothing(test
     with running_peer(bob_home, testnet.bootstrap) as bob_again:  # a failed download is not replayed
         assert all(d["state"] == "failed" for d in bob_again.list_downloads())
     assert not any(bob_home.staging_dir.iterdir()) and AdapterStore(bob_home).list() == []
+    assert written_outside_staging(bob_home, files_before, downloaded="nothing") == set()
 
 
 def test_a_download_names_the_entry_not_the_name_and_a_reshare_keeps_the_author(testnet, make_layout, shared_base):
