@@ -62,13 +62,16 @@ class Hostile:
 
 
 def files_in(home) -> set[str]:
+    from backend.inference.model_store import ModelStore
+
+    ModelStore(home).register_defaults()  # done at the app's first start; not a write the network caused
     return {str(path.relative_to(home.root)) for path in home.root.rglob("*") if not path.is_dir()}
 
 
 def written_outside_staging(home, before: set[str], downloaded: str) -> set[str]:
     """Files that appeared anywhere in the data dir, at any depth, other than where the network may
     write: its own state and corestore, staging, the log, and the adapter the user chose to download."""
-    allowed = (f"{home.p2p_file('x').parent.name}/", f"{home.staging_dir.name}/", f"{home.logs_dir.name}/",
+    allowed = (f"{home.p2p_dir.name}/", f"{home.staging_dir.name}/", f"{home.logs_dir.name}/",
                f"{home.adapters_dir.name}/{downloaded}/")
     return {path for path in files_in(home) - before if not path.startswith(allowed)}
 
