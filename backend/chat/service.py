@@ -166,6 +166,10 @@ class ChatService:
         import_conversations(self.store, self.embedder, CHAT_SOURCE, CHAT_SOURCE, "Orch-Mind chats", "chat", conversations)
 
     def delete(self, session_id: str) -> None:
-        """Delete a chat and its copy in memory: a deleted chat must not live on as searchable text."""
-        self.sessions.delete(session_id)
-        forget_conversation(self.store, CHAT_SOURCE, session_id)
+        delete_chat(self.store, session_id)
+
+
+def delete_chat(store: MemoryStore, session_id: str) -> None:
+    """Delete a chat and its copy in memory: a deleted chat must not live on as searchable text."""
+    ChatSessions(store).delete(session_id)
+    forget_conversation(store, CHAT_SOURCE, session_id)

@@ -118,6 +118,11 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     messages.scrollTop = messages.scrollHeight;
   }
 
+  let wantedModel = null;  // the open chat's model, chosen once the list has it
+  function pickModel(name) {
+    if (name && [...model.options].some((o) => o.value === name)) model.value = name;
+  }
+
   function showSession(session) {
     state.session = session;
     showMessages(session ? session.messages : []);
@@ -125,7 +130,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     system.value = session ? session.system_prompt : defaults.system_prompt;
     maxTokens.value = session ? session.max_tokens ?? "" : "";
     temperature.value = session ? session.temperature ?? "" : "";
-    if (session && [...model.options].some((o) => o.value === session.model)) model.value = session.model;
+    if (session) { wantedModel = session.model; pickModel(session.model); }
     const last = session && session.messages[session.messages.length - 1];
     notice.textContent = last && last.stats && last.stats.dropped_turns ? t("chat.dropped", { n: last.stats.dropped_turns }) : "";
     setMode(state.mode);
@@ -226,6 +231,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     input.value = "";
     startTurn("chat_send", text);
   });
+  // Typing is the sign an answer will be wanted: the models load meanwhile, not after Send.
+  input.addEventListener("input", () => { bridge.call("chat_prepare").catch(() => {}); }, { once: true });
   input.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send.click(); } });
   regenerate.addEventListener("click", () => startTurn("chat_regenerate"));
   stop.addEventListener("click", stopAnswer);
@@ -242,16 +249,21 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     }
   });
 
-  // Everything the first draw needs, asked for at once (one after another it took seconds).
+  // Everything the first draw needs, asked for at once. The model list waits on the engine (half a
+  // second at a first start): the screen is drawn without it and the list filled in when it comes.
   const listed = bridge.call("chat_sessions");
+  const overview = bridge.call("models_overview");
   try {
-    const [overview, { values: settings }, stats] = await Promise.all(
-      [bridge.call("models_overview"), bridge.call("get_settings"), bridge.call("memory_stats")]);
-    overview.models.filter((m) => m.available).forEach((m) => model.append(h("option", { value: m.name }, m.name)));
+    const [{ values: settings }, stats] = await Promise.all([bridge.call("get_settings"), bridge.call("memory_stats")]);
     state.imported = stats.sources.filter((s) => s.kind !== "orch-chat").length;
-    defaults = { memory_enabled: settings.memory_enabled, system_prompt: settings.system_prompt };
-    if ([...model.options].some((o) => o.value === settings.chat_model)) model.value = settings.chat_model;
+    defaults = { memory_enabled: settings.memory_enabled, system_prompt: settings.system_prompt, model: settings.chat_model };
   } catch (e) { showError(e); }
+  overview.then(({ models }) => {
+    model.replaceChildren(...models.filter((m) => m.available).map((m) => h("option", { value: m.name }, m.name)));
+    pickModel(defaults.model);
+    pickModel(wantedModel);
+    model.dataset.loaded = "true";
+  }).catch(showError);
 
   root.append(h("div", { class: "chat-layout" }, history,
     h("div", { class: "chat-main" },

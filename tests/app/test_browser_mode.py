@@ -4,6 +4,7 @@ import json
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.app.accessibility import accessibility_problems
 from tests.conftest import wait_for
@@ -203,7 +204,7 @@ def test_training_screen_previews_trains_saves_and_deploys(page, server, layout,
     page.wait_for_selector("[data-testid=deploy-status].ok:has-text('pirate-ui')")
     page.click("[data-testid=train-chat-with]")
     page.wait_for_selector("[data-testid=messages][data-state=idle]")
-    assert page.input_value("[data-testid=chat-model]") == "pirate-ui:latest", "a deployed model is one click from chatting"
+    expect(page.locator("[data-testid=chat-model][data-loaded=true]")).to_have_value("pirate-ui:latest")  # one click from chatting
 
 
 def test_an_unchanged_model_is_explained_with_what_to_try(page, layout, base_in_layout):
