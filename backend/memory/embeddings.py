@@ -19,6 +19,7 @@ import numpy as np
 
 from backend.config import DataLayout
 from backend.errors import OrchMindError
+from backend.model_loading import MODEL_LOADS
 from backend.package_files import package_dir
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -183,12 +184,13 @@ class Embedder:
     """A loaded sentence-transformers model: ``embed`` returns L2-normalised float32 vectors."""
 
     def __init__(self, name: str = DEFAULT_EMBEDDING_MODEL) -> None:
-        from sentence_transformers import SentenceTransformer
-
         self.name = name
         location = resolve_model_location(name)
         try:
-            self._model = SentenceTransformer(location, device="cpu")
+            with MODEL_LOADS:  # transformers' lazy imports race as well: the import is inside
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(location, device="cpu")
         except (OSError, ValueError) as exc:
             raise EmbeddingModelError(
                 f"Could not load the embedding model {name!r} ({exc}). Use a local folder, or connect to "

@@ -17,6 +17,7 @@ from typing import Any
 
 from backend.config import DataLayout, atomic_write_text
 from backend.errors import NotFoundError, OrchMindError
+from backend.model_loading import MODEL_LOADS
 
 
 class BaseModelError(OrchMindError):
@@ -135,26 +136,28 @@ def ensure_chat_template(gguf: Path, folder: Path) -> None:
 
 def dequantise_to_folder(gguf: Path, target: Path) -> None:
     """GGUF -> fp32 safetensors folder (once per base), written beside and renamed into place."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     partial = target.with_name(target.name + ".partial")
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    if not tokenizer.chat_template:  # a base model: render with the template the engine uses for it
-        tokenizer.chat_template = engine_template(gguf)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    quantizer = getattr(model, "hf_quantizer", None)
-    if quantizer is not None:  # a GGUF-loaded model refuses to be saved or trained until this is removed
-        quantizer.remove_quantization_config(model)
-    model.save_pretrained(partial, safe_serialization=True)
-    tokenizer.save_pretrained(partial)
+    with MODEL_LOADS:  # transformers' lazy imports race as well: the import is inside
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if not tokenizer.chat_template:  # a base model: render with the template the engine uses for it
+            tokenizer.chat_template = engine_template(gguf)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        quantizer = getattr(model, "hf_quantizer", None)
+        if quantizer is not None:  # a GGUF-loaded model refuses to be saved or trained until this is removed
+            quantizer.remove_quantization_config(model)
+        model.save_pretrained(partial, safe_serialization=True)
+        tokenizer.save_pretrained(partial)
     atomic_write_text(partial / "orch_mind_source.json", json.dumps({"gguf": str(gguf)}))
     partial.replace(target) if not target.exists() else None
 
 
 def load_model_and_tokenizer(base: BaseModel, *, quantization: str = "none", dtype: str = "float32") -> tuple[Any, Any]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    with MODEL_LOADS:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
     kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
     if quantization in ("4bit", "8bit"):
         from transformers import BitsAndBytesConfig
@@ -168,5 +171,6 @@ def load_model_and_tokenizer(base: BaseModel, *, quantization: str = "none", dty
     tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(base.hf_dir, **kwargs)
+    with MODEL_LOADS:
+        model = AutoModelForCausalLM.from_pretrained(base.hf_dir, **kwargs)
     return model, tokenizer

@@ -5,7 +5,13 @@ import shutil
 
 import pytest
 
-from backend.training.base_models import BaseModelError, load_model_and_tokenizer, ollama_store_gguf, resolve_base
+from backend.training.base_models import (
+    BaseModelError,
+    dequantise_to_folder,
+    load_model_and_tokenizer,
+    ollama_store_gguf,
+    resolve_base,
+)
 
 
 def test_model_folder_is_used_as_is(shared_base, layout):
@@ -87,3 +93,33 @@ def test_4bit_without_bitsandbytes_fails_clearly_instead_of_training_unquantized
     assert completed.returncode == 1 and errors and errors[0]["code"] == "quantization", completed.stderr[-2000:]
     assert not any(e["type"] == "progress" and e.get("status", "").startswith("training on") for e in events)
     assert not (job_dir / "adapter").exists()
+
+
+@pytest.mark.slow
+def test_a_model_loading_in_another_thread_does_not_empty_a_dequantised_base(tmp_path):
+    """The app loads models in several threads (an import's embedder, a preview's base). Without one
+    load at a time, transformers' process-wide loading state left the base's weights empty (3 of 3)."""
+    import threading
+
+    from safetensors import safe_open
+
+    from backend.inference.default_models import default_chat_gguf
+    from backend.memory.embeddings import Embedder
+
+    done = threading.Event()
+    loads = []
+
+    def keep_loading() -> None:
+        while not done.is_set():
+            loads.append(Embedder())
+
+    loader = threading.Thread(target=keep_loading)
+    loader.start()
+    try:
+        dequantise_to_folder(default_chat_gguf(), tmp_path / "base")
+    finally:
+        done.set()
+        loader.join()
+    assert loads, "the other thread was loading meanwhile"
+    with safe_open(str(tmp_path / "base" / "model.safetensors"), "pt") as weights:
+        assert weights.get_tensor("model.embed_tokens.weight").abs().sum() > 0
