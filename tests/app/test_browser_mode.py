@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.app.accessibility import accessibility_problems
+from tests.app.language import english_left, switch_to_portuguese
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow  # real Chromium
@@ -205,6 +206,13 @@ def test_training_screen_previews_trains_saves_and_deploys(page, server, layout,
     page.click("[data-testid=train-chat-with]")
     page.wait_for_selector("[data-testid=messages][data-state=idle]")
     expect(page.locator("[data-testid=chat-model][data-loaded=true]")).to_have_value("pirate-ui:latest")  # one click from chatting
+    switch_to_portuguese(page)  # the screen with a finished run, its evaluation and adapters, in Portuguese
+    page.click("#nav button[data-screen=training]")
+    page.wait_for_selector("[data-testid=adapter-row]")
+    page.click("[data-testid=run-show]")
+    expect(page.locator("[data-testid=train-verdict]")).to_contain_text("Aprendeu")
+    assert english_left(page) == []
+    page.screenshot(path=str(artifacts_dir / "pt-BR-training-finished.png"), full_page=True)
 
 
 def test_an_unchanged_model_is_explained_with_what_to_try(page, layout, base_in_layout):

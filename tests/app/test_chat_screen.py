@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.app.accessibility import accessibility_problems
+from tests.app.language import english_left, switch_to_portuguese
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +46,11 @@ def test_your_message_shows_at_once_with_its_line_breaks_and_escape_stops_the_an
     assert accessibility_problems(page) == [], "the Chat screen with messages and a chat in the list"
     page.emulate_media(color_scheme="dark")
     assert accessibility_problems(page) == [], "and in the dark theme"
+    switch_to_portuguese(page)  # the same chat, stopped answer and all, in Portuguese
+    open_chat(page)
+    assert page.locator("[data-testid=msg-stopped]").count() == 1
+    assert english_left(page) == []
+    page.screenshot(path=str(artifacts_dir / "pt-BR-chat-stopped.png"))
 
 
 def test_a_new_chat_is_a_draft_regenerate_cannot_jam_it_and_memory_follows_settings(page, layout):

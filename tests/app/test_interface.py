@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.app.accessibility import accessibility_problems
+from tests.app.language import english_left
 
 pytestmark = pytest.mark.slow
 
@@ -13,27 +14,6 @@ SCREENS = {"chat": "[data-testid=messages][data-state=idle]", "memory": "h1", "t
            "network": "h1", "settings": "h1"}
 DARK_BG, LIGHT_BG = "rgb(15, 18, 24)", "rgb(246, 247, 249)"
 SIZES = ((900, 700), (1400, 900), (1920, 1080))
-
-# Text nodes and labelling attributes whose text is an English message that has a different Portuguese one.
-UNTRANSLATED = """async () => {
-  const i18n = await import(new URL("js/i18n.js", document.baseURI).href);
-  const en = i18n.catalog("en"), pt = i18n.catalog("pt-BR");
-  const english = new Map(Object.entries(en).filter(([k, v]) => pt[k] && pt[k] !== v && !v.includes("{")).map(([k, v]) => [v.trim(), k]));
-  const found = [];
-  const shell = document.getElementById("shell");
-  const walker = document.createTreeWalker(shell, NodeFilter.SHOW_TEXT);
-  while (walker.nextNode()) {
-    const text = walker.currentNode.textContent.trim();
-    if (english.has(text)) found.push(`${english.get(text)}: ${text}`);
-  }
-  for (const el of shell.querySelectorAll("[placeholder], [aria-label], [title]")) {
-    for (const name of ["placeholder", "aria-label", "title"]) {
-      const text = (el.getAttribute(name) || "").trim();
-      if (english.has(text)) found.push(`${english.get(text)} (${name}): ${text}`);
-    }
-  }
-  return found;
-}"""
 
 KEYS = """async () => {
   const i18n = await import(new URL("js/i18n.js", document.baseURI).href);
@@ -115,7 +95,7 @@ def test_first_start_guide_themes_and_no_screen_stays_english(page, artifacts_di
             assert overflow(page) == [], f"{name} in Portuguese at {width}×{height}"
             page.screenshot(path=str(artifacts_dir / f"pt-BR-dark-{name}-{width}x{height}.png"))
             if width == 1400:
-                assert page.evaluate(UNTRANSLATED) == [], f"English left on the {name} screen"
+                assert english_left(page) == [], f"English left on the {name} screen"
                 assert accessibility_problems(page) == [], f"{name} in the dark theme"
     page.set_viewport_size({"width": 1200, "height": 800})
 
