@@ -42,6 +42,7 @@ ImportMode = Literal["increment", "overwrite"]
 Progress = Callable[[str, int, int], None]  # (status, completed, total)
 EMBED_BATCH_TEXTS = 4096  # large batches let sentence-transformers sort by length: less padding
 WRITE_BATCH_ROWS = 5_000
+WRITE_BATCH_BYTES = 32 << 20  # and at most this much text per batch: tool outputs run to megabytes each
 
 
 @dataclass
@@ -141,12 +142,14 @@ class _Writer:
         self.chunker = chunker
         self.messages: dict[str, list] = {k: [] for k in ("id", "conversation_id", "position", "external_id", "role", "content_type", "model", "created_at", "text", "searchable", "trainable", "on_active_branch")}
         self.chunks: dict[str, list] = {k: [] for k in ("id", "conversation_id", "message_id", "source_id", "position", "role", "created_at", "text", "text_hash")}
+        self.buffered_bytes = 0
 
     def add(self, source_id: str, key: str, conversation: ImportedConversation) -> int:
         for position, message in enumerate(conversation.messages):
             message_id = f"{key}:{position}"
             for column, value in zip(self.messages, (message_id, key, position, message.external_id, message.role, message.content_type, message.model, message.created_at, message.text, message.searchable, message.trainable, message.on_active_branch)):
                 self.messages[column].append(value)
+            self.buffered_bytes += len(message.text)
         count = 0
         for position, chunk_position, text in self.chunker.chunks_of(conversation):
             message = conversation.messages[position]
@@ -154,7 +157,7 @@ class _Writer:
             for column, value in zip(self.chunks, values):
                 self.chunks[column].append(value)
             count += 1
-        if len(self.messages["id"]) >= WRITE_BATCH_ROWS:
+        if len(self.messages["id"]) >= WRITE_BATCH_ROWS or self.buffered_bytes >= WRITE_BATCH_BYTES:
             self.flush()
         return count
 
@@ -168,6 +171,7 @@ class _Writer:
         for table in (self.messages, self.chunks):
             for column in table.values():
                 column.clear()
+        self.buffered_bytes = 0
 
 
 def import_path(
