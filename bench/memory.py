@@ -29,6 +29,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,6 +92,60 @@ def generate_export(path: Path, conversations: int, seed: int = 7) -> Path:
             conversation.add("assistant", " ".join(sentence(rng, rng.randint(8, 20)) for _ in range(rng.randint(2, 6))))
         items.append(conversation)
     return write_chatgpt_export(path, items)
+
+
+def write_big_export(path: Path, conversations: int, tool_output_bytes: int, seed: int = 11) -> Path:
+    """A conversations.json written one conversation at a time (the bench never holds it whole): each
+    has two exchanges and, when ``tool_output_bytes`` > 0, a code-execution output of that size, as
+    real exports grow with tool output that is kept out of memory."""
+    rng = random.Random(seed)
+    filler = " ".join(WORDS[:200])
+    with path.open("w") as handle:
+        handle.write("[")
+        for i in range(conversations):
+            conversation = ChatGPTConversation(f"Conversation {i}", f"big-{i}", 1_600_000_000 + i * 3600)
+            conversation.add("user", " ".join(sentence(rng, rng.randint(6, 16)) for _ in range(2)))
+            if tool_output_bytes:
+                conversation.add("assistant", {"content_type": "code", "language": "python", "text": "print(data)"}, recipient="python")
+                output = (filler * (tool_output_bytes // len(filler) + 1))[:tool_output_bytes]
+                conversation.add("tool", {"content_type": "execution_output", "text": output}, author={"role": "tool", "name": "python", "metadata": {}})
+            conversation.add("assistant", " ".join(sentence(rng, rng.randint(8, 20)) for _ in range(3)))
+            handle.write(("," if i else "") + json.dumps(conversation.to_dict()))
+        handle.write("]")
+    return path
+
+
+IMPORT_CHILD = """
+import resource, sys
+from backend.memory.embeddings import get_embedder
+from backend.memory.ingest import import_path
+from backend.memory.store import MemoryStore
+result = import_path(MemoryStore(sys.argv[2]), sys.argv[1], get_embedder())
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, result.chunks)
+"""
+
+
+def import_peak_rss_mb(export: Path, database: Path) -> tuple[int, int]:
+    """Peak RSS (MB) of a fresh process importing ``export``, and the memory chunks it stored."""
+    completed = subprocess.run([sys.executable, "-c", IMPORT_CHILD, str(export), str(database)], check=True, capture_output=True,
+                               text=True, cwd=Path(__file__).resolve().parent.parent)
+    peak, messages = completed.stdout.split()[-2:]
+    return int(peak), int(messages)
+
+
+def bench_big_import(workdir: Path, gigabytes: float, conversations: int) -> dict[str, float]:
+    """Import peak memory of a multi-gigabyte export against the same conversations without the bulk."""
+    per_conversation = int(gigabytes * 1024**3 / conversations)
+    big = write_big_export(workdir / "big.json", conversations, per_conversation)
+    small = write_big_export(workdir / "small.json", conversations, 0)
+    started = time.perf_counter()
+    big_peak, big_chunks = import_peak_rss_mb(big, workdir / "big.duckdb")
+    big_seconds = time.perf_counter() - started
+    small_peak, small_chunks = import_peak_rss_mb(small, workdir / "small.duckdb")
+    assert big_chunks == small_chunks, "the bulk is tool output, kept out of memory"
+    return {"export_gb": round(big.stat().st_size / 1024**3, 2), "conversations": conversations, "import_s": round(big_seconds, 1),
+            "peak_rss_mb": big_peak, "same_without_bulk_peak_rss_mb": small_peak,
+            "peak_rss_vs_without_bulk": round(big_peak / small_peak, 2)}
 
 
 def chunk_texts_of(path: Path, embedder) -> list[str]:
@@ -238,11 +293,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Small sizes: a few minutes on 2 cores.")
     parser.add_argument("--json", action="store_true", help="Print only the JSON result.")
+    parser.add_argument("--big-export-gb", type=float, default=None,
+                        help="Also import an export of this size and report its peak memory (the full run: 2).")
     args = parser.parse_args()
+    big_gb = args.big_export_gb if args.big_export_gb is not None else (0 if args.quick else 2)
     conversations = 500 if args.quick else 5000
     sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        big = bench_big_import(workdir, big_gb, 5000) if big_gb else None
         importing = bench_import(workdir, conversations)
         searching = bench_search(workdir, sizes, 20 if args.quick else 50)
     largest = searching[-1]
@@ -252,6 +311,7 @@ def main() -> None:
         "exact_vs_numpy": largest["exact_vs_numpy"], "hybrid_vs_numpy": largest["hybrid_vs_numpy"],
         "hnsw_recall_at_10": largest["hnsw_recall_at_10"],
         "hnsw_speedup": largest["hnsw_speedup"], "import": importing, "search": searching,
+        **({"big_import": big, "big_import_peak_rss_vs_without_bulk": big["peak_rss_vs_without_bulk"]} if big else {}),
     }
     print(json.dumps(result, indent=None if args.json else 2))
 
