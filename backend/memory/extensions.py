@@ -34,7 +34,7 @@ def extension_path(name: str) -> Path:
 
 
 # DuckDB's buffer pool may otherwise grow to 80% of RAM: importing a 2 GB export (mostly tool output,
-# stored but not embedded) peaked at 3.1 GB against 1.0 GB without the bulk; with this cap at 1.9 GB,
+# stored but not embedded) peaked at 3.1 GB against 1.1 GB without the bulk; with this cap at 2.1 GB,
 # whatever the export's size. Larger work spills to a temporary folder beside the database.
 MEMORY_LIMIT = "1GB"
 
