@@ -121,8 +121,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
   const chatWith = h("button", { class: "secondary", hidden: true, "data-testid": "train-chat-with" }, t("training.chat_with"));
   const deployStatus = h("div", { class: "muted", "data-testid": "deploy-status" });
   const setDeployButtons = (busy) => adapters.querySelectorAll("[data-testid=adapter-deploy]").forEach((button) => { button.disabled = busy; });
-  const deploying = jobLine({ bridge, t, testid: "deploy-job", onDone: (ended) => {
-    setDeployButtons(false);
+  const deploying = jobLine({ bridge, t, testid: "deploy-job", onSettled: () => setDeployButtons(false), onDone: (ended) => {
     if (ended.state === "succeeded") {
       const result = ended.result;
       deployStatus.className = "ok"; deployStatus.textContent = `${result.model}: ${result.smoke.adapted.slice(0, 120)}`;
