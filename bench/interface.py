@@ -36,8 +36,7 @@ from bench.memory import generate_export  # noqa: E402
 SCREENS = {"chat": "[data-testid=messages][data-state=idle]", "memory": "[data-testid=search-input]",
            "training": "[data-testid=train-runs] > *", "models": "h1", "network": "h1",
            "settings": "[data-testid=data-dir]"}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-extensions"]
+from tests.conftest import CHROMIUM_ARGS  # noqa: E402 - the same Chromium flags as the browser tests
 
 
 def prepare(home: Path, conversations: int) -> None:
