@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -16,6 +17,12 @@ from backend.config import DataLayout
 from backend.errors import OrchMindError
 from backend.memory.extensions import connect_with_extensions
 from backend.memory.migrations import apply_migrations
+
+T = TypeVar("T")
+
+
+_flags: dict[Path, dict[str, str]] = {}  # database file -> its flags, shared by its stores in this process
+_flags_lock = threading.Lock()
 
 
 class MemoryStoreError(OrchMindError):
@@ -44,8 +51,14 @@ class MemoryStore:
                 f"Could not open the memory database {path}: {exc}. If another Orch-Mind is running, close it first."
             ) from exc
         apply_migrations(self._db)
+        with _flags_lock:
+            self._flags = _flags.setdefault(Path(path).resolve(), {})
+            self._flags.clear()
+            self._flags.update(self._db.execute("SELECT name, value FROM store_flags").fetchall())
         self._recover_interrupted_imports()
         self.write_lock = threading.Lock()  # one import/delete at a time; readers never take it
+        self._companions: dict[type, object] = {}
+        self._companions_lock = threading.Lock()
 
     @classmethod
     def open_default(cls, layout: DataLayout | None = None) -> MemoryStore:
@@ -53,6 +66,13 @@ class MemoryStore:
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self._db.cursor()
+
+    def companion(self, kind: type[T]) -> T:
+        """The store's one ``kind(store)`` (its in-memory indexes, shared by every search), made on first use."""
+        with self._companions_lock:
+            if kind not in self._companions:
+                self._companions[kind] = kind(self)
+            return self._companions[kind]  # type: ignore[return-value]
 
     def close(self) -> None:
         self._db.close()
@@ -70,13 +90,18 @@ class MemoryStore:
                 )
 
     def get_flag(self, name: str) -> str | None:
-        row = self.cursor().execute("SELECT value FROM store_flags WHERE name = ?", [name]).fetchone()
-        return row[0] if row else None
+        """A flag, from memory: every search reads two, and a DuckDB lookup costs about 1 ms. The copy
+        is true because this process holds the database file alone (DuckDB lets one process write
+        it), every store of the file in this process shares it, and flags change only through
+        :meth:`set_flag` (migrations run before it is read)."""
+        return self._flags.get(name)
 
-    def set_flag(self, name: str, value: str, db: duckdb.DuckDBPyConnection | None = None) -> None:
-        (db or self.cursor()).execute(
-            "INSERT INTO store_flags VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [name, value]
-        )
+    def set_flag(self, name: str, value: str) -> None:
+        with _flags_lock:
+            self.cursor().execute(
+                "INSERT INTO store_flags VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [name, value]
+            )
+            self._flags[name] = value
 
 
 _stores: dict[Path, MemoryStore] = {}

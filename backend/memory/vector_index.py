@@ -14,7 +14,6 @@ DuckDB, where the filters are.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Iterable
 
 import duckdb
@@ -182,13 +181,6 @@ class VectorIndex:
             return [(str(self._ids[i]), float(scores[i])) for i in top]
 
 
-_indexes: weakref.WeakKeyDictionary[MemoryStore, VectorIndex] = weakref.WeakKeyDictionary()
-_indexes_lock = threading.Lock()
-
-
 def index_for(store: MemoryStore) -> VectorIndex:
     """The store's one vector index, shared by every search and chat turn in the process."""
-    with _indexes_lock:
-        if store not in _indexes:
-            _indexes[store] = VectorIndex(store)
-        return _indexes[store]
+    return store.companion(VectorIndex)
