@@ -128,6 +128,25 @@ def test_snippet_centres_on_the_match():
     assert "herons" in snippet and snippet.startswith("…") and snippet.endswith("…")
 
 
+def test_query_terms_split_and_stem_as_duckdbs_index_does(searcher):
+    """ASCII queries are tokenised and stemmed in Python: the terms must be exactly DuckDB's."""
+    import random
+    import string
+
+    from backend.memory.keyword_index import query_stems
+
+    db = searcher.store.cursor()
+    rng = random.Random(5)
+    words = ["running", "generalizations", "caresses", "ponies", "GUITARIST", "don't", "e-mail", "x86_64", "C++",
+             "sandbox:/mnt/data", "a\vb", "tab\tsep", "naïve", "Ærø", "straße", "ﬁle"]
+    alphabet = string.printable + "\x00\x0b\x1c"
+    queries = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 6))) for _ in range(200)]
+    queries += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(300)]
+    for query in queries:
+        reference = db.execute("SELECT DISTINCT stem(unnest(fts_main_chunks.tokenize(?)), 'porter') AS t", [query]).fetchall()
+        assert query_stems(db, query) == sorted(row[0] for row in reference if row[0]), repr(query)
+
+
 def test_a_small_change_updates_the_keyword_delta_without_a_full_rebuild(searcher, store, embedder, tmp_path):
     from backend.importers.model import ImportedConversation, ImportedMessage
     from backend.memory.ingest import forget_conversation, import_conversations
@@ -157,6 +176,48 @@ def test_a_small_change_updates_the_keyword_delta_without_a_full_rebuild(searche
     assert set(with_delta) == set(rebuilt) and with_delta[0] == rebuilt[0], (with_delta, rebuilt)
     assert forget_conversation(store, "orch-chat", "chat-1")
     assert not found("quokkaberry") and db.execute("SELECT count(*) FROM keyword_delta").fetchone()[0] == 0
+
+
+def test_the_keyword_cache_follows_chat_turns_and_agrees_with_duckdb(searcher, store, embedder):
+    """Unfiltered keyword queries are summed from in-memory postings: after each chat turn (delta rows
+    only, no reload) and after a rebuild they rank and score exactly as the DuckDB query does."""
+    from backend.importers.model import ImportedConversation, ImportedMessage
+    from backend.memory.ingest import forget_conversation, import_conversations
+    from backend.memory.keyword_cache import cache_for
+    from backend.memory.keyword_index import keyword_top, mark_stale, query_stems, rebuild_keyword_index
+
+    rebuild_keyword_index(store)
+    cache, db = cache_for(store), store.cursor()
+    queries = ["tomato fern shade", "Alfama tram", "guitar chords", "zorblat turn", "sun"]
+
+    def agrees() -> None:
+        for query in queries:
+            ours, theirs = cache.top(query_stems(db, query), 20), keyword_top(db, query, 20)
+            assert [c for c, _ in ours] == [c for c, _ in theirs], query
+            assert [round(s, 4) for _, s in ours] == [round(s, 4) for _, s in theirs], query
+
+    def chat(turn: int) -> None:
+        messages = [ImportedMessage("u1", "user", "Tell me about my plant", "text"),
+                    ImportedMessage("a1", "assistant", f"Turn {turn}: your zorblat fern likes shade; the tomato needs sun.", "text")]
+        import_conversations(store, embedder, "orch-chat", "orch-chat", "Orch-Mind chats", "chat",
+                             lambda _progress: iter([ImportedConversation("orch-chat", "chat-1", "Plants", None, None, messages)]))
+
+    agrees()
+    loads = cache.reloads
+    for turn in range(4):
+        chat(turn)
+        agrees()
+        assert cache.top(["zorblat"], 5), "the chat's words are found"
+    assert cache.reloads == loads, "no full reload for a chat turn"
+    assert forget_conversation(store, "orch-chat", "chat-1")
+    agrees()
+    assert not cache.top(["zorblat"], 5)
+    rebuild_keyword_index(store)
+    agrees()
+    assert cache.reloads == loads + 1
+    mark_stale(store)  # as while a rebuild runs: the cache does not read a half-built index
+    assert cache.top(["tomato"], 5) is None
+    assert searcher.search("tomato", k=3, mode="keyword"), "the search still answers (it rebuilds first)"
 
 
 def test_a_chat_turn_updates_the_vector_index_in_place_and_it_agrees_with_a_fresh_one(searcher, store, embedder):
