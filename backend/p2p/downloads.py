@@ -162,7 +162,9 @@ class Downloads:
                 record.blocks = max(0, min(int(blocks), record.total))
                 self._save(download_id, record)
 
-    def finish(self, download_id: str, failure: str | None, code: str | None = None) -> None:
+    def finish(self, download_id: str, failure: str | None, code: str | None = None, hashes: list[str] | None = None) -> None:
+        """The sidecar's outcome. ``hashes``: what it computed of each file as it wrote it (in
+        ``file_plan`` order), checked against the signed manifest instead of reading the files again."""
         record = self.get(download_id)
         if record is None or record.state != "active":
             return
@@ -183,7 +185,9 @@ class Downloads:
                           "origin_entry": original.signed_wire()}
             manifest = AdapterManifest(**{**entry.manifest.to_dict(), "name": record.name,
                                           "base": {**entry.manifest.base, "reference": reference}, "provenance": provenance})
-            accept_adapter(self.layout, staging, manifest, base.hf_dir, base.sha256)
+            names = [name for name, _ in entry.file_plan()]
+            written = dict(zip(names, hashes or [])) if hashes and len(hashes) == len(names) else None
+            accept_adapter(self.layout, staging, manifest, base.hf_dir, base.sha256, written)
         except OrchMindError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             record.state, record.error, record.code = "failed", exc.message, exc.code

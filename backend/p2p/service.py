@@ -254,12 +254,13 @@ class P2PService:
                 self.downloads.progressed(event.id, event.blocks)
             case DownloadDone() | DownloadFailed():
                 failure, code = (event.error, event.code) if isinstance(event, DownloadFailed) else (None, None)
-                threading.Thread(target=self._finish_and_notify, daemon=True, args=(event.id, failure, code)).start()
+                hashes = list(event.sha256) if isinstance(event, DownloadDone) else []
+                threading.Thread(target=self._finish_and_notify, daemon=True, args=(event.id, failure, code, hashes)).start()
                 return
         self._emit(outgoing)
 
-    def _finish_and_notify(self, download_id: str, failure: str | None, code: str | None) -> None:
-        self.downloads.finish(download_id, failure, code)
+    def _finish_and_notify(self, download_id: str, failure: str | None, code: str | None, hashes: list[str]) -> None:
+        self.downloads.finish(download_id, failure, code, hashes)
         with self._changed:
             self._changed.notify_all()
 

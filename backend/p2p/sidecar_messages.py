@@ -75,8 +75,11 @@ class DownloadProgress(_Message):
 
 
 class DownloadDone(_Message):
+    """The files are in staging; ``sha256`` holds each one's hash, in the order of the fetch request."""
+
     event: Literal["download-done"]
     id: DownloadId
+    sha256: Annotated[list[HexKey], Field(max_length=8)] = []
 
 
 class DownloadFailed(_Message):

@@ -134,8 +134,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_staged_adapter(staging: Path, manifest: AdapterManifest, base_hf_dir: Path, base_sha256: str) -> None:
-    """Raise VerificationError unless ``staging`` holds exactly a sane adapter for our base."""
+def verify_staged_adapter(staging: Path, manifest: AdapterManifest, base_hf_dir: Path, base_sha256: str,
+                          written: dict[str, str] | None = None) -> None:
+    """Raise VerificationError unless ``staging`` holds exactly a sane adapter for our base.
+    ``written``: file name -> the sha256 our own sidecar computed while writing that file (it saves
+    reading the file again); files it does not name are hashed here."""
     if manifest.base["sha256"] != base_sha256:
         raise IncompatibleAdapter("The adapter was trained on a different base model than yours.")
     present = {p.name: p for p in staging.iterdir()}
@@ -148,7 +151,7 @@ def verify_staged_adapter(staging: Path, manifest: AdapterManifest, base_hf_dir:
         path = present[name]
         if path.stat().st_size != record["size"] or path.stat().st_size > MAX_FILE_BYTES[name]:
             raise VerificationError(f"{name} has the wrong size.")
-        if _sha256(path) != record["sha256"]:
+        if ((written or {}).get(name) or _sha256(path)) != record["sha256"]:
             raise VerificationError(f"{name} does not match its hash in the manifest.")
     header = read_safetensors_header(present["adapter_model.safetensors"])
     shapes = base_shapes(base_hf_dir)
@@ -178,7 +181,8 @@ def verify_staged_adapter(staging: Path, manifest: AdapterManifest, base_hf_dir:
             raise VerificationError("adapter_config.json does not agree with the manifest's rank.")
 
 
-def accept_adapter(layout: DataLayout, staging: Path, manifest: AdapterManifest, base_hf_dir: Path, base_sha256: str) -> Path:
+def accept_adapter(layout: DataLayout, staging: Path, manifest: AdapterManifest, base_hf_dir: Path, base_sha256: str,
+                   written: dict[str, str] | None = None) -> Path:
     """Verify, then move the staged adapter into the store; on any failure the staging is deleted."""
     store = AdapterStore(layout)
     target = store.path(manifest.name)
@@ -189,7 +193,7 @@ def accept_adapter(layout: DataLayout, staging: Path, manifest: AdapterManifest,
     try:
         if target.exists():
             raise AdapterNameTaken(f"You already have an adapter called {manifest.name!r}.")
-        verify_staged_adapter(staging, manifest, base_hf_dir, base_sha256)
+        verify_staged_adapter(staging, manifest, base_hf_dir, base_sha256, written)
         (staging / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=2))
         staging.rename(target)
         return target

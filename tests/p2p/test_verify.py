@@ -44,6 +44,18 @@ def test_a_sane_adapter_is_accepted(layout, base_in_layout):
     assert not staging.exists()
 
 
+def test_hashes_the_sidecar_computed_while_writing_are_checked_against_the_manifest(layout, base_in_layout):
+    """The sidecar hashes each file as it writes it; those hashes stand in for reading the files
+    again, and must match the signed manifest as a re-read would."""
+    staging, manifest = stage(layout, base_in_layout)
+    wrong = {"adapter_model.safetensors": "0" * 64}
+    with pytest.raises(VerificationError, match="does not match its hash"):
+        accept_adapter(layout, staging, manifest, base_in_layout.hf_dir, base_in_layout.sha256, wrong)
+    staging, manifest = stage(layout, base_in_layout)
+    written = {name: record["sha256"] for name, record in manifest.files.items()}
+    assert accept_adapter(layout, staging, manifest, base_in_layout.hf_dir, base_in_layout.sha256, written).exists()
+
+
 def flip_last_byte(staging):
     path = staging / "adapter_model.safetensors"
     data = bytearray(path.read_bytes())

@@ -11,6 +11,7 @@
 // received file against the signed manifest before anything enters the adapter store. Python is the
 // only source of file paths; nothing a peer sends names a local path.
 
+const crypto = require('crypto')
 const fs = require('fs')
 const readline = require('readline')
 const Hyperswarm = require('hyperswarm')
@@ -380,29 +381,39 @@ function contiguousBlocks (core, blocks) {
   return Math.min(core.contiguousLength, blocks)
 }
 
-async function writeFiles (core, files, blockSize) {
+// Writes the files from the core's blocks in order, each block as soon as it is here (so writing
+// overlaps the download), and hashes each file in the same pass: Python compares the hashes with
+// the signed manifest instead of reading the files again. Reads through its own session, which the
+// caller closes to stop it.
+async function writeFiles (reader, files) {
+  const hashes = []
   let block = 0
   let offset = 0
   let current = null
   for (const file of files) {
     const fd = fs.openSync(file.path, 'w', 0o600)
+    const digest = crypto.createHash('sha256')
     try {
       let remaining = file.size
       while (remaining > 0) {
         if (!current || offset >= current.byteLength) {
-          current = await core.get(block++, { wait: false })
+          current = await reader.get(block++, { wait: true })
           offset = 0
-          if (!current) throw new Error('a block is missing after the download finished')
+          if (!current) throw new Error('a block is missing')
         }
         const take = Math.min(remaining, current.byteLength - offset)
-        fs.writeSync(fd, current, offset, take)
+        const slice = current.subarray(offset, offset + take)
+        digest.update(slice)
+        for (let done = 0; done < take;) done += fs.writeSync(fd, slice, done, take - done)
         offset += take
         remaining -= take
       }
     } finally {
       fs.closeSync(fd)
     }
+    hashes.push(digest.digest('hex'))
   }
+  return hashes
 }
 
 // Resolves with `promise`, or rejects with a stall once `job` has gained nothing for `ms`.
@@ -469,6 +480,9 @@ async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, 
       }
       const roots = await core.treeHash(blocks)
       if (!b4a.equals(roots, expectedTree)) throw Object.assign(new Error('the shared copy is not the one its entry signed'), { code: 'mismatch' })
+      job.reader = core.session()
+      const writing = writeFiles(job.reader, files)
+      writing.catch(() => {}) // awaited below; a stopped download rejects it
       for (let attempt = 0; ; attempt++) {
         job.range = core.download({ start: 0, end: blocks, linear: true })
         job.lastGain = Date.now()
@@ -486,23 +500,33 @@ async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, 
       }
       if (job.paused) return
       const fetchedAt = Date.now()
-      await writeFiles(core, files, blockSize)
-      log('download', id, `fetched in ${fetchedAt - job.startedAt} ms, written in ${Date.now() - fetchedAt} ms`)
-      await finish({ blocks })
+      const sha256 = await writing
+      log('download', id, `fetched in ${fetchedAt - job.startedAt} ms, written ${Date.now() - fetchedAt} ms after`)
+      await finish({ blocks, sha256 })
     } catch (err) {
+      await stopWriting(job) // no write may land in staging after Python hears the outcome
       if (job.paused) return
       await finish({ error: err.message, code: err.code || 'transfer' })
+    } finally {
+      await stopWriting(job)
     }
   })()
   return { started: true, have: contiguousBlocks(core, blocks), total: blocks }
 }
 
-function pause ({ id }) {
+async function stopWriting (job) {
+  const reader = job.reader
+  job.reader = null
+  if (reader) await reader.close().catch((err) => log('closing a download reader:', err.message))
+}
+
+async function pause ({ id }) {
   const job = state.downloads.get(id)
   if (!job) return { paused: false }
   job.paused = true
   job.detach()
   if (job.range) job.range.destroy()
+  await stopWriting(job) // before the reply: Python may clear the staging folder next
   return { paused: true }
 }
 
