@@ -43,6 +43,7 @@ Progress = Callable[[str, int, int], None]  # (status, completed, total)
 EMBED_BATCH_TEXTS = 4096  # large batches let sentence-transformers sort by length: less padding
 WRITE_BATCH_ROWS = 5_000
 WRITE_BATCH_BYTES = 32 << 20  # and at most this much text per batch: tool outputs run to megabytes each
+KEPT_CHUNKS_BYTES = 64 << 20  # chunks cut while embedding are kept for the write pass, up to this much text
 
 
 @dataclass
@@ -144,14 +145,16 @@ class _Writer:
         self.chunks: dict[str, list] = {k: [] for k in ("id", "conversation_id", "message_id", "source_id", "position", "role", "created_at", "text", "text_hash")}
         self.buffered_bytes = 0
 
-    def add(self, source_id: str, key: str, conversation: ImportedConversation) -> int:
+    def add(self, source_id: str, key: str, conversation: ImportedConversation,
+            chunks: list[tuple[int, int, str]] | None = None) -> int:
+        """Buffer a conversation's messages and chunks (``chunks``: already cut, or None to cut them)."""
         for position, message in enumerate(conversation.messages):
             message_id = f"{key}:{position}"
             for column, value in zip(self.messages, (message_id, key, position, message.external_id, message.role, message.content_type, message.model, message.created_at, message.text, message.searchable, message.trainable, message.on_active_branch)):
                 self.messages[column].append(value)
             self.buffered_bytes += len(message.text)
         count = 0
-        for position, chunk_position, text in self.chunker.chunks_of(conversation):
+        for position, chunk_position, text in self.chunker.chunks_of(conversation) if chunks is None else chunks:
             message = conversation.messages[position]
             values = (f"{key}:{position}:{chunk_position}", key, f"{key}:{position}", source_id, chunk_position, message.role, message.created_at or conversation.created_at, text, text_hash(text))
             for column, value in zip(self.chunks, values):
@@ -239,6 +242,10 @@ def import_conversations(
                 pending.clear()
 
             seen: set[str] = set()
+            # Cutting text into chunks counts tokens, a good part of an import's own work: the write
+            # pass reuses the embed pass's chunks while they fit in KEPT_CHUNKS_BYTES, and cuts again past it.
+            kept: dict[tuple[str, str], list[tuple[int, int, str]]] = {}  # (id, content hash) -> its chunks
+            kept_bytes = 0
             for conversation in conversations(True):
                 if should_stop():
                     raise CancelledError("The import was cancelled; nothing was changed.")
@@ -248,12 +255,18 @@ def import_conversations(
                 seen.add(conversation.external_id)
                 stats.conversations += 1
                 stats.skipped_messages += conversation.skipped_messages
-                if known.get(conversation.external_id) == conversation.content_hash():
+                digest = conversation.content_hash()
+                if known.get(conversation.external_id) == digest:
                     stats.unchanged += 1
                     continue
                 changed.add(conversation.external_id)
-                for _, _, text in chunker.chunks_of(conversation):
+                chunks = chunker.chunks_of(conversation)
+                for _, _, text in chunks:
                     pending[text_hash(text)] = text
+                size = sum(len(text) for _, _, text in chunks)
+                if kept_bytes + size <= KEPT_CHUNKS_BYTES:
+                    kept[(conversation.external_id, digest)] = chunks
+                    kept_bytes += size
                 if len(pending) >= EMBED_BATCH_TEXTS:
                     embed_pending()
             embed_pending()
@@ -261,7 +274,7 @@ def import_conversations(
                 raise ImportFormatError(f"{label} contains no conversations; is it the right file?")
 
             if changed or mode == "overwrite":
-                _write(store, kind, label, source_id, conversations(False), changed, known, mode, stats, report, chunker)
+                _write(store, kind, label, source_id, conversations(False), changed, known, mode, stats, report, chunker, kept)
         if mode == "overwrite":
             rebuild_keyword_index(store)
         elif changed:  # an unchanged re-import leaves the index as it was; a chat turn updates its delta
@@ -278,7 +291,8 @@ def import_conversations(
 
 
 def _write(store: MemoryStore, kind: str, label: str, source_id: str, conversations: Iterator[ImportedConversation],
-           changed: set[str], known: dict[str, str], mode: str, stats: ImportStats, report: Progress, chunker: Chunker) -> None:
+           changed: set[str], known: dict[str, str], mode: str, stats: ImportStats, report: Progress, chunker: Chunker,
+           kept: dict[tuple[str, str], list[tuple[int, int, str]]]) -> None:
     db = store.cursor()
     with transaction(db):
         db.execute("INSERT INTO sources VALUES (?, ?, ?, now()) ON CONFLICT (id) DO UPDATE SET label = excluded.label",
@@ -293,6 +307,7 @@ def _write(store: MemoryStore, kind: str, label: str, source_id: str, conversati
                 continue  # unchanged, or a later duplicate of an id already written
             written.add(conversation.external_id)
             key = conversation_key(source_id, conversation.external_id)
+            digest = conversation.content_hash()
             if conversation.external_id in known:
                 writer.flush()
                 db.execute("DELETE FROM chunks WHERE conversation_id = ?", [key])
@@ -300,15 +315,16 @@ def _write(store: MemoryStore, kind: str, label: str, source_id: str, conversati
                 db.execute("UPDATE conversations SET title = ?, created_at = ?, updated_at = ?, content_hash = ?, "
                            "message_count = ?, imported_at = now() WHERE id = ?",
                            [conversation.title, conversation.created_at, conversation.updated_at,
-                            conversation.content_hash(), len(conversation.messages), key])
+                            digest, len(conversation.messages), key])
                 stats.updated += 1
             else:
                 db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
                            [key, source_id, conversation.external_id, conversation.title, conversation.created_at,
-                            conversation.updated_at, conversation.content_hash(), len(conversation.messages)])
+                            conversation.updated_at, digest, len(conversation.messages)])
                 stats.added += 1
             stats.messages += len(conversation.messages)
-            stats.chunks += writer.add(source_id, key, conversation)
+            chunks = kept.pop((conversation.external_id, digest), None)  # None: cut again
+            stats.chunks += writer.add(source_id, key, conversation, chunks)
             done += 1
             if done % 200 == 0:
                 report("writing", done, len(changed))

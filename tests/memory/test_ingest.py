@@ -148,3 +148,25 @@ def test_a_cancelled_import_is_recorded_as_cancelled_and_changes_nothing(store, 
     jobs = JobRegistry()
     record = jobs.wait(jobs.start("import", "Import", lambda ctx: import_path(store, export, embedder, should_stop=lambda: True)), 60)
     assert record.state == "cancelled" and record.error["code"] == "cancelled"
+
+
+def test_chunks_kept_from_the_embed_pass_are_the_chunks_a_second_cut_gives(embedder, tmp_path, monkeypatch):
+    """The write pass reuses the embed pass's chunks up to a memory bound and cuts the rest again:
+    both ways store the same rows, and every chunk has its vector."""
+    from backend.memory import ingest
+    from backend.memory.store import MemoryStore
+
+    long_answer = " ".join(f"Sentence {i} explains how the starter rises overnight in a warm kitchen." for i in range(120))
+    path = export(tmp_path, n=6, extra=[simple_conversation("Long", "Tell me everything about sourdough", long_answer, "long"),
+                                        every_content_type_conversation()])
+    rows = []
+    for name, bound in (("kept.duckdb", ingest.KEPT_CHUNKS_BYTES), ("partly.duckdb", 3000), ("recut.duckdb", 0)):
+        monkeypatch.setattr(ingest, "KEPT_CHUNKS_BYTES", bound)
+        store = MemoryStore(tmp_path / name)
+        stats = import_path(store, path, embedder)
+        db = store.cursor()
+        rows.append(db.execute("SELECT id, message_id, position, role, text, text_hash FROM chunks ORDER BY id").fetchall())
+        assert db.execute("SELECT count(*) FROM chunks c LEFT JOIN embeddings e USING (text_hash) WHERE e.vector IS NULL").fetchone()[0] == 0
+        assert stats.chunks == len(rows[-1]) > 8
+        store.close()
+    assert rows[0] == rows[1] == rows[2]
