@@ -9,7 +9,8 @@ Every ratio compares two things measured in this same run on this machine:
 - exact_vs_numpy: our exact top-10 (cached vector index + chunk lookup in DuckDB) / a bare NumPy
   brute-force top-10 on the same vectors; duckdb_scan_ms is the filtered path (a DuckDB scan).
 - hnsw_speedup and hnsw_recall_at_10: exact / HNSW latency, and recall of HNSW vs exact, at the
-  largest size (HNSW is forced on here; the app uses it only past HNSW_MIN_VECTORS).
+  largest size (HNSW is forced on here; the app uses it only past HNSW_MIN_VECTORS). Building it for
+  1M chunks took over 19 minutes on 2 cores: --no-hnsw skips it.
 - hybrid_vs_numpy: hybrid search (the UI's default and what chat retrieves with: query embedding,
   semantic top-k, BM25 keywords, fusion and the hits' rows) / the NumPy top-k, at the largest size
   (goal <= 5 at 100k chunks; exact_vs_numpy goal <= 1.5).
@@ -19,7 +20,8 @@ Every ratio compares two things measured in this same run on this machine:
 Search sizes are synthetic stores: clustered unit vectors, and chunk text of 40 words drawn from a
 40,000-word vocabulary with Zipf frequencies (as words in real text are), so keyword postings have
 realistic lengths. --quick: 500 conversations imported, search at 10k and 100k chunks; the full run:
-5,000 conversations, search at 10k, 100k and 1M.
+5,000 conversations, search at 10k, 100k and 1M (--sizes and --no-import choose parts). Each size's
+figures are also printed to stderr as soon as they are measured.
 """
 
 from __future__ import annotations
@@ -243,7 +245,7 @@ def chat_turn_search_ms(store: MemoryStore, searcher: MemorySearch, vectors: np.
     return round(statistics.median(timings["turn"]), 1), round(statistics.median(timings["reload"]), 1)
 
 
-def bench_search(workdir: Path, sizes: list[int], queries: int) -> list[dict[str, float]]:
+def bench_search(workdir: Path, sizes: list[int], queries: int, hnsw: bool = True) -> list[dict[str, float]]:
     rng = np.random.default_rng(3)
     embedder = get_embedder()
     results = []
@@ -255,62 +257,89 @@ def bench_search(workdir: Path, sizes: list[int], queries: int) -> list[dict[str
         probes /= np.linalg.norm(probes, axis=1, keepdims=True)
         ids = np.array([f"c{i}" for i in range(n)])
         numpy_ms = median_ms(lambda vectors=vectors, probes=probes: [numpy_top_k(vectors, q, 10) for q in probes], 3) / queries
+        search_settings.HNSW_MIN_VECTORS = n + 1  # exact at every size here; the app's own choice is measured below
+        bump_generation(store)
         exact_ms = median_ms(lambda s=searcher, probes=probes: [s.nearest(q, 10) for q in probes], 3) / queries  # cached index
         assert searcher.index.kind == "numpy"
         everything = SearchFilters(roles=("user",))  # matches every chunk, but forces the DuckDB scan
-        scan_ms = median_ms(lambda s=searcher, f=everything, probes=probes: [s.nearest(q, 10, f) for q in probes], 3) / queries
+        scanned = probes if n < 1_000_000 else probes[:5]  # a scan of 1M chunks takes seconds
+        scan_ms = median_ms(lambda s=searcher, f=everything, probes=scanned: [s.nearest(q, 10, f) for q in probes], 3 if n < 1_000_000 else 1) / len(scanned)
         exact_sets = [{c for c, _ in searcher.nearest(q, 10)} for q in probes]
         numpy_agree = np.mean([len(exact_sets[i] & set(ids[numpy_top_k(vectors, q, 10)])) / 10 for i, q in enumerate(probes)])
-        search_settings.HNSW_MIN_VECTORS = 1
-        bump_generation(store)
         started = time.perf_counter()
-        searcher.nearest(probes[0], 10)
-        build_s = time.perf_counter() - started
-        assert searcher.index.kind == "hnsw"
-        hnsw_ms = median_ms(lambda s=searcher, probes=probes: [s.nearest(q, 10) for q in probes], 3) / queries
-        recall = np.mean([len({c for c, _ in searcher.nearest(q, 10)} & exact_sets[i]) / 10 for i, q in enumerate(probes)])
+        rebuild_keyword_index(store)  # as after an import; it also tells the vector index to reload
+        keyword_rebuild_s = time.perf_counter() - started
+        hnsw_figures = {}
+        if hnsw:
+            search_settings.HNSW_MIN_VECTORS = 1  # HNSW forced, at every size
+            started = time.perf_counter()
+            searcher.nearest(probes[0], 10)
+            build_s = time.perf_counter() - started
+            assert searcher.index.kind == "hnsw"
+            hnsw_ms = median_ms(lambda s=searcher, probes=probes: [s.nearest(q, 10) for q in probes], 3) / queries
+            recall = np.mean([len({c for c, _ in searcher.nearest(q, 10)} & exact_sets[i]) / 10 for i, q in enumerate(probes)])
+            hnsw_figures = {"hnsw_ms": round(hnsw_ms, 3), "hnsw_build_s": round(build_s, 2), "hnsw_speedup": round(exact_ms / hnsw_ms, 2),
+                            "hnsw_recall_at_10": round(float(recall), 3)}
+        search_settings.HNSW_MIN_VECTORS = default_hnsw_min  # hybrid runs as the app does
+        if n < default_hnsw_min:
+            bump_generation(store)  # back to exact; past the threshold the HNSW index just built is the app's own
+        hybrid_ms = hybrid_median_ms(searcher)
+        hybrid_index = searcher.index.kind
+        extra = {}
+        if hybrid_index == "hnsw":  # what exact search would give at this size, for the README's choice
+            search_settings.HNSW_MIN_VECTORS = n + 1
+            bump_generation(store)
+            extra["hybrid_exact_ms"] = hybrid_median_ms(searcher)
+            extra["hybrid_exact_vs_numpy"] = round(extra["hybrid_exact_ms"] / numpy_ms, 2)
+        after_turn, after_reload = chat_turn_search_ms(store, searcher, vectors)  # (exact past the threshold too)
         search_settings.HNSW_MIN_VECTORS = default_hnsw_min
-        bump_generation(store)
-        rebuild_keyword_index(store)
-        for query in HYBRID_QUERIES:  # warm: the first search builds the postings' cache pages and the index
-            searcher.search(query, 10, "hybrid")
-        hybrid_ms = statistics.median(median_ms(lambda s=searcher, q=query: s.search(q, 10, "hybrid"), 3) for query in HYBRID_QUERIES)
-        after_turn, after_reload = chat_turn_search_ms(store, searcher, vectors)
         results.append({
             "chunks": n, "numpy_ms": round(numpy_ms, 3), "exact_ms": round(exact_ms, 3), "duckdb_scan_ms": round(scan_ms, 3),
-            "hnsw_ms": round(hnsw_ms, 3),
-            "hybrid_ms": hybrid_ms, "hybrid_vs_numpy": round(hybrid_ms / numpy_ms, 2),
-            "hnsw_build_s": round(build_s, 2), "exact_vs_numpy": round(exact_ms / numpy_ms, 2),
-            "hnsw_speedup": round(exact_ms / hnsw_ms, 2), "hnsw_recall_at_10": round(float(recall), 3),
+            **hnsw_figures,
+            "hybrid_ms": hybrid_ms, "hybrid_vs_numpy": round(hybrid_ms / numpy_ms, 2), "hybrid_index": hybrid_index, **extra,
+            "keyword_rebuild_s": round(keyword_rebuild_s, 1),
+            "exact_vs_numpy": round(exact_ms / numpy_ms, 2),
             "exact_agrees_with_numpy": round(float(numpy_agree), 3),
             "search_after_chat_turn_ms": after_turn, "search_after_full_reload_ms": after_reload,
         })
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # a long run's sizes survive a stop
         store.close()
     return results
+
+
+def hybrid_median_ms(searcher: MemorySearch) -> float:
+    for query in HYBRID_QUERIES:  # warm: the first search loads the indexes
+        searcher.search(query, 10, "hybrid")
+    return statistics.median(median_ms(lambda s=searcher, q=query: s.search(q, 10, "hybrid"), 3) for query in HYBRID_QUERIES)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Small sizes: a few minutes on 2 cores.")
     parser.add_argument("--json", action="store_true", help="Print only the JSON result.")
+    parser.add_argument("--sizes", type=str, default=None, help="Search sizes, comma-separated (default: by --quick).")
+    parser.add_argument("--no-import", action="store_true", help="Skip the import measurement.")
+    parser.add_argument("--no-hnsw", action="store_true", help="Skip the forced-HNSW measurement (its build takes over 15 min at 1M).")
     parser.add_argument("--big-export-gb", type=float, default=None,
                         help="Also import an export of this size and report its peak memory (the full run: 2).")
     args = parser.parse_args()
     big_gb = args.big_export_gb if args.big_export_gb is not None else (0 if args.quick else 2)
     conversations = 500 if args.quick else 5000
     sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
+    if args.sizes:
+        sizes = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         big = bench_big_import(workdir, big_gb, 5000) if big_gb else None
-        importing = bench_import(workdir, conversations)
-        searching = bench_search(workdir, sizes, 20 if args.quick else 50)
+        importing = None if args.no_import else bench_import(workdir, conversations)
+        searching = bench_search(workdir, sizes, 20 if args.quick else 50, hnsw=not args.no_hnsw)
     largest = searching[-1]
     result = {
         "quick": args.quick,
-        "import_vs_encode": importing["import_vs_encode"], "reimport_speedup": importing["reimport_speedup"],
+        **({"import_vs_encode": importing["import_vs_encode"], "reimport_speedup": importing["reimport_speedup"],
+            "import": importing} if importing else {}),
         "exact_vs_numpy": largest["exact_vs_numpy"], "hybrid_vs_numpy": largest["hybrid_vs_numpy"],
-        "hnsw_recall_at_10": largest["hnsw_recall_at_10"],
-        "hnsw_speedup": largest["hnsw_speedup"], "import": importing, "search": searching,
+        "hnsw_recall_at_10": largest.get("hnsw_recall_at_10"), "hnsw_speedup": largest.get("hnsw_speedup"), "search": searching,
         **({"big_import": big, "big_import_peak_rss_vs_without_bulk": big["peak_rss_vs_without_bulk"]} if big else {}),
     }
     print(json.dumps(result, indent=None if args.json else 2))

@@ -128,7 +128,10 @@ class VectorIndex:
         values = vectors.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dimension)
         needed = self._size + added
         if self._matrix is None or self._matrix.shape[1] != dimension or len(self._matrix) < needed:
-            capacity = needed if self._matrix is None or not self._size else max(needed, int(len(self._matrix) * 1.5))
+            # Spare rows, so that the chat turns after a full load append without copying the matrix
+            # (1.5 GB at 1M chunks); past them it grows by half.
+            spare = max(1024, needed // 100)
+            capacity = needed + spare if self._matrix is None or not self._size else max(needed + spare, int(len(self._matrix) * 1.5))
             grown = np.empty((capacity, dimension), dtype=np.float32)
             if self._matrix is not None and self._size:
                 grown[:self._size] = self._matrix[:self._size]
