@@ -23,7 +23,7 @@ import numpy as np
 
 from backend.memory.keyword_index import STALE_FLAG
 from backend.memory.store import MemoryStore
-from backend.memory.vector_index import GENERATION_FLAG, changed_conversations
+from backend.memory.vector_index import GENERATION_FLAG, catch_up
 
 
 class KeywordCache:
@@ -82,11 +82,7 @@ class KeywordCache:
                 return False
             generation = int(flags.get(GENERATION_FLAG) or 0)
             if generation != self._generation:
-                changed = None if self._generation is None else changed_conversations(db, self._generation, generation)
-                if changed is None:
-                    self._load(db)
-                elif changed:
-                    self._reload_delta(db, sorted(changed))
+                catch_up(db, self._generation, generation, self._load, self._reload_delta)
                 self._generation = generation
         finally:
             db.execute("COMMIT")

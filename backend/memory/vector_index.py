@@ -14,7 +14,7 @@ DuckDB, where the filters are.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import duckdb
 import numpy as np
@@ -51,6 +51,17 @@ def changed_conversations(db: duckdb.DuckDBPyConnection, since: int, until: int)
     return {row[0] for row in rows}
 
 
+def catch_up(db: duckdb.DuckDBPyConnection, since: int | None, until: int, reload: Callable[[duckdb.DuckDBPyConnection], None],
+             update: Callable[[duckdb.DuckDBPyConnection, list[str]], None]) -> None:
+    """Bring an in-memory copy made at generation ``since`` (None: never) to ``until``: ``update``
+    with the conversations that changed in between, or ``reload`` everything when that is unknown."""
+    changed = None if since is None else changed_conversations(db, since, until)
+    if changed is None:
+        reload(db)
+    elif changed:
+        update(db, sorted(changed))
+
+
 class VectorIndex:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
@@ -72,12 +83,7 @@ class VectorIndex:
         generation = int(self.store.get_flag(GENERATION_FLAG) or 0)
         if generation == self._generation:
             return
-        db = self.store.cursor()
-        changed = None if self._generation is None else changed_conversations(db, self._generation, generation)
-        if changed is None:
-            self._load(db)
-        elif changed:
-            self._replace(db, sorted(changed))
+        catch_up(self.store.cursor(), self._generation, generation, self._load, self._replace)
         self._generation = generation
 
     def _load(self, db: duckdb.DuckDBPyConnection) -> None:
