@@ -22,6 +22,7 @@ import duckdb
 import numpy as np
 
 from backend.memory.keyword_index import STALE_FLAG
+from backend.memory.migrations import transaction
 from backend.memory.store import MemoryStore
 from backend.memory.vector_index import GENERATION_FLAG, catch_up
 
@@ -73,9 +74,7 @@ class KeywordCache:
 
     def _refresh(self) -> bool:
         """Catch up with the database; False if its index is being rebuilt."""
-        db = self.store.cursor()
-        db.execute("BEGIN TRANSACTION")  # the flags and every table read from one snapshot
-        try:
+        with transaction(self.store.cursor()) as db:  # the flags and every table read from one snapshot
             flags = dict(db.execute("SELECT name, value FROM store_flags WHERE name IN (?, ?)",
                                     [GENERATION_FLAG, STALE_FLAG]).fetchall())
             if flags.get(STALE_FLAG) != "0":
@@ -84,8 +83,6 @@ class KeywordCache:
             if generation != self._generation:
                 catch_up(db, self._generation, generation, self._load, self._reload_delta)
                 self._generation = generation
-        finally:
-            db.execute("COMMIT")
         return True
 
     def _load(self, db: duckdb.DuckDBPyConnection) -> None:
@@ -98,12 +95,12 @@ class KeywordCache:
         self._offsets = np.searchsorted(terms, np.arange(max(self._terms.values(), default=-1) + 2)).astype(np.int64)
         documents = db.execute("""SELECT docid, any_value(chunk_id) AS chunk_id, any_value(conversation_id) AS conversation_id
                                   FROM keyword_postings GROUP BY docid""").arrow().read_all()
-        size = int(max(documents.column("docid").to_numpy(), default=-1)) + 1
+        docids = documents.column("docid").to_numpy()
+        size = int(docids.max()) + 1 if len(docids) else 0
         self._chunk_ids = np.empty(size, dtype=object)
         self._conversation_of = np.full(size, -1, dtype=np.int32)
         conversations = documents.column("conversation_id").to_pylist()
         self._conversation_numbers = {name: number for number, name in enumerate(dict.fromkeys(conversations))}
-        docids = documents.column("docid").to_numpy()
         self._chunk_ids[docids] = documents.column("chunk_id").to_pylist()
         self._conversation_of[docids] = [self._conversation_numbers[name] for name in conversations]
         self._delta, self._delta_rows = {}, {}

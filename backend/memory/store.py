@@ -53,8 +53,10 @@ class MemoryStore:
         apply_migrations(self._db)
         with _flags_lock:
             self._flags = _flags.setdefault(Path(path).resolve(), {})
-            self._flags.clear()
-            self._flags.update(self._db.execute("SELECT name, value FROM store_flags").fetchall())
+            stored = dict(self._db.execute("SELECT name, value FROM store_flags").fetchall())
+            for name in set(self._flags) - set(stored):  # (never emptied on the way: readers use it meanwhile)
+                del self._flags[name]
+            self._flags.update(stored)
         self._recover_interrupted_imports()
         self.write_lock = threading.Lock()  # one import/delete at a time; readers never take it
         self._companions: dict[type, object] = {}
