@@ -105,7 +105,12 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rank = 16 if args.quick else 82  # ~20 MB / ~100 MB of fp32 LoRA weights on SmolLM2-135M
-    root = Path(tempfile.mkdtemp(prefix="orch-bench-p2p-"))
+    with tempfile.TemporaryDirectory(prefix="orch-bench-p2p-") as tmp:  # ~1.4 GB of peers' data: never left behind
+        result = run(Path(tmp), rank)
+    print(json.dumps(result, indent=None if args.json else 2))
+
+
+def run(root: Path, rank: int) -> dict:
     base = resolve_base("smollm2", DataLayout(root / "base"))
     with LoopbackTestnet(3) as net:
         alice_home, bob_home = peer_home(root, base), peer_home(root, base)
@@ -145,7 +150,7 @@ def main() -> None:
                                         capture_output=True, text=True, check=True).stdout)
     tcp = tcp_copy(alice_home.adapters_dir / "bench" / "adapter_model.safetensors", root / "tcp-copy")
     mb = size / 1e6
-    result = {
+    return {
         "adapter_mb": round(mb, 1),
         "ours_mb_s": round(mb / ours, 1),
         "raw_hyperswarm_mb_s": round(mb / raw["seconds"], 1),
@@ -159,7 +164,6 @@ def main() -> None:
         "ours_split_s": {"transfer_and_write": round(transfer_s, 2), "verify_and_import": round(ours - transfer_s, 2)},
         "note": "ours includes Merkle verification, staging writes and the full adapter verification",
     }
-    print(json.dumps(result, indent=None if args.json else 2))
 
 
 if __name__ == "__main__":
