@@ -9,10 +9,12 @@ and the core's blocks, and is not replayed at the next start.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from backend.config import DataLayout
@@ -27,6 +29,7 @@ Call = Callable[..., Any]
 Emit = Callable[[dict[str, Any]], None]
 MAX_DOWNLOAD_BYTES = 1024 * 1024**2
 MAX_DOWNLOAD_FILES = 3
+log = logging.getLogger(__name__)
 
 
 class DownloadError(OrchMindError):
@@ -123,8 +126,9 @@ class Downloads:
         for name, size in entry.file_plan():
             if size > MAX_FILE_BYTES[name]:
                 raise VerificationError(f"{name} is over its size limit.")
-        files = [{"path": str(staging / name), "size": size} for name, size in entry.file_plan()]
-        self._call("fetch", id=download_id, key=entry.core_key, files=files, blockSize=entry.block_size,
+        files = [{"path": str(staging / name), "size": size, "sha256": entry.manifest.files[name]["sha256"]}
+                 for name, size in entry.file_plan()]
+        self._call("fetch", id=download_id, peer=record.peer, key=entry.core_key, files=files, blockSize=entry.block_size,
                    byteLength=entry.byte_length, treeHash=entry.tree_hash, encryptionKey=entry.access_key,
                    stallMs=int(self.stall_seconds * 1000))
 
@@ -199,4 +203,22 @@ class Downloads:
             self._kept.save(kept + [entry.core_key])
         record.state, record.blocks, record.finished_at = "done", record.total, time.time()
         self._save(download_id, record)
+        self._hold(record)
         self._emit({"event": "download-done", "id": download_id, "adapter": record.name})
+
+    def hold_downloaded(self) -> None:
+        """Offer the adapters we downloaded (and still have) on the direct channel: after a start."""
+        for record in self.records().values():
+            if record.state == "done":
+                self._hold(record)
+
+    def _hold(self, record: DownloadRecord) -> None:
+        entry = verify_entry(record.entry)
+        folder = self._adapters.path(record.name)
+        files = [{"path": str(folder / name), "size": size} for name, size in entry.file_plan()]
+        if not all(Path(f["path"]).is_file() and Path(f["path"]).stat().st_size == f["size"] for f in files):
+            return  # deleted or changed since: there is nothing of it to offer
+        try:
+            self._call("hold", key=entry.core_key, files=files, blockSize=entry.block_size, encryptionKey=entry.access_key)
+        except OrchMindError:  # the download is done either way; peers still get the Hypercore blocks
+            log.warning("Could not offer %s to peers directly.", record.name, exc_info=True)

@@ -123,6 +123,7 @@ class P2PService:
         self.shares.replay()
         for key in self.downloads.kept_cores():
             self._call("open", key=key)
+        self.downloads.hold_downloaded()
         self._publish_catalog()
         self.downloads.replay()
         self._emit({"event": "network-ready", "public_key": self.public_key})

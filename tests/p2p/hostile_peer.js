@@ -9,6 +9,8 @@
 //   many         opens SECONDS connections from as many identities; none proves a room
 //   huge-frame   announces a 15 MiB frame on the raw stream and sends a few bytes of it
 //   slow-frame   announces a 64 KiB frame and sends one byte per second (slow loris)
+//   want-flood   proves membership, then direct-transfer wants as fast as the channel takes them
+//   stray-blocks proves membership, then 1 MiB direct-transfer blocks that nobody asked for
 // It prints one JSON line per thing it did: {ready}, {sent}, {closed}.
 const path = require('path')
 const nodeModules = path.join(__dirname, '..', '..', 'backend', 'p2p', 'node', 'node_modules')
@@ -124,7 +126,54 @@ swarm.on('connection', (conn) => {
   const proofs = channel.addMessage({ encoding: c.buffer, onmessage () {} })
   const catalog = channel.addMessage({ encoding: c.buffer, onmessage () {} })
   channel.open()
+  if (mode === 'want-flood' || mode === 'stray-blocks') directAttack(conn, mux, to)
 })
+
+// The direct-transfer channel, spelled out from its wire format: want = {id, key, start, end,
+// blockSize, byteLength, proof?}, block = {id, index, data}, nope = {id, reason}.
+function directAttack (conn, mux, to) {
+  const want = {
+    preencode (state, m) {
+      for (const v of [m.id, m.start, m.end, m.blockSize, m.byteLength]) c.uint.preencode(state, v)
+      c.fixed32.preencode(state, m.key)
+      state.end++
+    },
+    encode (state, m) {
+      c.uint.encode(state, m.id)
+      c.fixed32.encode(state, m.key)
+      for (const v of [m.start, m.end, m.blockSize, m.byteLength]) c.uint.encode(state, v)
+      state.buffer[state.start++] = 0 // no proof
+    },
+    decode () { return null }
+  }
+  const block = {
+    preencode (state, m) { c.uint.preencode(state, m.id); c.uint.preencode(state, m.index); c.buffer.preencode(state, m.data) },
+    encode (state, m) { c.uint.encode(state, m.id); c.uint.encode(state, m.index); c.buffer.encode(state, m.data) },
+    decode () { return null }
+  }
+  const channel = mux.createChannel({
+    protocol: 'orch-mind/direct/v1',
+    onopen () {
+      const until = Date.now() + seconds * 1000
+      let sent = 0
+      const data = b4a.alloc(1024 * 1024, 1)
+      const burst = () => {
+        if (conn.destroyed || Date.now() > until) return say({ sent: mode, to, count: sent })
+        for (let i = 0; i < (mode === 'want-flood' ? 100 : 1); i++, sent++) {
+          if (mode === 'want-flood') {
+            wants.send({ id: sent + 1, key: b4a.alloc(32, 9), start: 0, end: 1, blockSize: 1024 * 1024, byteLength: 1024 * 1024 })
+          } else blocks.send({ id: 1000 + sent, index: 0, data })
+        }
+        setTimeout(burst, mode === 'want-flood' ? 0 : 50)
+      }
+      setTimeout(burst, 300) // after the proof has landed
+    }
+  })
+  const wants = channel.addMessage({ encoding: want, onmessage () {} })
+  const blocks = channel.addMessage({ encoding: block, onmessage () {} })
+  channel.addMessage({ encoding: c.buffer, onmessage () {} })
+  channel.open()
+}
 
 swarm.join(topic, { server: true, client: true })
 say({ ready: b4a.toString(swarm.keyPair.publicKey, 'hex') })

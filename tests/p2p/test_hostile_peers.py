@@ -103,7 +103,8 @@ def alice_and_bob(testnet, make_layout, shared_base):
 
 @pytest.mark.parametrize("mode, reason", [("deep", "nested too deeply"), ("proof-flood", "too many messages"),
                                           ("catalog-flood", "too many bytes"),
-                                          ("huge-frame", "frame"), ("slow-frame", "did not arrive in time")])
+                                          ("huge-frame", "frame"), ("slow-frame", "did not arrive in time"),
+                                          ("want-flood", "too many wants"), ("stray-blocks", "nobody asked for")])
 def test_a_hostile_peer_is_dropped_and_a_well_behaved_one_still_served(alice_and_bob, testnet, tmp_path, mode, reason):
     alice, bob, bob_home = alice_and_bob
     dropped = watch_misbehaviour(bob)

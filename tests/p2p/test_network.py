@@ -87,11 +87,49 @@ def test_a_peer_leaving_mid_download_another_serves_the_rest(testnet, make_layou
             dave.pause(download_id)
             partial = dave.downloads.get(download_id)
             assert 0 < partial.blocks < partial.total, partial
-        # Alice has left. Carol, who downloaded it before, serves the rest.
+        # Alice has left. Carol, who downloaded it before, serves the rest, from her files (she got it on
+        # the direct channel, so her corestore has no blocks of it), also after a restart of her own.
         assert dave.wait_for(lambda: alice.public_key not in {p["peer"] for p in dave.peers()}, 30)
+        carol.stop()
+        carol.start()
+        assert dave.wait_for(lambda: carol.public_key in {p["peer"] for p in dave.peers()}, 60)
         dave.resume(download_id)
         assert dave.wait_download(download_id, 120).state == "done"
         assert AdapterStore(dave_home).get("big").files == AdapterStore(alice_home).get("big").files
+
+
+def corestore_bytes(layout) -> int:
+    return sum(p.stat().st_size for p in layout.corestore_dir.rglob("*") if p.is_file())
+
+
+def test_a_download_comes_straight_from_the_holders_files_and_a_bad_copy_falls_back_to_hypercore(
+        testnet, make_layout, shared_base):
+    alice_home, bob_home = make_layout(), make_layout()
+    for seed, name in enumerate(("straight", "spoilt")):
+        synthetic_adapter(alice_home, name, shared_base, rank=16, seed=seed)  # ~20 MB each
+    size = sum(f["size"] for f in AdapterStore(alice_home).get("spoilt").files.values())
+    with running_peer(alice_home, testnet.bootstrap) as alice, running_peer(bob_home, testnet.bootstrap) as bob:
+        alice.join_public()
+        bob.join_public()
+        alice.share("straight")
+        alice.share("spoilt")
+        assert bob.wait_for(lambda: sees_adapter(bob, "straight") and sees_adapter(bob, "spoilt"), 60)
+        before = corestore_bytes(bob_home)
+        assert bob.wait_download(bob.download(offer_id(bob, "straight")), 120).state == "done"
+        assert corestore_bytes(bob_home) - before < size / 4, "the bytes skipped Hypercore's storage"
+        assert AdapterStore(bob_home).get("straight").files == AdapterStore(alice_home).get("straight").files
+        # Alice's file changes on disk after she shared it (same size): what she sends directly no longer
+        # matches the signed hashes, so Bob takes Hypercore's blocks, each checked against the signed tree.
+        spoilt = AdapterStore(alice_home).path("spoilt") / "adapter_model.safetensors"
+        data = bytearray(spoilt.read_bytes())
+        data[-1000] ^= 0xFF
+        spoilt.write_bytes(bytes(data))
+        before = corestore_bytes(bob_home)
+        record = bob.wait_download(bob.download(offer_id(bob, "spoilt")), 120)
+        assert record.state == "done", record
+        assert corestore_bytes(bob_home) - before > size / 2, "the fallback went through Hypercore"
+        assert AdapterStore(bob_home).get("spoilt").files == AdapterStore(alice_home).get("spoilt").files
+        assert (AdapterStore(bob_home).path("spoilt") / "adapter_model.safetensors").read_bytes() != bytes(data)
 
 
 def test_a_download_survives_crashes_of_both_sidecars(testnet, make_layout, shared_base):

@@ -1,7 +1,8 @@
 'use strict'
 // Orch-Mind P2P sidecar: Hyperswarm discovery + Noise connections, room membership proofs, catalog
-// exchange and adapter transfers as Hypercores (every block Merkle-verified against the author's
-// core key, resumable, served by any peer that holds it).
+// exchange and adapter transfers: straight from a holder's files when it can (direct.js, checked
+// against the signed file hashes), else as Hypercores (every block Merkle-verified against the
+// author's core key, resumable, served by any peer that holds it).
 //
 // Protocol: one JSON object per line. Requests on stdin {id, cmd, args}; replies on stdout
 // {id, ok, result | error}; events on stdout {event, ...}. Logs go to stderr. When stdin closes
@@ -23,6 +24,7 @@ const b4a = require('b4a')
 const c = require('compact-encoding')
 
 const { RateLimit, parseCatalog, parseProofs, printable } = require('./peer_messages')
+const direct = require('./direct')
 
 const CATALOG_PROTOCOL = 'orch-mind/catalog/v1'
 const PROGRESS_INTERVAL_MS = 250
@@ -33,6 +35,7 @@ const PEER_LIMITS = { // tests may lower the timeouts and caps through `start`
   connections: 64, // Hyperswarm caps the connections we dial, not the ones we accept
   windowMs: 10000,
   messagesPerWindow: 50, // proofs + catalogs; an honest peer sends at most 2 + 2 a second (BROADCAST_DELAY_MS)
+  wantsPerWindow: 400, // direct-transfer wants of 16 blocks: an honest peer at 100 MB/s sends 6 a second
   catalogBytesPerWindow: 4 * 1024 * 1024,
   queuedBytes: 2 * 1024 * 1024, // our unsent bytes to one peer: past this, catalogs wait for a drain
   // The largest frame a peer may announce: protomux batches messages up to 8 MiB and then adds one
@@ -56,6 +59,7 @@ const state = {
   blocked: new Set(),
   penalized: new Map(), // hex key -> time until which it is refused
   cores: new Map(), // hex key -> core session kept open so we serve it
+  held: new Map(), // hex core key -> the files we send on the direct channel (direct.holding)
   downloads: new Map() // id -> { range, core, paused }
 }
 
@@ -176,6 +180,14 @@ function onCatalog (peer, buf) {
   emit('catalog', { peer: hex(peer.conn.remotePublicKey), rooms: [...peer.sharedRooms], entries, rejected })
 }
 
+const directContext = {
+  held: state.held,
+  localKey: () => state.keyPair.publicKey,
+  penalize,
+  log,
+  withinRate: (peer) => peer.wants.take(1) ? null : 'too many wants'
+}
+
 function guarded (peer, handler) {
   return (buf) => {
     if (peer.dropped || peer.conn.destroyed) return
@@ -255,6 +267,7 @@ function onConnection (conn) {
     sharedRooms: new Set(),
     sentCatalog: null,
     messages: new RateLimit(PEER_LIMITS.messagesPerWindow, PEER_LIMITS.windowMs),
+    wants: new RateLimit(PEER_LIMITS.wantsPerWindow, PEER_LIMITS.windowMs),
     catalogBytes: new RateLimit(PEER_LIMITS.catalogBytesPerWindow, PEER_LIMITS.windowMs)
   }
   const channel = mux.createChannel({
@@ -267,6 +280,7 @@ function onConnection (conn) {
   peer.proofsMsg = channel.addMessage({ encoding: c.buffer, onmessage: guarded(peer, onProofs) })
   peer.catalogMsg = channel.addMessage({ encoding: c.buffer, onmessage: guarded(peer, onCatalog) })
   channel.open()
+  direct.attach(directContext, peer, mux)
   // A connection whose far side never opens the catalog channel is half-open (seen on loopback
   // testnets when both peers dial at once): drop it so Hyperswarm dials again.
   const openTimer = setTimeout(() => {
@@ -365,10 +379,21 @@ async function seed ({ name, files, blockSize, encryptionKey }) {
     throw new Error(`core ${name} holds ${core.length} blocks, expected ${blocks}: share under a new name`)
   }
   state.cores.set(hex(core.key), core)
+  state.held.set(hex(core.key), direct.holding({
+    files: files.map((file) => ({ path: file, size: fs.statSync(file).size })), blockSize, access: encryption && encryption.key
+  }))
   return { key: hex(core.key), length: core.length, byteLength: core.byteLength, treeHash: hex(await core.treeHash()) }
 }
 
+// Files of an adapter we downloaded, sent on the direct channel to peers that ask for its core.
+function hold ({ key, files, blockSize, encryptionKey }) {
+  requireHex(key, 32, 'key')
+  state.held.set(key, direct.holding({ files, blockSize, access: encryptionFor(encryptionKey)?.key || null }))
+  return { held: true }
+}
+
 async function unseed ({ key }) {
+  state.held.delete(key)
   const core = state.cores.get(key)
   if (!core) return { cleared: false }
   state.cores.delete(key)
@@ -386,34 +411,17 @@ function contiguousBlocks (core, blocks) {
 // the signed manifest instead of reading the files again. Reads through its own session, which the
 // caller closes to stop it.
 async function writeFiles (reader, files) {
-  const hashes = []
-  let block = 0
-  let offset = 0
-  let current = null
-  for (const file of files) {
-    const fd = fs.openSync(file.path, 'w', 0o600)
-    const digest = crypto.createHash('sha256')
-    try {
-      let remaining = file.size
-      while (remaining > 0) {
-        if (!current || offset >= current.byteLength) {
-          current = await reader.get(block++, { wait: true })
-          offset = 0
-          if (!current) throw new Error('a block is missing')
-        }
-        const take = Math.min(remaining, current.byteLength - offset)
-        const slice = current.subarray(offset, offset + take)
-        digest.update(slice)
-        for (let done = 0; done < take;) done += fs.writeSync(fd, slice, done, take - done)
-        offset += take
-        remaining -= take
-      }
-    } finally {
-      fs.closeSync(fd)
+  const sink = new direct.FileSink(files)
+  try {
+    for (let index = 0; !sink.done; index++) {
+      const data = await reader.get(index, { wait: true })
+      if (!data) throw new Error('a block is missing')
+      sink.write(data)
     }
-    hashes.push(digest.digest('hex'))
+    return sink.hashes
+  } finally {
+    sink.abort()
   }
-  return hashes
 }
 
 // Resolves with `promise`, or rejects with a stall once `job` has gained nothing for `ms`.
@@ -430,10 +438,45 @@ function unlessStalled (job, promise, ms) {
   })
 }
 
-async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, encryptionKey, stallMs }) {
+// Fetches the whole adapter on the direct channel from the first peer that holds it (the one whose
+// offer it is first), checked against the signed file hashes; null when no peer could, so the caller
+// goes on with Hypercore.
+async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, prefer, stall, onBlock }) {
+  const plan = direct.holding({ files, blockSize, access: null })
+  const expected = files.map((file) => file.sha256)
+  const access = encryptionFor(encryptionKey)
+  const preferred = (peer) => hex(peer.conn.remotePublicKey) === prefer ? 0 : 1
+  const candidates = [...state.peers.values()].filter(direct.canAsk).sort((a, b) => preferred(a) - preferred(b))
+  for (const peer of candidates) {
+    if (job.paused) return null
+    if (!direct.canAsk(peer)) continue
+    const fetch = new direct.DirectFetch(peer, plan, {
+      key: b4a.from(key, 'hex'), access: access && access.key, localKey: state.keyPair.publicKey, onBlock
+    })
+    job.direct = fetch
+    job.lastGain = Date.now()
+    try {
+      const hashes = await unlessStalled(job, fetch.start(), stall)
+      if (hashes.every((hash, i) => hash === expected[i])) return hashes
+      log('download', id, 'from', hex(peer.conn.remotePublicKey).slice(0, 12) + ': not the signed bytes; asking elsewhere')
+    } catch (err) {
+      fetch.fail(err.message)
+      if (job.paused) return null
+      if (!(err instanceof direct.DirectError && /not-held/.test(err.message))) {
+        log('download', id, 'direct from', hex(peer.conn.remotePublicKey).slice(0, 12), 'failed:', err.message)
+      }
+    } finally {
+      job.direct = null
+    }
+  }
+  return null
+}
+
+async function fetchAdapter ({ id, peer, key, files, blockSize, byteLength, treeHash, encryptionKey, stallMs }) {
   if (typeof id !== 'string' || !Array.isArray(files) || !(blockSize > 0)) throw new Error('bad fetch request')
   requireHex(key, 32, 'key')
   const expectedTree = requireHex(treeHash, 32, 'tree hash')
+  for (const file of files) requireHex(file.sha256, 32, 'file hash')
   const total = files.reduce((sum, file) => sum + file.size, 0)
   if (total !== byteLength) throw new Error('the files do not add up to the signed byte length')
   const blocks = Math.ceil(total / blockSize)
@@ -441,21 +484,18 @@ async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, 
   const previous = state.downloads.get(id)
   if (previous && !previous.paused) return { started: false }
   const core = await openCore(key, encryptionKey)
-  const done = core.findingPeers()
-  state.swarm.flush().then(done, done)
-  const job = { core, paused: false, range: null, lastGain: Date.now(), startedAt: Date.now() }
+  const job = { core, paused: false, range: null, direct: null, lastGain: Date.now(), startedAt: Date.now() }
   state.downloads.set(id, job)
   let last = 0
-  const progress = () => {
+  const report = (done, peers) => {
     job.lastGain = Date.now()
     const now = Date.now()
     if (now - last < PROGRESS_INTERVAL_MS) return
     last = now
-    emit('download-progress', { id, blocks: contiguousBlocks(core, blocks), total: blocks, peers: core.peers.length })
+    emit('download-progress', { id, blocks: done, total: blocks, peers })
   }
-  core.on('download', progress)
+  const progress = () => report(contiguousBlocks(core, blocks), core.peers.length)
   const gainedPeer = () => { job.lastGain = Date.now() }
-  core.on('peer-add', gainedPeer)
   job.detach = () => { core.off('download', progress); core.off('peer-add', gainedPeer) }
   const finish = async (fields) => {
     job.detach()
@@ -468,7 +508,18 @@ async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, 
   }
   ;(async () => {
     try {
+      const hashes = await fetchDirect(job, { id, key, files, blockSize, encryptionKey, prefer: peer, stall, onBlock: (done) => report(done, 1) })
+      if (job.paused) return
+      if (hashes) {
+        log('download', id, `fetched directly in ${Date.now() - job.startedAt} ms`)
+        return await finish({ blocks, sha256: hashes })
+      }
+      core.on('download', progress)
+      core.on('peer-add', gainedPeer)
+      const done = core.findingPeers()
+      state.swarm.flush().then(done, done)
       // Before any block is fetched: the core's signed tree must be the one the entry names.
+      job.lastGain = Date.now()
       await unlessStalled(job, core.update({ wait: true }), stall)
       while (core.length === 0 && !job.paused) {
         await unlessStalled(job, new Promise((resolve) => core.once('append', resolve)), stall)
@@ -478,7 +529,8 @@ async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, 
         throw Object.assign(new Error(`the shared copy holds ${core.length} blocks / ${core.byteLength} bytes, ` +
           `its signed entry says ${blocks} / ${total}`), { code: 'mismatch' })
       }
-      const roots = await core.treeHash(blocks)
+      job.lastGain = Date.now()
+      const roots = await unlessStalled(job, core.treeHash(blocks), stall) // may need the holder's tree nodes
       if (!b4a.equals(roots, expectedTree)) throw Object.assign(new Error('the shared copy is not the one its entry signed'), { code: 'mismatch' })
       job.reader = core.session()
       const writing = writeFiles(job.reader, files)
@@ -515,6 +567,7 @@ async function fetchAdapter ({ id, key, files, blockSize, byteLength, treeHash, 
 }
 
 async function stopWriting (job) {
+  if (job.direct) job.direct.fail('stopped') // closes its file at once
   const reader = job.reader
   job.reader = null
   if (reader) await reader.close().catch((err) => log('closing a download reader:', err.message))
@@ -610,6 +663,7 @@ async function stop () {
     job.paused = true // shutting down is not a failure: the download resumes on the next start
     job.detach()
     if (job.range) job.range.destroy()
+    if (job.direct) job.direct.fail('stopped')
   }
   if (state.swarm) await state.swarm.destroy()
   if (state.store) await state.store.close()
@@ -622,6 +676,8 @@ const COMMANDS = {
   set_catalog: setCatalog,
   seed,
   unseed,
+  hold,
+  release: ({ key }) => ({ released: state.held.delete(key) }),
   open: async ({ key }) => {
     requireHex(key, 32, 'key')
     return { length: (await openCore(key)).length }
