@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,26 @@ class BaseModel:
         return {"reference": self.reference, "sha256": self.sha256, "gguf": self.gguf_path.name if self.gguf_path else ""}
 
 
+_HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, for this process
+_HASHED_LOCK = threading.Lock()
+
+
 def file_sha256(path: Path) -> str:
+    """The file's sha256, hashed once per process while its size and mtime stay the same (a base GGUF
+    is hundreds of MB, and every download, share and training run names its base by this hash)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _HASHED_LOCK:
+        known = _HASHED.get(key)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    with _HASHED_LOCK:
+        _HASHED[key] = digest.hexdigest()
+    return _HASHED[key]
 
 
 def ollama_store_gguf(name: str, models_root: Path | None = None) -> Path | None:

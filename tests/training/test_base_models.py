@@ -1,10 +1,13 @@
 """Where base models come from: our store, a real Ollama store layout, a model folder, a GGUF path."""
 
+import hashlib
 import json
+import os
 import shutil
 
 import pytest
 
+from backend.training import base_models
 from backend.training.base_models import (
     BaseModelError,
     dequantise_to_folder,
@@ -123,3 +126,18 @@ def test_a_model_loading_in_another_thread_does_not_empty_a_dequantised_base(tmp
     assert loads, "the other thread was loading meanwhile"
     with safe_open(str(tmp_path / "base" / "model.safetensors"), "pt") as weights:
         assert weights.get_tensor("model.embed_tokens.weight").abs().sum() > 0
+
+
+def test_a_file_is_hashed_once_until_it_changes(tmp_path, monkeypatch):
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF" + b"a" * 1000)
+    first = base_models.file_sha256(path)
+    assert first == hashlib.sha256(path.read_bytes()).hexdigest()
+    opened = []
+    real_open = type(path).open
+    monkeypatch.setattr(type(path), "open", lambda self, *a, **k: opened.append(self) or real_open(self, *a, **k))
+    assert base_models.file_sha256(path) == first and opened == [], "the second call is answered from memory"
+    stat = path.stat()
+    path.write_bytes(b"GGUF" + b"b" * 1000)  # same size; a new mtime tells it apart
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert base_models.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest() != first
