@@ -116,6 +116,34 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
     return header
 
 
+# A float is NaN or infinite exactly when all its exponent bits are set.
+_EXPONENT_BITS = {"F16": (np.uint16, 0x7C00), "BF16": (np.uint16, 0x7F80), "F32": (np.uint32, 0x7F800000)}
+
+
+def first_non_finite(path: Path, header: dict[str, Any]) -> str | None:
+    """The first tensor holding a NaN or an infinity, read in place (memory-mapped, no copy of the
+    weights); ``header`` is what read_safetensors_header checked."""
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + length)
+    try:
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            start, end = info["data_offsets"]
+            bits, mask = _EXPONENT_BITS[info["dtype"]]
+            words = data[start:end].view(bits)
+            if info["dtype"] == "F32":  # min and max carry a NaN or an infinity along, without a temporary
+                values = words.view(np.float32)
+                if values.size and not (np.isfinite(values.min()) and np.isfinite(values.max())):
+                    return name
+            elif ((words & mask) == mask).any():
+                return name
+        return None
+    finally:
+        del data
+
+
 def base_shapes(base_hf_dir: Path) -> dict[str, list[int]]:
     """Weight shapes of the local base, read from its safetensors headers (no weights loaded)."""
     shapes: dict[str, list[int]] = {}
@@ -165,11 +193,9 @@ def verify_staged_adapter(staging: Path, manifest: AdapterManifest, base_hf_dir:
         expected = [manifest.rank, in_features] if match["part"] == "A" else [out_features, manifest.rank]
         if info["shape"] != expected:
             raise VerificationError(f"Tensor {name!r} has shape {info['shape']}, expected {expected} for this base.")
-    from safetensors.numpy import load_file
-
-    for name, tensor in load_file(str(present["adapter_model.safetensors"])).items():
-        if not np.isfinite(tensor.astype(np.float32)).all():
-            raise VerificationError(f"Tensor {name!r} contains NaN or infinite values.")
+    not_finite = first_non_finite(present["adapter_model.safetensors"], header)
+    if not_finite is not None:
+        raise VerificationError(f"Tensor {not_finite!r} contains NaN or infinite values.")
     if "adapter.gguf" in present and present["adapter.gguf"].open("rb").read(4) != b"GGUF":
         raise VerificationError("adapter.gguf is not a GGUF file.")
     if "adapter_config.json" in present:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from backend.p2p.verify import VerificationError, accept_adapter, parse_manifest, read_safetensors_header
+from backend.p2p.verify import VerificationError, accept_adapter, first_non_finite, parse_manifest, read_safetensors_header
 from backend.training.adapters import AdapterStore
 
 MODULE = "model.layers.0.self_attn.q_proj"  # SmolLM2-135M: 576 -> 576
@@ -68,6 +68,10 @@ def flip_last_byte(staging):
     ("pickle file", {"extra_files": {"adapter_model.bin": b"\x80\x04pickle"}}, "do not match the manifest"),
     ("unsolicited file", {"extra_files": {"notes.txt": b"hello"}}, "do not match the manifest"),
     ("NaN tensor", {"tensors": {**good_tensors(), f"base_model.model.{MODULE}.lora_A.weight": np.full((RANK, 576), np.nan, np.float32)}}, "NaN"),
+    ("one infinity", {"tensors": {**good_tensors(), f"base_model.model.{MODULE}.lora_B.weight":
+                                  np.where(np.arange(576 * RANK).reshape(576, RANK) == 1234, np.inf, 0.5).astype(np.float32)}}, "NaN or infinite"),
+    ("NaN in half precision", {"tensors": {name: np.where(np.indices(t.shape).sum(0) == 7, np.nan, t).astype(np.float16)
+                                           for name, t in good_tensors().items()}}, "NaN or infinite"),
     ("wrong shape", {"tensors": {f"base_model.model.{MODULE}.lora_A.weight": np.zeros((RANK, 100), np.float32)}}, "expected [4, 576]"),
     ("unknown layer", {"tensors": {"base_model.model.model.layers.99.evil.lora_A.weight": np.zeros((RANK, 576), np.float32)}}, "does not belong"),
     ("other base", {"manifest_changes": {"base": {"reference": "smollm2", "sha256": "0" * 64, "gguf": "x"}}}, "different base"),
@@ -106,3 +110,17 @@ def test_safetensors_headers_pointing_outside_the_file_are_rejected(tmp_path):
     huge.write_bytes(struct.pack("<Q", 2**40) + b"{}")
     with pytest.raises(VerificationError):
         read_safetensors_header(huge)
+
+
+@pytest.mark.parametrize("dtype, words, bad", [
+    ("BF16", [0x3F80, 0x4000, 0xBF80, 0x0000], False),  # 1, 2, -1, 0
+    ("BF16", [0x3F80, 0x7FC0, 0x0000, 0x0000], True),  # a NaN
+    ("BF16", [0xFF80, 0x3F80, 0x0000, 0x0000], True),  # minus infinity
+    ("F16", [0x3C00, 0x7C00, 0x0000, 0x0000], True),  # an infinity
+    ("F16", [0x3C00, 0x7BFF, 0xFBFF, 0x0001], False),  # the largest finite values and a subnormal
+])
+def test_non_finite_values_are_found_in_every_float_type_without_loading_the_weights(tmp_path, dtype, words, bad):
+    path = tmp_path / "t.safetensors"
+    header = json.dumps({"t": {"dtype": dtype, "shape": [4], "data_offsets": [0, 8]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + struct.pack("<4H", *words))
+    assert first_non_finite(path, read_safetensors_header(path)) == ("t" if bad else None)
