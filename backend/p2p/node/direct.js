@@ -97,28 +97,37 @@ function blockLength (plan, index) {
   return Math.min(plan.blockSize, plan.byteLength - index * plan.blockSize)
 }
 
-// Reads block `index` of a holding from its files (a block may span two files).
-async function readBlock (held, index) {
-  const data = b4a.allocUnsafe(blockLength(held, index))
+// The files of a holding, open for reading while one want is served. Checks that each still has
+// the size it had when it was offered (a file changed since is refused, not sent).
+async function openHolding (held) {
+  const handles = []
+  try {
+    for (const file of held.files) {
+      const handle = await fs.promises.open(file.path, 'r')
+      handles.push(handle)
+      if ((await handle.stat()).size !== file.size) throw new DirectError('changed')
+    }
+    return handles
+  } catch (err) {
+    await Promise.all(handles.map((handle) => handle.close().catch(() => {})))
+    throw err
+  }
+}
+
+// Reads block `index` of a holding into `into` (a block may span two files); returns the filled part.
+async function readBlock (held, handles, index, into) {
+  const data = into.subarray(0, blockLength(held, index))
   let position = index * held.blockSize
   let filled = 0
   let fileStart = 0
-  for (const file of held.files) {
-    const fileEnd = fileStart + file.size
-    if (filled < data.byteLength && position < fileEnd) {
-      const handle = await fs.promises.open(file.path, 'r')
-      try {
-        if ((await handle.stat()).size !== file.size) throw new DirectError('changed')
-        while (filled < data.byteLength && position < fileEnd) {
-          const want = Math.min(data.byteLength - filled, fileEnd - position)
-          const { bytesRead } = await handle.read(data, filled, want, position - fileStart)
-          if (bytesRead === 0) throw new DirectError('changed')
-          filled += bytesRead
-          position += bytesRead
-        }
-      } finally {
-        await handle.close()
-      }
+  for (let i = 0; i < held.files.length && filled < data.byteLength; i++) {
+    const fileEnd = fileStart + held.files[i].size
+    while (filled < data.byteLength && position < fileEnd) {
+      const want = Math.min(data.byteLength - filled, fileEnd - position)
+      const { bytesRead } = await handles[i].read(data, filled, want, position - fileStart)
+      if (bytesRead === 0) throw new DirectError('changed')
+      filled += bytesRead
+      position += bytesRead
     }
     fileStart = fileEnd
   }
@@ -202,20 +211,36 @@ async function serveWant (ctx, peer, m) {
     if (!m.proof || m.proof.byteLength !== 32 || !crypto.timingSafeEqual(m.proof, expected)) return 'not-allowed'
   }
   if (!(m.start < m.end && m.end <= held.blocks && m.end - m.start <= LIMITS.wantBlocks)) throw new DirectError('a want out of range')
-  for (let index = m.start; index < m.end; index++) {
-    if (peer.dropped || peer.conn.destroyed) return null
-    let data
-    try {
-      data = await readBlock(held, index)
-    } catch (err) {
-      ctx.log('direct: cannot read a held block:', err.message)
-      return err instanceof DirectError ? err.message : 'unreadable'
-    }
-    if (peer.dropped || peer.conn.destroyed) return null
-    peer.direct.block.send({ id: m.id, index, data })
-    if (queuedBytes(peer.conn) > LIMITS.queuedBytes) await drained(peer.conn)
+  let handles
+  try {
+    handles = await openHolding(held)
+  } catch (err) {
+    ctx.log('direct: cannot open a holding:', err.message)
+    return err instanceof DirectError ? err.message : 'unreadable'
   }
-  return null
+  // Two buffers, reused: the next block is read while this one is sent (send copies it into its frame).
+  const buffers = [b4a.allocUnsafe(held.blockSize), b4a.allocUnsafe(held.blockSize)]
+  let next = readBlock(held, handles, m.start, buffers[0])
+  try {
+    for (let index = m.start; index < m.end; index++) {
+      let data
+      try {
+        data = await next
+      } catch (err) {
+        ctx.log('direct: cannot read a held block:', err.message)
+        return err instanceof DirectError ? err.message : 'unreadable'
+      }
+      if (peer.dropped || peer.conn.destroyed) return null
+      peer.direct.block.send({ id: m.id, index, data })
+      next = index + 1 < m.end ? readBlock(held, handles, index + 1, buffers[(index + 1 - m.start) % 2]) : null
+      if (next) next.catch(() => {}) // awaited on the next turn; a stop in between must not leave it unhandled
+      if (queuedBytes(peer.conn) > LIMITS.queuedBytes) await drained(peer.conn)
+    }
+    return null
+  } finally {
+    if (next) await next.catch(() => {})
+    await Promise.all(handles.map((handle) => handle.close().catch(() => {})))
+  }
 }
 
 function onBlock (peer, m) {
