@@ -18,6 +18,7 @@ const readline = require('readline')
 const Hyperswarm = require('hyperswarm')
 const HyperDHT = require('hyperdht')
 const Corestore = require('corestore')
+const UDX = require('udx-native')
 const Hypercore = require('hypercore')
 const sodium = require('sodium-universal')
 const b4a = require('b4a')
@@ -609,7 +610,7 @@ async function start ({ seed: seedHex, storage, bootstrap, host, blocked, limits
   // On loopback nothing is behind a NAT or firewall. Saying so skips hole-punching, which on a
   // loopback testnet sometimes left connections open on one side only.
   if (host === '127.0.0.1') dhtOpts.firewalled = false
-  const dht = new HyperDHT({ ...dhtOpts, keyPair: state.keyPair })
+  const dht = new HyperDHT({ ...dhtOpts, keyPair: state.keyPair, udx: roomyUdx() })
   state.swarm = new Hyperswarm({
     dht,
     keyPair: state.keyPair,
@@ -619,6 +620,29 @@ async function start ({ seed: seedHex, storage, bootstrap, host, blocked, limits
   state.sweep.unref()
   state.swarm.on('connection', onConnection)
   return { publicKey: hex(state.keyPair.publicKey) }
+}
+
+// UDP sockets with room for a burst: at ~100 MB/s the kernel's default receive buffer (208 KiB on
+// Linux) fills whenever this process is busy for a few ms, and every datagram dropped there is sent
+// again. The kernel caps the size at its own maximum (net.core.rmem_max).
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
+
+function roomyUdx () {
+  const udx = new UDX()
+  const createSocket = udx.createSocket.bind(udx)
+  udx.createSocket = (...args) => {
+    const socket = createSocket(...args)
+    socket.once('listening', () => {
+      try {
+        if (socket.getRecvBufferSize() < SOCKET_BUFFER_BYTES) socket.setRecvBufferSize(SOCKET_BUFFER_BYTES)
+        if (socket.getSendBufferSize() < SOCKET_BUFFER_BYTES) socket.setSendBufferSize(SOCKET_BUFFER_BYTES)
+      } catch (err) {
+        log('socket buffers:', err.message)
+      }
+    })
+    return socket
+  }
+  return udx
 }
 
 async function join ({ roomId, secret }) {
