@@ -3,8 +3,10 @@
     python bench/p2p.py [--quick] --json
 
 All on one loopback DHT testnet (every node on 127.0.0.1), in one run:
-- transfer_vs_raw_hyperswarm: our download (Hypercore blocks Merkle-verified, written to staging,
-  then hash/header/shape/NaN-verified and moved into the store) MB/s / one raw Hyperswarm stream's MB/s.
+- transfer_vs_raw_hyperswarm: our download as the app does it (the direct transfer from the holder's
+  files, each file's SHA-256 checked against the signed manifest, written to staging, then
+  header/shape/NaN-verified and moved into the store; Hypercore only as the fallback) MB/s / one raw
+  Hyperswarm stream's MB/s.
 - transfer_vs_tcp: the same / a plain TCP socket copy on 127.0.0.1 (sendfile to a file).
 - join_to_catalog_s: from starting a peer and joining the room to seeing the other peer's catalog.
 - private_transfer_vs_raw_hyperswarm: the same download from a private room (blocks encrypted).
@@ -162,7 +164,7 @@ def run(root: Path, rank: int) -> dict:
         "proof_flood": flood,
         "join_to_catalog_s": round(join_to_catalog, 3),
         "ours_split_s": {"transfer_and_write": round(transfer_s, 2), "verify_and_import": round(ours - transfer_s, 2)},
-        "note": "ours includes Merkle verification, staging writes and the full adapter verification",
+        "note": "ours: direct transfer with every file's signed SHA-256 checked, staging writes and the full adapter verification",
     }
 
 
