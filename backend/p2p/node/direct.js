@@ -134,6 +134,7 @@ async function readBlock (held, handles, index, into) {
   return data
 }
 
+// What we have written to a connection that it has not sent yet (ours and the transport's buffers).
 function queuedBytes (conn) {
   const own = conn._writableState ? conn._writableState.buffered : 0
   const raw = conn.rawStream && conn.rawStream._writableState ? conn.rawStream._writableState.buffered : 0
@@ -391,4 +392,4 @@ function canAsk (peer) {
   return peer.direct && peer.direct.channel && peer.direct.channel.opened && !peer.dropped && !peer.conn.destroyed
 }
 
-module.exports = { PROTOCOL, LIMITS, DirectError, DirectFetch, FileSink, attach, canAsk, holding }
+module.exports = { PROTOCOL, LIMITS, DirectError, DirectFetch, FileSink, attach, canAsk, holding, queuedBytes }

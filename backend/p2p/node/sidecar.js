@@ -12,7 +12,6 @@
 // received file against the signed manifest before anything enters the adapter store. Python is the
 // only source of file paths; nothing a peer sends names a local path.
 
-const crypto = require('crypto')
 const fs = require('fs')
 const readline = require('readline')
 const Hyperswarm = require('hyperswarm')
@@ -117,12 +116,6 @@ function catalogFor (sharedRooms) {
     .map((item) => item.entry)
 }
 
-function queuedBytes (conn) {
-  const own = conn._writableState ? conn._writableState.buffered : 0
-  const raw = conn.rawStream && conn.rawStream._writableState ? conn.rawStream._writableState.buffered : 0
-  return own + raw
-}
-
 function sendProofs (peer) {
   peer.proofsMsg.send(b4a.from(JSON.stringify({ proofs: myProofs(peer.conn.remotePublicKey) })))
 }
@@ -132,7 +125,7 @@ function sendProofs (peer) {
 function sendCatalog (peer) {
   const message = JSON.stringify({ entries: catalogFor(peer.sharedRooms) })
   if (message === peer.sentCatalog) return
-  if (queuedBytes(peer.conn) > PEER_LIMITS.queuedBytes) {
+  if (direct.queuedBytes(peer.conn) > PEER_LIMITS.queuedBytes) {
     if (!peer.waitingForDrain) {
       peer.waitingForDrain = true
       peer.conn.once('drain', () => {
