@@ -30,49 +30,27 @@ const LIMITS = {
   reasonChars: 64
 }
 
-const want = {
-  preencode (state, m) {
-    c.uint.preencode(state, m.id)
-    c.fixed32.preencode(state, m.key)
-    c.uint.preencode(state, m.start)
-    c.uint.preencode(state, m.end)
-    c.uint.preencode(state, m.blockSize)
-    c.uint.preencode(state, m.byteLength)
-    c.optionalBuffer.preencode(state, m.proof)
-  },
-  encode (state, m) {
-    c.uint.encode(state, m.id)
-    c.fixed32.encode(state, m.key)
-    c.uint.encode(state, m.start)
-    c.uint.encode(state, m.end)
-    c.uint.encode(state, m.blockSize)
-    c.uint.encode(state, m.byteLength)
-    c.optionalBuffer.encode(state, m.proof)
-  },
-  decode (state) {
-    return {
-      id: c.uint.decode(state),
-      key: c.fixed32.decode(state),
-      start: c.uint.decode(state),
-      end: c.uint.decode(state),
-      blockSize: c.uint.decode(state), // what the asker's signed entry says: a holding cut otherwise is refused
-      byteLength: c.uint.decode(state),
-      proof: c.optionalBuffer.decode(state)
+// A message as a fixed sequence of compact-encoding fields.
+function struct (fields) {
+  return {
+    preencode (state, m) { for (const [name, encoding] of fields) encoding.preencode(state, m[name]) },
+    encode (state, m) { for (const [name, encoding] of fields) encoding.encode(state, m[name]) },
+    decode (state) {
+      const m = {}
+      for (const [name, encoding] of fields) m[name] = encoding.decode(state)
+      return m
     }
   }
 }
 
-const block = {
-  preencode (state, m) { c.uint.preencode(state, m.id); c.uint.preencode(state, m.index); c.buffer.preencode(state, m.data) },
-  encode (state, m) { c.uint.encode(state, m.id); c.uint.encode(state, m.index); c.buffer.encode(state, m.data) },
-  decode (state) { return { id: c.uint.decode(state), index: c.uint.decode(state), data: c.buffer.decode(state) } }
-}
-
-const nope = {
-  preencode (state, m) { c.uint.preencode(state, m.id); c.string.preencode(state, m.reason) },
-  encode (state, m) { c.uint.encode(state, m.id); c.string.encode(state, m.reason) },
-  decode (state) { return { id: c.uint.decode(state), reason: c.string.decode(state) } }
-}
+const want = struct([
+  ['id', c.uint], ['key', c.fixed32], ['start', c.uint], ['end', c.uint],
+  // what the asker's signed entry says: a holding cut otherwise is refused
+  ['blockSize', c.uint], ['byteLength', c.uint],
+  ['proof', c.optionalBuffer]
+])
+const block = struct([['id', c.uint], ['index', c.uint], ['data', c.buffer]])
+const nope = struct([['id', c.uint], ['reason', c.string]])
 
 class DirectError extends Error {}
 
