@@ -233,6 +233,12 @@ function evictAStranger () {
   log('at the connection cap: closing', hex(oldest.conn.remotePublicKey).slice(0, 12), 'which proved no shared room')
   oldest.conn.destroy()
   state.connections.delete(oldest.conn)
+  // Said now, before the newcomer's peer-join: the app never counts more peers than the cap.
+  const key = hex(oldest.conn.remotePublicKey)
+  if (state.peers.get(key) === oldest) {
+    state.peers.delete(key)
+    emit('peer-leave', { peer: key })
+  }
   return true
 }
 
