@@ -29,7 +29,7 @@ Call = Callable[..., Any]
 Emit = Callable[[dict[str, Any]], None]
 MAX_DOWNLOAD_BYTES = 1024 * 1024**2
 MAX_DOWNLOAD_FILES = 3
-log = logging.getLogger(__name__)
+log = logging.getLogger("orch_mind.p2p")
 
 
 class DownloadError(OrchMindError):
@@ -220,5 +220,5 @@ class Downloads:
             return  # deleted or changed since: there is nothing of it to offer
         try:
             self._call("hold", key=entry.core_key, files=files, blockSize=entry.block_size, encryptionKey=entry.access_key)
-        except OrchMindError:  # the download is done either way; peers still get the Hypercore blocks
+        except OrchMindError:  # the download is done either way; only offering it onwards failed
             log.warning("Could not offer %s to peers directly.", record.name, exc_info=True)
