@@ -128,3 +128,63 @@ def write_gemini_takeout(path: Path, entries: list[dict[str, Any]], *, folder: s
     else:
         path.write_text(data)
     return path
+
+
+def modern_conversation_dict(conversation: ChatGPTConversation, *, seed: int = 0) -> dict[str, Any]:
+    """A conversation as exports made since September 2026 write it: the root is
+    ``client-created-root``, nodes carry ``parent`` only (no ``children``) in no particular order,
+    messages lack ``status``/``weight``/``recipient``/``end_turn``, ``metadata`` holds only
+    ``model_slug`` and ``parent_id``, and the conversation has the new study/memory flags."""
+    import random
+
+    raw = conversation.to_dict()
+    rename = {"root": "client-created-root"}
+    mapping: dict[str, Any] = {}
+    for node_id, node in raw["mapping"].items():
+        new_id = rename.get(node_id, node_id)
+        parent = rename.get(node["parent"], node["parent"]) if node["parent"] else None
+        message = node["message"]
+        if message is not None:
+            message = {k: v for k, v in message.items() if k not in ("status", "weight", "recipient", "end_turn")}
+            slug = message["metadata"].get("model_slug")
+            message["metadata"] = {"parent_id": parent, **({"model_slug": slug} if slug else {})}
+        mapping[new_id] = {"id": new_id, "message": message, "parent": parent}
+    order = list(mapping)
+    random.Random(seed).shuffle(order)
+    raw["mapping"] = {k: mapping[k] for k in order}
+    raw["current_node"] = rename.get(raw["current_node"], raw["current_node"])
+    raw.update(is_study_mode=False, memory_scope="global_enabled", is_do_not_remember=False)
+    return raw
+
+
+def write_sharded_chatgpt_export(path: Path, conversations: list[ChatGPTConversation], *, per_shard: int = 2,
+                                 as_zip: bool | None = None, manifest: bool = True) -> Path:
+    """An export in today's layout (.zip, or a folder when ``path`` has no .zip suffix): shards of
+    ``per_shard`` conversations, ``export_manifest.json`` listing every file with its size, and the
+    files beside them that are not conversations (``chat.html``, ``user.json``, settings, feedback,
+    shared links, ``file-*.dat`` assets)."""
+    files: dict[str, bytes] = {}
+    for number, start in enumerate(range(0, len(conversations), per_shard)):
+        shard = [modern_conversation_dict(c, seed=start + i) for i, c in enumerate(conversations[start:start + per_shard])]
+        files[f"conversations-{number:03d}.json"] = json.dumps(shard, sort_keys=True).encode()
+    files.update({
+        "chat.html": b"<html><body><script>var jsonData = []</script></body></html>",
+        "user.json": b'{"email": "someone@example.com", "id": "user-1"}',
+        "user_settings.json": b'{"settings": {}}',
+        "message_feedback.json": b"[]",
+        "shared_conversations.json": b'[{"conversation_id": "x", "id": "share-1", "title": "shared"}]',
+        "file-AbCdEf123.dat": bytes(range(256)) * 8,
+        "file_00000000a1b2c3.dat": b"\x89PNG\r\n\x1a\n" + bytes(64),
+    })
+    if manifest:
+        entries = [{"path": name, "size": len(data)} for name, data in sorted(files.items())]
+        files["export_manifest.json"] = json.dumps({"version": 1, "files": entries}).encode()
+    if as_zip if as_zip is not None else path.suffix == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in files.items():
+                archive.writestr(name, data)
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (path / name).write_bytes(data)
+    return path

@@ -1,4 +1,11 @@
-"""ChatGPT data export: the .zip as downloaded, or its bare ``conversations.json``.
+"""ChatGPT data export: the .zip as downloaded, its unzipped folder, or one file of conversations.
+
+Two layouts have shipped. Until 2026 the conversations were one ``conversations.json``; exports made
+since September 2026 split them across ``conversations-000.json``, ``conversations-001.json`` … beside
+an ``export_manifest.json`` that lists every file with its size (see :func:`conversation_files`).
+Both are read the same way, shard after shard, and a conversation is the same conversation whichever
+layout brought it (its id), so importing an export again in the other layout, or shard by shard,
+adds nothing.
 
 Each conversation's ``mapping`` is a tree (edits and regenerations make branches). We walk from
 ``current_node`` up to the root to get the branch the user last saw; with ``all_branches`` the other
@@ -30,9 +37,11 @@ Image parts become an ``[image]`` marker so the surrounding text still reads nat
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from backend.importers.bounded_json import iter_list_items
@@ -46,7 +55,7 @@ from backend.importers.model import (
     as_text,
     timestamp,
 )
-from backend.importers.source_files import ByteProgress, looks_like_export, open_export_json
+from backend.importers.source_files import ByteProgress, ExportFile, head_has, list_export, open_export_file
 
 SOURCE_KIND = "chatgpt"
 FILE_NAME = "conversations.json"
@@ -62,10 +71,107 @@ UNFINISHED_STATUS = {"in_progress", "finished_partial_completion"}
 
 MARKER = b'"mapping"'
 MAX_NODES = 100_000  # nodes in one conversation's tree; real ones have hundreds
+SHARD_NAME = re.compile(r"conversations-(\d{1,6})\.json")
+MANIFEST_NAME = "export_manifest.json"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+HEADS_CHECKED = 3  # shards whose beginning detection reads (an early shard may be an empty list)
 
 
 def detect(path: Path) -> bool:
-    return looks_like_export(path, FILE_NAME, MARKER)
+    try:
+        files = conversation_files(path)
+        for file in files[:HEADS_CHECKED]:
+            with open_export_file(path, file.name) as stream:
+                if head_has(stream.read(65536), MARKER):
+                    return True
+    except ImportFormatError:
+        return False
+    return False
+
+
+def conversation_files(path: Path) -> list[ExportFile]:
+    """The files of the export at ``path`` that hold its conversations, in order.
+
+    A single file is itself. In a .zip or folder: the ``conversations-NNN.json`` shards by number
+    when there are any (only those ``export_manifest.json`` lists, when it lists files: the manifest
+    says what belongs to the export, and a listed shard that is missing or of another size means
+    the export is incomplete), else the shallowest ``conversations.json``. Nothing else is read:
+    ``chat.html``, ``user.json``, feedback, shared links and ``file-*.dat`` assets are not
+    conversations (an asset stays an ``[image]`` or attachment marker in its message)."""
+    files = list_export(path)
+    if path.is_file() and len(files) == 1 and files[0].name == path.name:
+        return files
+    shards = [f for f in files if SHARD_NAME.fullmatch(f.base_name)]
+    if shards:
+        top = min(f.name.count("/") for f in shards)
+        shards = [f for f in shards if f.name.count("/") == top]
+        folder = PurePosixPath(shards[0].name).parent
+        listed = _manifest_sizes(path, files, folder)
+        if listed:
+            shards = _check_against_manifest(path, shards, listed)
+        return sorted(shards, key=lambda f: int(SHARD_NAME.fullmatch(f.base_name).group(1)))  # type: ignore[union-attr]
+    legacy = [f for f in files if f.base_name == FILE_NAME]
+    if not legacy:
+        raise ImportFormatError(f"{path.name} has no {FILE_NAME} and no conversations-000.json; is this the right export?")
+    return [min(legacy, key=lambda f: (f.name.count("/"), f.name))]
+
+
+def _manifest_sizes(path: Path, files: list[ExportFile], folder: PurePosixPath) -> dict[str, int | None]:
+    """Base name -> declared size (None: not stated) of the conversation shards the manifest beside
+    them lists; empty when there is no manifest or it lists no shards. Read defensively: any list of
+    objects naming a file (``path``/``name``/``file``…) with a size, or an object keyed by file names."""
+    manifest = next((f for f in files if f.base_name == MANIFEST_NAME and PurePosixPath(f.name).parent == folder), None)
+    if manifest is None:
+        return {}
+    if manifest.size > MAX_MANIFEST_BYTES:
+        raise ImportFormatError(f"{MANIFEST_NAME} in {path.name} is {manifest.size:,} bytes; that is not an export manifest.")
+    with open_export_file(path, manifest.name) as stream:
+        raw = stream.read(MAX_MANIFEST_BYTES + 1)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}  # a damaged manifest: the shards themselves are still the export
+    found: dict[str, int | None] = {}
+
+    def visit(node: Any, name_hint: str | None, depth: int) -> None:
+        if depth > 8:
+            return
+        if isinstance(node, dict):
+            name = next((node[k] for k in ("path", "name", "file", "filename", "file_name") if isinstance(node.get(k), str)), None)
+            size = next((node[k] for k in ("size", "bytes", "size_bytes", "byte_size", "file_size")
+                         if isinstance(node.get(k), int) and not isinstance(node.get(k), bool)), None)
+            name = name or name_hint
+            if name and SHARD_NAME.fullmatch(PurePosixPath(name).name):
+                found[PurePosixPath(name).name] = size
+            for key, value in node.items():
+                hint = key if isinstance(key, str) and SHARD_NAME.fullmatch(PurePosixPath(key).name) else None
+                if hint and isinstance(value, int) and not isinstance(value, bool):
+                    found[PurePosixPath(hint).name] = value
+                elif isinstance(value, (dict, list)):
+                    visit(value, hint, depth + 1)
+        elif isinstance(node, list):
+            for item in node[:MAX_MANIFEST_BYTES // 64]:
+                if isinstance(item, str) and SHARD_NAME.fullmatch(PurePosixPath(item).name):
+                    found.setdefault(PurePosixPath(item).name, None)
+                else:
+                    visit(item, None, depth + 1)
+
+    visit(data, None, 0)
+    return found
+
+
+def _check_against_manifest(path: Path, shards: list[ExportFile], listed: dict[str, int | None]) -> list[ExportFile]:
+    present = {f.base_name: f for f in shards}
+    missing = sorted(name for name in listed if name not in present)
+    if missing:
+        raise ImportFormatError(f"{path.name} is incomplete: {MANIFEST_NAME} lists {', '.join(missing[:3])}"
+                                f"{' …' if len(missing) > 3 else ''}, which is not there. Download the export again, "
+                                "or unzip all of it.")
+    for name, size in listed.items():
+        if size is not None and present[name].size != size:
+            raise ImportFormatError(f"{name} in {path.name} has {present[name].size:,} bytes where {MANIFEST_NAME} says "
+                                    f"{size:,}; the export is incomplete or damaged. Download it again.")
+    return [f for f in shards if f.base_name in listed]
 
 
 def _part_text(part: Any) -> str:
@@ -86,7 +192,7 @@ def content_text(content: dict[str, Any]) -> str:
         return "\n".join(t for t in (_part_text(p) for p in as_list(content.get("parts"))) if t).strip()
     if kind == "code":
         language = as_text(content.get("language"))
-        code = as_text(content.get("text"))
+        code = as_text(content.get("text")).replace("\r\n", "\n")  # code pasted from Windows
         return f"```{language if language != 'unknown' else ''}\n{code}\n```" if code.strip() else ""
     if kind == "tether_quote":
         title = as_text(content.get("title")) or as_text(content.get("domain"))
@@ -148,8 +254,11 @@ def _node_time(node: Any) -> float:
 
 
 def _active_path(mapping: dict[str, Any], current: Any) -> list[str]:
+    """Root to ``current_node``, walking ``parent`` links (exports since 2026 carry no ``children``);
+    without a usable current node, to the newest leaf."""
     if not isinstance(current, str) or current not in mapping:
-        leaves = [k for k, v in mapping.items() if not as_list(as_dict(v).get("children"))]
+        parents = {as_dict(v).get("parent") for v in mapping.values()}
+        leaves = [k for k, v in mapping.items() if k not in parents and not as_list(as_dict(v).get("children"))]
         if not leaves:
             return []
         current = max(leaves, key=lambda k: _node_time(mapping[k]))
@@ -238,9 +347,17 @@ def parse_conversation(raw: Any, index: int, *, all_branches: bool = False) -> I
 
 
 def iter_conversations(path: Path, *, all_branches: bool = False, on_progress: ByteProgress | None = None) -> Iterator[ImportedConversation]:
-    """Stream conversations one at a time (ijson), so a multi-GB export stays in bounded memory."""
-    with open_export_json(path, FILE_NAME) as stream:
-        for index, raw in enumerate(iter_list_items(stream, path.name)):
-            yield parse_conversation(raw, index, all_branches=all_branches)
-            if on_progress:
-                on_progress(stream.bytes_read, stream.total_bytes)
+    """Stream conversations one at a time (ijson), shard after shard, so a multi-GB export stays in
+    bounded memory; progress counts bytes across all the shards."""
+    files = conversation_files(path)
+    total = sum(f.size for f in files)
+    done = index = 0
+    for file in files:
+        what = path.name if len(files) == 1 else f"{file.base_name} in {path.name}"
+        with open_export_file(path, file.name) as stream:
+            for raw in iter_list_items(stream, what):
+                yield parse_conversation(raw, index, all_branches=all_branches)
+                index += 1
+                if on_progress:
+                    on_progress(done + stream.bytes_read, total)
+        done += file.size

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import io
 import lzma
+import os
 import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -103,43 +105,130 @@ def open_export_json(path: Path, file_name: str, *, member: Callable[[str], bool
     their file names).
 
     The stream's ``bytes_read``/``total_bytes`` give import progress without a counting pass."""
-    if not path.exists():
-        raise MissingInput(f"{path} does not exist.")
+    _check_input(path, f"give the export .zip or its {file_name}")
     if path.is_dir():
         raise ImportFormatError(f"{path} is a folder; give the export .zip or its {file_name}.")
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise ImportFormatError(f"{path.name} is not a regular file (a pipe or a device?); give the export .zip or its {file_name}.")
     if zipfile.is_zipfile(path):
-        try:
-            archive = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            raise ImportFormatError(f"{path.name} is a damaged zip file ({exc}).") from exc
-        with archive:
-            _check_member_names(archive, path)
+        with _open_archive(path) as archive:
             info = find_member(archive, file_name) if member is None else find_matching(archive, member)
             if info is None:
                 raise ImportFormatError(f"{path.name} has no {file_name}; is this the right export?")
-            if info.flag_bits & 0x1:
-                raise ImportFormatError(f"{info.filename} in {path.name} is encrypted; export again without a password.")
-            if info.compress_type not in SUPPORTED_COMPRESSION:
-                raise ImportFormatError(f"{info.filename} in {path.name} uses an unsupported compression method "
-                                        f"({info.compress_type}); re-zip it with ordinary (deflate) compression.")
-            if info.file_size > MAX_UNCOMPRESSED_BYTES or (
-                info.compress_size and info.file_size / max(info.compress_size, 1) > MAX_COMPRESSION_RATIO
-            ):
-                raise ImportFormatError(f"{info.filename} in {path.name} declares an implausible size; refusing a possible zip bomb.")
-            limit = min(MAX_UNCOMPRESSED_BYTES, max(info.file_size, 1) + 1024)
-            try:
-                member = archive.open(info)
-            except (*DECOMPRESSION_ERRORS, NotImplementedError, RuntimeError) as exc:
-                raise ImportFormatError(f"{path.name} is damaged or uses a zip feature we cannot read ({exc}).") from exc
-            with member:
-                yield CountingReader(member, info.file_size, limit, f"{info.filename} in {path.name}",  # type: ignore[misc]
-                                     archive=path.name)
+            with _open_zip_member(archive, info, path) as stream:
+                yield stream
         return
     with path.open("rb") as handle:
         size = path.stat().st_size
         yield CountingReader(handle, size, size + 1, path.name)  # type: ignore[misc]
+
+
+def _check_input(path: Path, what_to_give: str) -> None:
+    if not path.exists():
+        raise MissingInput(f"{path} does not exist.")
+    if not path.is_dir() and not stat.S_ISREG(path.stat().st_mode):
+        raise ImportFormatError(f"{path.name} is not a regular file (a pipe or a device?); {what_to_give}.")
+
+
+@contextlib.contextmanager
+def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ImportFormatError(f"{path.name} is a damaged zip file ({exc}).") from exc
+    with archive:
+        _check_member_names(archive, path)
+        yield archive
+
+
+@contextlib.contextmanager
+def _open_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> Iterator[CountingReader]:
+    if info.flag_bits & 0x1:
+        raise ImportFormatError(f"{info.filename} in {path.name} is encrypted; export again without a password.")
+    if info.compress_type not in SUPPORTED_COMPRESSION:
+        raise ImportFormatError(f"{info.filename} in {path.name} uses an unsupported compression method "
+                                f"({info.compress_type}); re-zip it with ordinary (deflate) compression.")
+    if info.file_size > MAX_UNCOMPRESSED_BYTES or (
+        info.compress_size and info.file_size / max(info.compress_size, 1) > MAX_COMPRESSION_RATIO
+    ):
+        raise ImportFormatError(f"{info.filename} in {path.name} declares an implausible size; refusing a possible zip bomb.")
+    limit = min(MAX_UNCOMPRESSED_BYTES, max(info.file_size, 1) + 1024)
+    try:
+        member = archive.open(info)
+    except (*DECOMPRESSION_ERRORS, NotImplementedError, RuntimeError) as exc:
+        raise ImportFormatError(f"{path.name} is damaged or uses a zip feature we cannot read ({exc}).") from exc
+    with member:
+        yield CountingReader(member, info.file_size, limit, f"{info.filename} in {path.name}",  # type: ignore[misc]
+                             archive=path.name)
+
+
+# An unzipped export is read to this depth (the export's own folder, or one folder above it).
+FOLDER_DEPTH = 2
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One file of an export: its name inside the .zip or the folder (``/``-separated) and its size."""
+
+    name: str
+    size: int
+
+    @property
+    def base_name(self) -> str:
+        return PurePosixPath(self.name).name
+
+
+def list_export(path: Path) -> list[ExportFile]:
+    """The files of an export given as a .zip or an unzipped folder (regular files only; links,
+    pipes and devices in a folder are passed over); a single file lists itself."""
+    _check_input(path, "give the export .zip, its folder or one of its files")
+    if path.is_dir():
+        files = []
+        for directory, subdirs, names in os.walk(path, followlinks=False):
+            depth = len(Path(directory).relative_to(path).parts)
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith(".")) if depth + 1 < FOLDER_DEPTH else []
+            for name in sorted(names):
+                try:
+                    info = (Path(directory) / name).lstat()
+                except OSError:
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    files.append(ExportFile((Path(directory) / name).relative_to(path).as_posix(), info.st_size))
+                if len(files) > MAX_MEMBERS:
+                    raise ImportFormatError(f"{path.name} holds more than {MAX_MEMBERS:,} files; that is not a chat export.")
+        return files
+    if zipfile.is_zipfile(path):
+        with _open_archive(path) as archive:
+            return [ExportFile(i.filename, i.file_size) for i in archive.infolist() if not i.is_dir()]
+    return [ExportFile(path.name, path.stat().st_size)]
+
+
+@contextlib.contextmanager
+def open_export_file(path: Path, name: str) -> Iterator[CountingReader]:
+    """A byte stream of the file ``name`` (from :func:`list_export`) of the export at ``path``,
+    with the same limits as :func:`open_export_json`."""
+    if path.is_dir():
+        target = path / name
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(target, flags)
+        except OSError as exc:
+            raise ImportFormatError(f"{name} in {path.name} cannot be read ({exc.strerror}).") from exc
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ImportFormatError(f"{name} in {path.name} is not a regular file.")
+            yield CountingReader(handle, info.st_size, info.st_size + 1, f"{name} in {path.name}")  # type: ignore[misc]
+        return
+    if zipfile.is_zipfile(path):
+        with _open_archive(path) as archive:
+            try:
+                info = archive.getinfo(name)
+            except KeyError as exc:
+                raise ImportFormatError(f"{path.name} has no {name}.") from exc
+            with _open_zip_member(archive, info, path) as stream:
+                yield stream
+        return
+    with open_export_json(path, name) as stream:
+        yield stream
 
 
 def read_head(path: Path, file_name: str, size: int = 65536, *, member: Callable[[str], bool] | None = None) -> bytes:

@@ -68,6 +68,8 @@ class ImportStats:
 def detect_source(path: Path) -> str:
     """Which importer reads ``path``. Archive problems (no conversations.json, unsafe names, bombs)
     surface here with their own message rather than a generic "unknown format"."""
+    if chatgpt.detect(path):  # before notes: an unzipped export is a folder too
+        return chatgpt.SOURCE_KIND
     if notes.detect(path):
         return notes.SOURCE_KIND
     try:
@@ -76,8 +78,6 @@ def detect_source(path: Path) -> str:
         if gemini.detect(path):  # a Takeout .zip has no conversations.json
             return gemini.SOURCE_KIND
         raise
-    if head_has(head, chatgpt.MARKER):
-        return chatgpt.SOURCE_KIND
     if head_has(head, claude.MARKER):
         return claude.SOURCE_KIND
     if gemini.detect(path):
