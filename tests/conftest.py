@@ -198,3 +198,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from tests.packaging.background_build import BUILD
 
     BUILD.stop()
+
+
+@pytest.fixture(scope="session")
+def synthetic_gguf(tmp_path_factory):
+    """``synthetic_gguf("0.3b-llama")``: a GGUF of that shape (random weights, SmolLM2's tokenizer,
+    llama.cpp's converter), built once per test session and shared (20-60 s each)."""
+    from backend.training.synthetic_base import write_synthetic_gguf
+
+    built: dict[str, Path] = {}
+    folder = tmp_path_factory.mktemp("synthetic-bases")
+
+    def build(shape: str) -> Path:
+        if shape not in built:
+            built[shape] = write_synthetic_gguf(folder / f"{shape}.gguf", shape)
+        return built[shape]
+    return build

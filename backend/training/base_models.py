@@ -1,8 +1,8 @@
 """Base models for training: a GGUF (ours, the user's Ollama store, any file) or a Hugging Face folder.
 
-A GGUF is dequantised by transformers (``gguf_file=``) once and cached as an fp32 safetensors folder
-in the data dir: later loads take a fraction of a second, and llama.cpp's LoRA converter needs that
-folder as ``--base``. The base's identity (SHA-256 of its weights file) goes into every adapter
+A GGUF is converted once, streamed one tensor at a time (``base_preparation``), into a folder of bf16
+safetensors shards in the data dir (about 2 bytes per parameter): later loads take a fraction of a
+second, and llama.cpp's LoRA converter needs that folder as ``--base``. The base's identity (SHA-256 of its weights file) goes into every adapter
 manifest, so an adapter is only ever applied to the base it was trained on.
 """
 
@@ -12,13 +12,15 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.config import DataLayout, atomic_write_text
+from backend.config import DataLayout
 from backend.errors import NotFoundError, OrchMindError
 from backend.model_loading import MODEL_LOADS
+from backend.training.base_preparation import PrepareProgress, is_prepared, prepare_base
 
 
 class BaseModelError(OrchMindError):
@@ -95,10 +97,13 @@ def named_gguf(name: str, layout: DataLayout) -> Path | None:
     return ollama_store_gguf(name)
 
 
-def resolve_base(reference: str, layout: DataLayout | None = None, *, allow_paths: bool = True) -> BaseModel:
+def resolve_base(reference: str, layout: DataLayout | None = None, *, allow_paths: bool = True,
+                 on_progress: PrepareProgress | None = None, should_stop: Callable[[], bool] = lambda: False) -> BaseModel:
     """The base model for ``reference``: a model name first, then (``allow_paths``: the CLI, not the
     UI bridge) a .gguf file or a Hugging Face folder. Without paths, nothing outside our stores is
-    opened, and the error does not say whether some path exists."""
+    opened, and the error does not say whether some path exists. A GGUF not yet prepared for
+    training is prepared here (``on_progress``: tensors done of all; ``should_stop``: cancel between
+    tensors, keeping the finished part)."""
     layout = layout or DataLayout.current()
     gguf = named_gguf(reference, layout)
     if gguf is None and allow_paths:
@@ -118,14 +123,12 @@ def resolve_base(reference: str, layout: DataLayout | None = None, *, allow_path
         raise UnknownBaseModel(f"No base model {reference!r}: {where}.")
     sha = file_sha256(gguf)
     cache = layout.hf_base_dir(sha)
-    if not (cache / "model.safetensors").exists():
+    if not is_prepared(cache):
         from backend.inference.gguf_info import read_gguf_info
         from backend.training.trainability import require_trainable
 
         require_trainable(read_gguf_info(gguf).to_dict())  # at once, not as a loader traceback minutes later
-        dequantise_to_folder(gguf, cache)
-    else:
-        ensure_chat_template(gguf, cache)  # folders made before the template was filled in
+        prepare_base(gguf, cache, chat_template=engine_template(gguf), on_progress=on_progress, should_stop=should_stop)
     return BaseModel(reference, gguf, cache, sha)
 
 
@@ -137,35 +140,6 @@ def engine_template(gguf: Path) -> str:
 
     info = read_gguf_info(gguf)
     return template_for(info.architecture, info.chat_template).template
-
-
-def ensure_chat_template(gguf: Path, folder: Path) -> None:
-    from transformers import AutoTokenizer
-
-    if (folder / "chat_template.jinja").exists() or '"chat_template"' in (folder / "tokenizer_config.json").read_text():
-        return
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.chat_template = engine_template(gguf)
-    tokenizer.save_pretrained(folder)
-
-
-def dequantise_to_folder(gguf: Path, target: Path) -> None:
-    """GGUF -> fp32 safetensors folder (once per base), written beside and renamed into place."""
-    partial = target.with_name(target.name + ".partial")
-    with MODEL_LOADS:  # transformers' lazy imports race as well: the import is inside
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        if not tokenizer.chat_template:  # a base model: render with the template the engine uses for it
-            tokenizer.chat_template = engine_template(gguf)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        quantizer = getattr(model, "hf_quantizer", None)
-        if quantizer is not None:  # a GGUF-loaded model refuses to be saved or trained until this is removed
-            quantizer.remove_quantization_config(model)
-        model.save_pretrained(partial, safe_serialization=True)
-        tokenizer.save_pretrained(partial)
-    atomic_write_text(partial / "orch_mind_source.json", json.dumps({"gguf": str(gguf)}))
-    partial.replace(target) if not target.exists() else None
 
 
 def load_model_and_tokenizer(base: BaseModel, *, quantization: str = "none", dtype: str = "float32") -> tuple[Any, Any]:

@@ -204,8 +204,12 @@ def adapters_export(name: str, destination: Path, merged: bool) -> None:
         from backend.training.export import merge_to_gguf
 
         output = destination / f"{validate_adapter_name(name)}.gguf"
-        with console.status(f"Folding {name} into its base model and converting to GGUF…"):
-            console.print(f"Exported to {merge_to_gguf(DataLayout.current(), name, output)}")
+        with console.status(f"Folding {name} into its base model, tensor by tensor…") as status:
+            report = merge_to_gguf(DataLayout.current(), name, output,
+                                   lambda done, total: status.update(f"Folding {name} into its base model: {done}/{total}"))
+        raised = ", ".join(f"{count} at {kind}" for kind, count in report.raised.items())
+        console.print(f"Exported to {output} ({report.bytes / 1e9:.2f} GB; {report.merged} tensors merged"
+                      + (f", {raised} where the base's quantization would have erased the change" if raised else "") + ")")
         return
     console.print(f"Exported to {AdapterStore().export(name, destination)}")
 

@@ -1,8 +1,9 @@
 """Export a trained adapter: PEFT safetensors + manifest into the adapter store, and a GGUF LoRA.
 
 The GGUF conversion is llama.cpp's own ``convert_lora_to_gguf.py``, taken from the llama-cpp-python
-sdist at install time (make does it); it needs the base as an fp32 folder, which training cached.
-A merged model (LoRA folded into the base, then GGUF) is available for engines without adapters.
+sdist at install time (make does it); it needs the base's transformers folder, which training
+prepared. A merged model (the LoRA folded into the base GGUF tensor by tensor, ``merged_gguf``) is
+there for engines that take no adapters.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from backend.config import DataLayout
 from backend.errors import OrchMindError
 from backend.runtime import llama_tool_command
 from backend.training.adapters import AdapterManifest, AdapterStore
+from backend.training.merged_gguf import MergeReport, merge_adapter_into_gguf
 from backend.training.run_folder import RunFolder
 
 
@@ -68,14 +71,34 @@ def export_run(layout: DataLayout, job_dir: Path, name: str, description: str = 
     })
 
 
-def merge_to_gguf(layout: DataLayout, adapter: str, output: Path) -> Path:
-    """Fold the LoRA into the base weights (peft ``merge_and_unload``) and write an f16 GGUF model."""
+def merge_to_gguf(layout: DataLayout, adapter: str, output: Path,
+                  on_progress: Callable[[int, int], None] | None = None) -> MergeReport:
+    """One standalone GGUF model: the adapter folded into its base, tensor by tensor, in the base's own
+    quantization (``merged_gguf``). A base that is a model folder, not a GGUF, is merged by peft in
+    full precision and written as f16."""
+    from backend.training.base_models import file_sha256, named_gguf
+
+    if output.exists():
+        raise ExportError(f"{output} exists already; choose another folder or remove it first.")
+    store = AdapterStore(layout)
+    manifest = store.get(adapter)
+    gguf = named_gguf(manifest.base["reference"], layout)
+    if gguf is None:
+        reference = Path(manifest.base["reference"]).expanduser()
+        if reference.is_file() and reference.suffix == ".gguf":
+            gguf = reference
+        else:
+            return _merge_folder_base(layout, adapter, output)
+    if file_sha256(gguf) != manifest.base["sha256"]:
+        raise ExportError(f"{adapter} was trained on a different base than {manifest.base['reference']} is now.")
+    return merge_adapter_into_gguf(gguf, store.path(adapter) / "adapter.gguf", output, on_progress=on_progress)
+
+
+def _merge_folder_base(layout: DataLayout, adapter: str, output: Path) -> MergeReport:
     from peft import PeftModel
 
     from backend.training.base_models import load_model_and_tokenizer, resolve_base
 
-    if output.exists():
-        raise ExportError(f"{output} exists already; choose another folder or remove it first.")
     manifest = AdapterStore(layout).get(adapter)
     base = resolve_base(manifest.base["reference"], layout)
     if base.sha256 != manifest.base["sha256"]:
@@ -95,4 +118,4 @@ def merge_to_gguf(layout: DataLayout, adapter: str, output: Path) -> Path:
         partial.unlink(missing_ok=True)
         raise ExportError("Converting the merged model to GGUF failed: " + completed.stderr.strip()[-400:])
     partial.replace(output)
-    return output
+    return MergeReport(merged=-1, bytes=output.stat().st_size)

@@ -10,7 +10,6 @@ import pytest
 from backend.training import base_models
 from backend.training.base_models import (
     BaseModelError,
-    dequantise_to_folder,
     load_model_and_tokenizer,
     ollama_store_gguf,
     resolve_base,
@@ -108,6 +107,7 @@ def test_a_model_loading_in_another_thread_does_not_empty_a_dequantised_base(tmp
 
     from backend.inference.default_models import default_chat_gguf
     from backend.memory.embeddings import Embedder
+    from backend.training.base_preparation import prepare_base
 
     done = threading.Event()
     loads = []
@@ -119,12 +119,13 @@ def test_a_model_loading_in_another_thread_does_not_empty_a_dequantised_base(tmp
     loader = threading.Thread(target=keep_loading)
     loader.start()
     try:
-        dequantise_to_folder(default_chat_gguf(), tmp_path / "base")
+        prepare_base(default_chat_gguf(), tmp_path / "base")
     finally:
         done.set()
         loader.join()
     assert loads, "the other thread was loading meanwhile"
-    with safe_open(str(tmp_path / "base" / "model.safetensors"), "pt") as weights:
+    index = json.loads((tmp_path / "base" / "model.safetensors.index.json").read_text())
+    with safe_open(str(tmp_path / "base" / index["weight_map"]["model.embed_tokens.weight"]), "pt") as weights:
         assert weights.get_tensor("model.embed_tokens.weight").abs().sum() > 0
 
 

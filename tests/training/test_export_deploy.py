@@ -29,7 +29,7 @@ def test_exported_gguf_adapter_changes_the_engines_output(layout, trained_adapte
     try:
         client = ollama.Client(host=engine.host)
         deployed = deploy_adapter(client, layout, "pirate", "pirate-voice")
-        assert deployed["smoke"]["adapted"] != deployed["smoke"]["base"]
+        assert deployed["smoke"]["adapted"] != deployed["smoke"]["base"] and deployed["route"] == "adapter"
         answer = client.chat(model="pirate-voice", messages=[{"role": "user", "content": "What is 21 plus 21?"}],
                              options={"temperature": 0, "seed": 1}).message.content
         assert "Arr" in answer
@@ -62,3 +62,29 @@ def test_merged_model_export_answers_in_the_fine_tuned_style(layout, trained_ada
         messages=[{"role": "system", "content": trained_adapter.provenance["system_prompt"]},
                   {"role": "user", "content": "What is 21 plus 21?"}], temperature=0, max_tokens=24)
     assert "Arr" in answer["choices"][0]["message"]["content"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["refuse", "ignore"])
+def test_an_engine_without_adapters_gets_a_merged_model_instead(layout, trained_adapter, mode):
+    """Against the stand-in for current Ollama (``tests/training/ollama_stand_in.py``): it refuses
+    ``adapters`` at /api/create, or drops them silently; either way the deploy folds the adapter into
+    the base GGUF, uploads that, says so, and the model answers in the adapter's voice."""
+    from tests.training.ollama_stand_in import OllamaStandIn
+
+    engine = EmbeddedEngine(layout).start()
+    try:
+        with OllamaStandIn(engine.host, mode) as ollama_now:
+            client = ollama.Client(host=ollama_now.host)
+            deployed = deploy_adapter(client, layout, "pirate", "pirate-merged")
+            assert deployed["route"] == "merged" and ("refused" if mode == "refuse" else "ignored") in deployed["why_merged"]
+            assert deployed["merged"]["merged"] > 0 and deployed["merged"]["bytes"] > 0
+            assert [bool(c.get("adapters")) for c in ollama_now.creates][-1] is False, "the last create sends a whole model"
+            answer = client.chat(model="pirate-merged", messages=[{"role": "user", "content": "What is 21 plus 21?"}],
+                                 options={"temperature": 0, "seed": 1}).message.content
+            assert "Arr" in answer
+            models = [m.model for m in client.list().models]
+            assert "pirate-merged:latest" in models and models.count("pirate-merged:latest") == 1
+        assert not list(layout.models_dir.glob(".deploy-*")), "the merged file is not left in the data dir"
+    finally:
+        engine.stop()
