@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import ollama
+from pydantic import StringConstraints
 
 from app.validation import LongText, ShortText, bridge_method
 from backend.config import DataLayout, load_settings
@@ -23,8 +24,10 @@ from backend.inference.model_discovery import configured_locations, discover_mod
 from backend.inference.model_files import add_gguf
 from backend.inference.model_store import ModelStore, validate_name
 from backend.jobs import JobContext, JobRegistry
+from backend.training.base_preparation import list_prepared, remove_prepared
 
 DEFAULT_FIT_CONTEXT = 4096
+PreparedId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]  # a prepared base's folder name
 
 
 @contextlib.contextmanager
@@ -131,3 +134,13 @@ class ModelsBridge:
         with engine_errors():
             get_connection(self._layout).client.delete(name)
         return {"deleted": True}
+
+    @bridge_method
+    def models_prepared(self) -> list[dict[str, Any]]:
+        """Bases prepared for training (bf16 copies of GGUFs, about 2 bytes per parameter), with their sizes."""
+        return [base.to_dict() for base in list_prepared(self._layout.prepared_bases_dir)]
+
+    @bridge_method
+    def models_remove_prepared(self, prepared_id: PreparedId) -> dict[str, int]:
+        """Free a prepared base's disk space; it is prepared again the next time it is trained on."""
+        return {"freed_bytes": remove_prepared(self._layout.prepared_bases_dir, prepared_id)}

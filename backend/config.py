@@ -129,7 +129,12 @@ class DataLayout:
         """A GGUF base model dequantised to a Hugging Face folder for training, keyed by the GGUF's hash."""
         if not re.fullmatch(r"[0-9a-f]{64}", gguf_sha256):
             raise ValueError(f"not a sha256: {gguf_sha256!r}")
-        return self.models_dir / "hf" / gguf_sha256[:16]
+        return self.prepared_bases_dir / gguf_sha256[:16]
+
+    @property
+    def prepared_bases_dir(self) -> Path:
+        """Where bases prepared for training live, one folder each (``hf_base_dir``)."""
+        return self.models_dir / "hf"
 
     def run_dir(self, name: str) -> Path:
         """A training run's folder, ``jobs/train-<id>``; refuses any other name."""

@@ -138,14 +138,51 @@ def info_command(model: str, context: int, as_json: bool) -> None:
         path = Path(ModelStore().get(model).base_path)
     info = read_gguf_info(path)
     fit = fit_report(info, context)
+    from backend.training.base_preparation import preparation_cost
+    from backend.training.trainability import training_support
+
+    untrainable = training_support(info.to_dict())
+    preparing = None if untrainable else preparation_cost(path)
     if as_json:
-        click.echo(json.dumps({"info": info.to_dict(), "fit": fit}, indent=2))
+        click.echo(json.dumps({"info": info.to_dict(), "fit": fit, "training": {
+            "supported": untrainable is None, "reason": untrainable,
+            "preparation": preparing.to_dict() if preparing else None}}, indent=2))
         return
     console.print(f"{info.name}: {info.architecture}, {info.parameter_label} parameters, {info.quantization}, "
                   f"{_size(info.file_size)}, trained context {info.context_length}", markup=False, highlight=False)
     console.print(f"chat template: {'yes' if info.chat_template else 'none (a base model)'}; embedding model: {info.is_embedding_model}")
     verdict = "[green]fits[/]" if fit["fits_ram"] else "[red]does not fit[/]"
     console.print(f"needs about {_size(fit['needed_bytes'])} at {context} tokens; {_size(fit['free_ram_bytes'])} RAM free: {verdict}")
+    if preparing:
+        console.print(f"training: prepared once into {_size(preparing.disk_bytes)} on disk, peak {_size(preparing.peak_ram_bytes)} "
+                      "of memory while preparing (then see `orch-mind train --preview`)")
+    else:
+        console.print(f"training: not possible ({untrainable})", markup=False)
+
+
+@models_group.command("prepared")
+@click.option("--remove", "remove_id", default=None, metavar="ID", help="Remove this prepared base (its id from the list).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def prepared_command(remove_id: str | None, as_json: bool) -> None:
+    """Bases prepared for training (bf16 copies of GGUFs) and their sizes; --remove frees one."""
+    import json
+
+    from backend.config import DataLayout
+    from backend.training.base_preparation import list_prepared, remove_prepared
+
+    root = DataLayout.current().prepared_bases_dir
+    if remove_id:
+        console.print(f"Removed {remove_id}: {_size(remove_prepared(root, remove_id))} freed.")
+        return
+    bases = list_prepared(root)
+    if as_json:
+        click.echo(json.dumps([b.to_dict() for b in bases], indent=2))
+        return
+    for base in bases:
+        state = "" if base.complete else "  (stopped part-way; goes on next time)"
+        console.print(f"{base.id}  {base.gguf}  {_size(base.bytes)}{state}", markup=False, highlight=False)
+    if not bases:
+        console.print("No base prepared yet.")
 
 
 @models_group.command("create")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -64,8 +65,8 @@ class PreparationCost:
 
 
 # What the process holds besides the tensor being converted: torch, transformers, the tokenizer's
-# vocabulary and the model's skeleton (measured: 0.55-0.75 GB for 49k-152k vocabularies).
-PROCESS_BYTES = 800 * 1024**2
+# vocabulary and the model's skeleton (measured with bench/bases.py: 0.6-0.75 GB, 49k-262k vocabularies).
+PROCESS_BYTES = 650 * 1024**2
 
 
 def _tensor_elements(tensor: Any) -> int:
@@ -167,7 +168,9 @@ def prepare_base(gguf: Path, target: Path, *, chat_template: str | None = None,
     partial = target.with_name(target.name + ".partial")
     source = _source_of(gguf)
     done = _finished_shards(partial, source)
+    _require_room(gguf, target, tensors, done)
     partial.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(partial / PROGRESS_FILE, json.dumps({"source": source, "shards": done}))  # what this folder is
     with MODEL_LOADS:  # transformers' lazy imports and its meta-device model building are process-wide
         config, tokenizer, processor, names, expected = _skeleton(gguf, tensors)
     if chat_template and not tokenizer.chat_template:
@@ -205,6 +208,24 @@ def prepare_base(gguf: Path, target: Path, *, chat_template: str | None = None,
     if target.exists() or target.is_symlink():
         _remove(target)
     partial.replace(target)
+
+
+def _require_room(gguf: Path, target: Path, tensors: list[Any], done: dict[str, Any]) -> None:
+    """Refuse before any work when the disk or the free memory cannot take the preparation."""
+    import psutil
+
+    largest = max((_tensor_elements(t) for t in tensors), default=0)
+    written = sum(e["data_offsets"][1] - e["data_offsets"][0] for entries in done.values() for e in entries.values())
+    needed = sum(_out_bytes(t) for t in tensors) - written
+    target.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(target.parent).free
+    if needed > free:
+        raise PreparationError(f"Preparing {gguf.name} for training writes {needed / 1e9:.1f} GB and the disk has "
+                               f"{free / 1e9:.1f} GB free; free some space (or remove other prepared bases on the Models screen).")
+    memory = largest * 4 + ROWS_ELEMENTS * 12 + PROCESS_BYTES
+    if memory > psutil.virtual_memory().available:
+        raise PreparationError(f"Preparing {gguf.name} for training needs about {memory / 1e9:.1f} GB of memory and "
+                               f"{psutil.virtual_memory().available / 1e9:.1f} GB is free; close other programs and try again.")
 
 
 def _finished_shards(partial: Path, source: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -364,3 +385,51 @@ def _check_complete(gguf: Path, weight_map: dict[str, str], shapes: dict[str, li
             f"{wrong[0]} is {shapes[wrong[0]]}, the model expects {list(expected[wrong[0]])}"
         raise PreparationError(f"{gguf.name} does not hold the weights its own metadata describes ({detail}); "
                                "it cannot be a training base. Try another GGUF of this model.")
+
+
+@dataclass(frozen=True)
+class PreparedBase:
+    """A base prepared for training, as the Models screen lists it."""
+
+    id: str            # the folder's name: the first 16 hex digits of the GGUF's SHA-256
+    gguf: str          # the GGUF's file name (no folders: the list may be shown anywhere)
+    bytes: int
+    complete: bool     # False: a stopped preparation, continued when the base is used again
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "gguf": self.gguf, "bytes": self.bytes, "complete": self.complete}
+
+
+def list_prepared(root: Path) -> list[PreparedBase]:
+    """The prepared (and half-prepared) bases under ``root`` (``DataLayout.prepared_bases_dir``)."""
+    found = []
+    for folder in sorted(root.glob("*")) if root.is_dir() else []:
+        name = folder.name.removesuffix(".partial")
+        if not re.fullmatch(r"[0-9a-f]{16}", name) or folder.is_symlink():
+            continue
+        marker = folder / (PROGRESS_FILE if folder.name.endswith(".partial") else MARKER_FILE)
+        try:
+            source = json.loads(marker.read_text()).get("source", json.loads(marker.read_text()))
+            gguf = Path(str(source.get("gguf", ""))).name
+        except (OSError, ValueError, AttributeError):
+            gguf = ""
+        size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+        found.append(PreparedBase(name, gguf, size, not folder.name.endswith(".partial")))
+    return found
+
+
+def remove_prepared(root: Path, identifier: str) -> int:
+    """Remove a prepared base (and any stopped preparation of it); the bytes freed. It is prepared
+    again, from its GGUF, the next time it is trained on."""
+    if not re.fullmatch(r"[0-9a-f]{16}", identifier):
+        raise PreparationError(f"{identifier!r} is not a prepared base.")
+    freed = 0
+    for folder in (root / identifier, root / f"{identifier}.partial"):
+        if folder.is_dir() and not folder.is_symlink():
+            freed += sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            shutil.rmtree(folder)
+    if not freed:
+        from backend.errors import NotFoundError
+
+        raise NotFoundError(f"No prepared base {identifier}.")
+    return freed

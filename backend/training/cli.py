@@ -51,15 +51,27 @@ def _follow(title: str, work: Any) -> Any:
     return record
 
 
+def _prepared(title: str, work: Any) -> Any:
+    """``work(context)`` with its steps drawn (preparing a base shows tensor n of N); its result, or its error."""
+    from backend.errors import ReportedError
+
+    record = _follow(title, work)
+    if record.state == "cancelled":
+        raise click.Abort()
+    if record.state != "succeeded":
+        raise ReportedError(record.error["message"], record.error["code"])
+    return record.result
+
+
 def _report(record: Any, layout: Any, name: str) -> None:
-    from backend.errors import OrchMindError
+    from backend.errors import ReportedError
     from backend.training.export import export_run
 
     if record.state == "cancelled" or (record.result or {}).get("stopped"):
         console.print(f"Stopped; resume with: orch-mind train --resume {Path(record.result['job_dir']).name if record.result else ''}")
         return
     if record.state != "succeeded":
-        raise OrchMindError(record.error["message"], code=record.error["code"])
+        raise ReportedError(record.error["message"], record.error["code"])
     evaluation = record.result["evaluation"]
     table = Table(title="Evaluation on held-out conversations")
     for column in ("", "base", "fine-tuned"):
@@ -94,9 +106,27 @@ def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
         console.print(f"  left out (does not fit even split at sentences; raise --max-tokens): {title}", markup=False, highlight=False)
     console.print(f"Plan: {plan['steps']} steps ({plan['epochs']} passes of {plan['steps_per_epoch']}), learning rate "
                   f"{plan['learning_rate']:.2g}, about {plan['estimated_minutes']} min", highlight=False)
+    console.print(_cost_line(plan), highlight=False)
+    if plan.get("advice"):
+        console.print(f"[red]{plan['advice']}[/]")
     for number, sample in enumerate(preview["samples"], 1):
         console.rule(f"sample {number}: {sample['tokens']} tokens, {sample['trained_tokens']} trained")
         console.print(sample["text"], markup=False, highlight=False)
+
+
+def _cost_line(plan: dict) -> str:
+    """What the run will take of this machine, for the path that will run."""
+    path = {"cpu-fp32": "CPU (fp32)", "cpu-bf16": "CPU (bf16)", "cpu-4bit": "CPU, 4-bit base", "cpu-8bit": "CPU, 8-bit base",
+            "cuda-qlora": "GPU, QLoRA (4-bit base)", "cuda-8bit": "GPU, 8-bit base", "cuda-bf16": "GPU (bf16)",
+            "cuda-fp32": "GPU (fp32)"}.get(plan.get("path", ""), plan.get("path", ""))
+    parts = [f"Runs on {path}: about {plan.get('ram_bytes', plan['memory_bytes']) / 1e9:.1f} GB of RAM"]
+    if plan.get("vram_bytes"):
+        parts.append(f"{plan['vram_bytes'] / 1e9:.1f} GB of GPU memory")
+    parts.append(f"{plan.get('disk_bytes', 0) / 1e6:.0f} MB of disk")
+    line = ", ".join(parts)
+    if plan.get("gradient_checkpointing"):
+        line += f"; micro-batches of {plan['batch_size']} x {plan['grad_accum']}, gradient checkpointing (to fit)"
+    return line
 
 
 @click.command("train")
@@ -106,13 +136,13 @@ def _print_preview(preview: dict[str, Any], as_json: bool) -> None:
 @click.option("--alpha", type=click.IntRange(1, 1024), default=16, show_default=True, help="LoRA alpha.")
 @click.option("--lr", "learning_rate", type=float, default=None, help="Peak learning rate (default: planned from the model and steps).")
 @click.option("--batch-size", type=click.IntRange(1, 512), default=4, show_default=True,
-              help="Samples per optimizer step; lower it if training runs out of memory.")
+              help="Samples per micro-batch (made smaller by the plan when memory is short; the optimizer step stays the same).")
 @click.option("--max-tokens", type=click.IntRange(32, 32768), default=512, show_default=True, help="Longest sample.")
 @click.option("--voice", type=click.Choice(["assistant", "user"]), default="assistant", show_default=True,
               help="assistant: learn the answers; user: learn to write like you.")
 @click.option("--source", "sources", multiple=True, help="Only these memory sources (see `memory stats`).")
-@click.option("--quantization", type=click.Choice(["none", "4bit", "8bit"]), default="none", show_default=True,
-              help="bitsandbytes base quantization (QLoRA with 4bit); meant for CUDA.")
+@click.option("--quantization", type=click.Choice(["auto", "none", "4bit", "8bit"]), default="auto", show_default=True,
+              help="bitsandbytes base quantization (QLoRA with 4bit); auto: 4bit for bases of about 1B and up on a CUDA GPU.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16-mixed"]), default="auto", show_default=True,
               help="auto: bf16 autocast on CUDA GPUs with bf16 and CPUs with AMX, else fp32 (faster there).")
 @click.option("--name", default=None, help="Name of the resulting adapter (default: adapter-<run>).")
@@ -134,7 +164,9 @@ def train_command(base: str, epochs: int | None, rank: int, alpha: int, learning
         config = TrainConfig(base=base, epochs=epochs, rank=rank, alpha=alpha, learning_rate=learning_rate, batch_size=batch_size,
                              max_tokens=max_tokens, voice=voice, quantization=quantization, precision=precision,
                              system_prompt=load_settings(layout).system_prompt)
-        _print_preview(preview_run(layout, config, conversations_from_memory(get_store(layout), sources), options_for(config)), as_json)
+        conversations = conversations_from_memory(get_store(layout), sources)
+        _print_preview(_prepared("previewing", lambda ctx: preview_run(layout, config, conversations, options_for(config),
+                                                                       context=ctx)), as_json)
         return
     if resume_run:
         job_dir = find_run(layout, resume_run)
@@ -143,13 +175,16 @@ def train_command(base: str, epochs: int | None, rank: int, alpha: int, learning
         config = TrainConfig(base=base, epochs=epochs, rank=rank, alpha=alpha, learning_rate=learning_rate, batch_size=batch_size,
                              max_tokens=max_tokens, voice=voice, quantization=quantization, precision=precision,
                              system_prompt=load_settings(layout).system_prompt)
-        job_dir = prepare_run(layout, config, conversations_from_memory(get_store(layout), sources))
+        conversations = conversations_from_memory(get_store(layout), sources)
+        job_dir = Path(_prepared("preparing", lambda ctx: {"job_dir": str(prepare_run(layout, config, conversations,
+                                                                                    context=ctx))})["job_dir"])
         stats = RunFolder(job_dir).dataset_stats()
         plan = RunFolder(job_dir).plan()
         console.print(f"Run {job_dir.name}: {_dataset_line(stats)}")
         console.print(f"Plan: {plan['steps']} steps ({plan['epochs']} passes of {plan['steps_per_epoch']}), learning rate "
                       f"{plan['learning_rate']:.2g}, about {plan['estimated_minutes']} min; stops early when held-out loss "
                       f"has not improved for {plan['patience']} checks")
+        console.print(_cost_line(plan), highlight=False)
         record = _follow("training", lambda ctx: run_training(ctx, job_dir))
     _report(record, layout, name or f"adapter-{job_dir.name.removeprefix('train-')}")
 

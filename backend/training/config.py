@@ -18,6 +18,12 @@ class NoTrainingData(NoData, TrainingError):
     pass
 
 
+class TrainingDoesNotFit(TrainingError):
+    """The run would need more memory than this machine has free, even with the smallest micro-batch."""
+
+    code = "does_not_fit"
+
+
 class QuantizationUnavailable(TrainingError):
     """The base cannot load in the requested 4/8-bit form here; we never train unquantised instead."""
 
@@ -49,7 +55,9 @@ class TrainConfig(BaseModel):
     checkpoint_every: int = Field(10, ge=1, le=100_000, description="Steps between checkpoints (resume points).")
     packing: bool = Field(False, description="Put several short samples in one row (attention kept inside each sample).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory on long samples.")
-    quantization: Literal["none", "4bit", "8bit"] = Field("none", description="bitsandbytes QLoRA (4bit) or 8-bit base.")
+    quantization: Literal["auto", "none", "4bit", "8bit"] = Field(
+        "auto", description="bitsandbytes QLoRA (4bit) or 8-bit base; auto: 4bit for bases of about 1B parameters and up on a "
+                            "CUDA GPU, none elsewhere (written in at start).")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Training dtype for the base weights.")
     precision: Literal["auto", "fp32", "bf16-mixed"] = Field(
         "auto", description="Compute precision: bf16 autocast with fp32 weights where the hardware does bf16 natively "

@@ -87,7 +87,7 @@ def _deploy_merged(client: ollama.Client, layout: DataLayout, adapter: str, mani
 
     base_file = named_gguf(manifest.base["reference"], layout)
     size = base_file.stat().st_size if base_file else 0
-    steps(f"building a merged model of about {size / 1e9:.1f} GB", 0, 4)
+    steps(f"building a merged model: {size / 1e9:.1f} GB", 0, 4)  # its size, said before the work
     with tempfile.TemporaryDirectory(dir=layout.models_dir if layout.models_dir.exists() else None,
                                      prefix=".deploy-") as folder:
         merged = Path(folder) / "model.gguf"

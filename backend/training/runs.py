@@ -8,6 +8,7 @@ trainer can never touch the app or the database, and a resume sees exactly the s
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import uuid
@@ -21,9 +22,9 @@ from backend.errors import NotFoundError
 from backend.jobs import JobContext, Steps, run_json_lines_subprocess
 from backend.training.base_models import BaseModel, resolve_base
 from backend.training.checkpoints import latest_checkpoint
-from backend.training.config import NoTrainingData, TrainConfig, TrainingError
+from backend.training.config import NoTrainingData, TrainConfig, TrainingDoesNotFit, TrainingError
 from backend.training.dataset import Dataset, DatasetOptions, SourceConversation, build_dataset
-from backend.training.plan import plan_training, resolved
+from backend.training.plan import TrainingPlan, plan_training, resolved
 from backend.training.run_folder import RunFolder
 
 
@@ -52,8 +53,13 @@ def _dataset(layout: DataLayout, config: TrainConfig, conversations: Sequence[So
              steps: Steps, *, allow_paths: bool = True) -> tuple[BaseModel, Dataset]:
     from transformers import AutoTokenizer
 
-    steps("preparing the base model")  # the first time for a base: dequantised from its GGUF (up to a minute)
-    base = resolve_base(config.base, layout, allow_paths=allow_paths)
+    steps("preparing the base model")  # the first time for a base: converted from its GGUF, tensor by tensor
+
+    def converting(done: int, total: int) -> None:
+        if done % max(1, total // 50) == 0 or done == total:  # at most ~50 events, a cancel point at each
+            steps("preparing the base model", done, total)
+
+    base = resolve_base(config.base, layout, allow_paths=allow_paths, on_progress=converting)
     steps("loading the tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(base.hf_dir)
     dataset = build_dataset(tokenizer, conversations, options, _counting(steps))
@@ -69,8 +75,9 @@ def prepare_run(layout: DataLayout, config: TrainConfig, conversations: Sequence
                                        "base_gguf": str(base.gguf_path or "")})
     if not dataset.train:
         raise NoTrainingData("No training samples: import conversations (or chat) first, or loosen the filters.")
-    plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), base_info(base),
-                         measured_throughput(layout, base.sha256))
+    plan = _plan(layout, config, base, dataset)
+    if not plan.fits_ram:
+        raise TrainingDoesNotFit(plan.advice or "This run does not fit in this machine's free memory.")
     config = resolved(config, plan)
     job_dir = layout.run_dir(f"train-{uuid.uuid4().hex[:10]}")
     job_dir.mkdir(parents=True)
@@ -98,8 +105,7 @@ def preview_run(layout: DataLayout, config: TrainConfig, conversations: Sequence
     Under a job (``context``) it reports each step and stops at the next one when cancelled."""
     base, dataset = _dataset(layout, config, conversations, options, Steps(context), allow_paths=allow_paths)
     info = base_info(base)
-    plan = plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), info,
-                         measured_throughput(layout, base.sha256))
+    plan = _plan(layout, config, base, dataset)
     samples = [{"text": s.text, "tokens": len(s.input_ids), "trained_tokens": s.trained_tokens}
                for s in dataset.train[:PREVIEW_SAMPLES]]
     return {"stats": asdict(dataset.stats), "samples": samples, "plan": plan.to_dict(),
@@ -107,10 +113,40 @@ def preview_run(layout: DataLayout, config: TrainConfig, conversations: Sequence
 
 
 def base_info(base: BaseModel) -> dict[str, Any]:
-    """GGUF metadata of the base (size, layers) for the plan's estimates; empty when it has no GGUF."""
+    """What the plan's estimates need of the base: its GGUF metadata (size, quantization) and its
+    transformers config (hidden size, layers, MLP size, heads, vocabulary)."""
     from backend.inference.gguf_info import read_gguf_info
 
-    return read_gguf_info(base.gguf_path).to_dict() if base.gguf_path else {}
+    info: dict[str, Any] = read_gguf_info(base.gguf_path).to_dict() if base.gguf_path else {}
+    try:
+        config = json.loads((base.hf_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    config = config.get("text_config", config)  # multimodal configs nest the text model's
+    for key in ("hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads", "vocab_size"):
+        if isinstance(config.get(key), int):
+            info[key] = config[key]
+    if not info.get("parameters"):
+        info["parameters"] = _parameters_of_folder(base.hf_dir)
+    return info
+
+
+def _parameters_of_folder(folder: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for weights in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(weights), "pt") as handle:
+            for name in handle.keys():  # noqa: SIM118 - safe_open has keys(), not iteration
+                total += math.prod(handle.get_slice(name).get_shape())
+    return total
+
+
+def _plan(layout: DataLayout, config: TrainConfig, base: BaseModel, dataset: Dataset) -> TrainingPlan:
+    return plan_training(config, len(dataset.train), sum(len(s.input_ids) for s in dataset.train), base_info(base),
+                         measured_throughput(layout, base.sha256),
+                         longest=max((len(s.input_ids) for s in dataset.train), default=None),
+                         validation_tokens=sum(len(s.input_ids) for s in dataset.validation))
 
 
 def measured_throughput(layout: DataLayout, base_sha256: str) -> float | None:

@@ -5,9 +5,10 @@ architectures transformers maps from GGUF (llama, mistral, qwen2/3, gemma2/3, ph
 quantizations the ``gguf`` package can dequantise. Anything else would fail minutes later with a
 stack trace; here it fails at once, with the reason.
 
-The estimates are rough and say so: memory is the fp32 weights plus activations for one batch;
-time scales the throughput measured for SmolLM2-135M on 2 cores (LoRA r=8, batch 4, about 115 tokens/s,
-bench/personal.py) by parameter count and cores, unless this machine has measured its own.
+The estimates are for the path that will run (CPU fp32/bf16, or QLoRA on a GPU): memory is the
+weights in their training form, the LoRA's state and the activations of the largest micro-batch;
+time scales the throughput measured on 2 cores (``bench/bases.py``) by size and cores, unless this
+machine has measured its own on this base. ``bench/bases.py`` checks them against measured runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 
 from backend.errors import OrchMindError
 
-MEASURED_TOKENS_PER_S = 115.0  # SmolLM2-135M, LoRA r=8, batch 4, fp32 (no native bf16), 2 CPU cores (bench/personal.py --quick)
 MEASURED_PARAMETERS = 134_515_008
 MEASURED_CORES = 2
 OVERHEAD_BYTES = 600 * 1024**2  # torch, the tokenizer and the process around them
@@ -63,27 +63,118 @@ def require_trainable(info: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class TrainingEstimate:
-    memory_bytes: int
-    minutes: float
+    path: str                 # what will run: "cpu-fp32", "cpu-bf16", "cpu-4bit", "cuda-qlora", "cuda-bf16", "cuda-fp32"
+    ram_bytes: int            # peak resident memory of the trainer process
+    vram_bytes: int | None    # peak GPU memory torch reserves (CUDA only)
+    minutes: float            # the whole run: loading, training, the validation passes
     tokens_per_s: float
-    fits_ram: bool
+    fits: bool                # in this machine's free memory (RAM, and VRAM on a GPU)
+    memory_bytes: int         # the memory that decides: VRAM on a GPU, RAM elsewhere
+    fits_ram: bool            # kept for older callers: same as ``fits``
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ModelShape:
+    """What a base's training cost depends on (from its transformers config)."""
+
+    parameters: int
+    hidden: int
+    layers: int
+    intermediate: int
+    heads: int
+    vocab: int
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> ModelShape:
+        parameters = int(info.get("parameters") or MEASURED_PARAMETERS)
+        hidden = int(info.get("hidden_size") or info.get("embedding_length") or 576)
+        return cls(parameters=parameters, hidden=hidden, layers=int(info.get("num_hidden_layers") or info.get("block_count") or 30),
+                   intermediate=int(info.get("intermediate_size") or info.get("feed_forward_length") or hidden * 8 // 3),
+                   heads=int(info.get("num_attention_heads") or info.get("head_count") or max(1, hidden // 64)),
+                   vocab=int(info.get("vocab_size") or 49_152))
+
+
+# Calibration, measured with bench/bases.py on 2 CPU cores (fp32, batch 4, samples up to ~500 tokens):
+# SmolLM2-135M 162 tokens/s and a synthetic 1.2B llama 26 tokens/s, i.e. throughput falls as
+# parameters^-0.84 (bigger matmuls use the cores better than the parameter ratio says); the
+# activations held for backward came to 0.82 of the tensors counted below (8 hidden-sized, 4
+# MLP-sized and 2 attention-score rows per layer and token, 3 vocabulary-sized rows per token).
+MEASURED_TOKENS_PER_S = 162.0
+RATE_EXPONENT = 0.84
+ACTIVATION_FACTOR = 0.82
+GPU_SPEEDUP = 40.0          # a consumer GPU over 2 CPU cores, for the estimate before a GPU has measured itself
+LOAD_BYTES_PER_S = 400e6    # reading and converting the prepared base at start
+EVAL_COST = 1 / 3           # a validation token costs a forward pass: about a third of a training token
+NF4_BYTES = 0.52            # 4-bit NF4 with double-quantized scales, per parameter
+CUDA_OVERHEAD_BYTES = 600 * 1024**2   # the CUDA context and allocator slack
+CUDA_HOST_BYTES = 2500 * 1024**2      # host memory of a CUDA trainer (torch, CUDA libraries, loading buffers)
+
+
+def activation_bytes(shape: ModelShape, batch: int, length: int, checkpointing: bool, element: int = 4) -> int:
+    """Memory held for the backward pass of one micro-batch of ``batch`` x ``length`` tokens."""
+    per_layer = 8 * shape.hidden + 4 * shape.intermediate + 2 * shape.heads * length
+    layers = shape.hidden * shape.layers + per_layer if checkpointing else per_layer * shape.layers
+    logits = 3 * shape.vocab * 4  # fp32 logits, their log-softmax and its gradient
+    return int(ACTIVATION_FACTOR * batch * length * (layers * element + logits))
+
+
 def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size: int, max_tokens: int,
-                      measured_tokens_per_s: float | None = None) -> TrainingEstimate:
-    """Peak memory and wall time for LoRA on this base, from its size and the data's token count (and
-    the throughput measured on this machine, when a run on this base has measured it)."""
+                      measured_tokens_per_s: float | None = None, *, longest: int | None = None, quantization: str = "none",
+                      gradient_checkpointing: bool = False, device: str | None = None, precision: str = "fp32",
+                      validation_tokens: int = 0, evaluations: int = 0, rank: int = 8,
+                      free_ram: int | None = None, free_vram: int | None = None) -> TrainingEstimate:
+    """Peak memory and wall time of a LoRA run on this base, for the path that will run: its size and
+    shape (``info``: GGUF metadata and/or transformers config), the data's token count and longest
+    sample, and this machine (or the throughput a run on this base measured here)."""
     import psutil
 
-    parameters = int(info.get("parameters") or MEASURED_PARAMETERS)
-    hidden = int(info.get("embedding_length") or 576)
-    layers = int(info.get("block_count") or 30)
-    activations = batch_size * max_tokens * hidden * layers * 4 * 24  # fp32, about 24 saved tensors a layer
-    memory = parameters * 4 + activations + OVERHEAD_BYTES
+    shape = ModelShape.from_info(info)
+    device = device or ("cuda" if _cuda_available() else "cpu")
+    length = min(max_tokens, longest or max_tokens)
+    lora = rank * 2 * shape.hidden * shape.layers * 4 * 16  # q,k,v,o; weights, gradients and Adam's two moments in fp32
+    embeddings = shape.vocab * shape.hidden
+    if quantization == "4bit":
+        weights = int((shape.parameters - embeddings) * NF4_BYTES + embeddings * 2)
+    elif quantization == "8bit":
+        weights = int((shape.parameters - embeddings) * 1.05 + embeddings * 2)
+    else:
+        weights = shape.parameters * (2 if precision == "bf16-mixed" else 4)
+    element = 2 if quantization != "none" or precision == "bf16-mixed" else 4
+    activations = activation_bytes(shape, batch_size, length, gradient_checkpointing, element)
     cores = max(1, min(os.cpu_count() or 1, 16))
-    rate = measured_tokens_per_s or MEASURED_TOKENS_PER_S * (MEASURED_PARAMETERS / parameters) * (cores / MEASURED_CORES)
-    return TrainingEstimate(memory_bytes=int(memory), minutes=round(tokens * epochs / rate / 60, 1), tokens_per_s=round(rate, 1),
-                            fits_ram=memory <= psutil.virtual_memory().available)
+    rate = measured_tokens_per_s or (MEASURED_TOKENS_PER_S * (MEASURED_PARAMETERS / shape.parameters) ** RATE_EXPONENT
+                                     * (cores / MEASURED_CORES) * (GPU_SPEEDUP if device == "cuda" else 1.0)
+                                     * (0.75 if gradient_checkpointing else 1.0))
+    seconds = shape.parameters * 2 / LOAD_BYTES_PER_S + tokens * epochs / rate + evaluations * validation_tokens * EVAL_COST / rate
+    if device == "cuda":
+        vram = weights + lora + activations + CUDA_OVERHEAD_BYTES
+        ram = CUDA_HOST_BYTES + min(shape.parameters * 2, 1 << 30)  # one shard of the base mapped while loading
+        free_vram = _free_vram() if free_vram is None else free_vram
+        free_ram = psutil.virtual_memory().available if free_ram is None else free_ram
+        fits = vram <= free_vram and ram <= free_ram
+        path = {"4bit": "cuda-qlora", "8bit": "cuda-8bit"}.get(quantization, "cuda-bf16" if precision == "bf16-mixed" else "cuda-fp32")
+        decisive = vram
+    else:
+        ram = weights + lora + activations + OVERHEAD_BYTES
+        vram = None
+        fits = ram <= (psutil.virtual_memory().available if free_ram is None else free_ram)
+        path = {"4bit": "cpu-4bit", "8bit": "cpu-8bit"}.get(quantization, "cpu-bf16" if precision == "bf16-mixed" else "cpu-fp32")
+        decisive = ram
+    return TrainingEstimate(path=path, ram_bytes=int(ram), vram_bytes=None if vram is None else int(vram),
+                            minutes=round(seconds / 60, 1), tokens_per_s=round(rate, 1), fits=fits,
+                            memory_bytes=int(decisive), fits_ram=fits)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _free_vram() -> int:
+    import torch
+
+    return int(torch.cuda.mem_get_info()[0]) if torch.cuda.is_available() else 0

@@ -260,7 +260,13 @@ def run(job_dir: Path, resume: bool) -> None:
     global _MAIN_PROCESS
     _MAIN_PROCESS = accelerator.is_main_process
     device = accelerator.device
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate or 1e-3, weight_decay=0.0)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if device.type == "cuda" and config.quantization != "none":  # QLoRA: optimizer state paged to host memory under pressure
+        import bitsandbytes
+
+        optimizer = bitsandbytes.optim.PagedAdamW32bit(trainable, lr=config.learning_rate or 1e-3, weight_decay=0.0)
+    else:
+        optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate or 1e-3, weight_decay=0.0)
     # Under `accelerate launch` each process takes every n-th batch of the same deterministic plan.
     shard = (accelerator.process_index, accelerator.num_processes)
     micro_per_epoch = math.ceil(math.ceil(len(train_samples) / config.batch_size) / shard[1])
@@ -429,6 +435,16 @@ def restore_best(job_dir: Path, history: dict[str, Any], model: Any) -> None:
     emit({"type": "progress", "status": f"kept the best adapter (step {best['step']})", "completed": 0, "total": 0})
 
 
+def peak_memory() -> dict[str, int | None]:
+    """This process's peak resident memory and (on CUDA) the most GPU memory torch reserved."""
+    import torch
+
+    from backend.model_loading import peak_rss_bytes
+
+    vram = int(torch.cuda.max_memory_reserved()) if torch.cuda.is_available() else None
+    return {"peak_rss_bytes": peak_rss_bytes(), "peak_vram_bytes": vram}
+
+
 def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, validation: list[dict[str, Any]],
            prompts: list[list[dict[str, str]]], history: dict[str, Any], device: Any, tokens_per_s: float) -> None:
     """Keep the best adapter, evaluate base vs fine-tune on the same held-out split and prompts, then save it."""
@@ -455,6 +471,7 @@ def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, valid
         "steps_run": history["train"][-1][0] if history["train"] else 0, "planned_steps": config.max_steps,
         "best_step": (history.get("best") or {}).get("step"), "stopped_early": history.get("stopped_early"),
         "hardware": history.get("hardware"),
+        "measured": peak_memory(),  # what the plan's estimates are checked against
     }
     output = RunFolder(job_dir).adapter_dir
     model.save_pretrained(output, safe_serialization=True)

@@ -37,6 +37,8 @@ const MESSAGES = {
     "status.loading base model": "carregando o modelo base", "status.creating adapter layer": "criando a camada do adaptador",
     "status.evaluating": "avaliando", "status.training": "treinando", "status.resumed": "retomado",
     "status.preparing the base model": "preparando o modelo base",
+    "status.building a merged model": "montando um modelo com o adaptador embutido", "status.merging the adapter into its base": "embutindo o adaptador no modelo base",
+    "status.uploading the merged model": "enviando o modelo combinado",
     "status.loading the tokenizer": "carregando o tokenizador", "status.reading conversations": "lendo as conversas",
     "status.planning": "planejando", "status.uploading the adapter": "enviando o adaptador", "status.creating the model": "criando o modelo",
     "status.asking the base model": "perguntando ao modelo base", "status.asking the new model": "perguntando ao novo modelo",
@@ -68,6 +70,8 @@ const MESSAGES = {
     "error.chat": "A conversa não pôde continuar.",
     "error.checkpoint_corrupted": "O ponto de retomada deste treino está danificado; exclua essa pasta para retomar do anterior, ou treine de novo.",
     "error.deploy_failed": "Não foi possível implantar o adaptador.",
+    "error.does_not_fit": "Este treino não cabe na memória livre desta máquina: escolha um modelo base menor, treino em 4 bits ou uma máquina com GPU, ou feche outros programas.",
+    "error.preparation": "Este GGUF não pode ser preparado para treino aqui (tipo de tensor, espaço em disco ou memória); use outra quantização do mesmo modelo ou libere espaço.",
     "error.embedding_mismatch": "A memória foi calculada com outro modelo de embeddings; reimporte ou recalcule para pesquisar com este.",
     "error.embedding_model": "Este modelo de embeddings não pode ser usado; escolha outro em Configurações.",
     "error.export_failed": "A exportação falhou; os detalhes estão no registro.",
@@ -123,8 +127,10 @@ export function errorText(error) {
  * the UI's language when there is a translation; unknown ones are shown as they came. */
 export function statusText(status) {
   const text = String(status ?? "");
-  const key = `status.${text}`;
-  return (MESSAGES[language] && MESSAGES[language][key]) || MESSAGES.en[key] || text;
+  const lookup = (words) => (MESSAGES[language] && MESSAGES[language][`status.${words}`]) || MESSAGES.en[`status.${words}`];
+  const [words, detail] = text.split(/: (?=[\d.,]+ [A-Z]B$)/);  // "building a merged model: 1.3 GB": words, then a size
+  if (detail !== undefined && lookup(words)) return `${lookup(words)}: ${detail}`;
+  return lookup(text) || text;
 }
 
 export function extend(lang, messages) { Object.assign(MESSAGES[lang], messages); }

@@ -15,6 +15,9 @@ extend("en", {
   "models.browser_hint": "In browser mode, add a file with `orch-mind models add PATH`, or pick one found on this computer.",
   "models.delete_confirm": "Delete the model {name}? Its file is not deleted.", "models.name_needed": "Give the new model a name first.",
   "models.col_model": "model", "models.col_what": "what it is", "models.col_size": "size", "models.col_base": "made from",
+  "models.prepared": "Prepared for training", "models.prepared_what": "Training reads a base as a bf16 copy of its GGUF (about 2 bytes per parameter), made once. Removing one frees its space; it is made again the next time you train on that base.",
+  "models.prepared_none": "No base prepared yet.", "models.prepared_partial": "stopped part-way; goes on from there next time",
+  "models.prepared_remove": "Remove the prepared copy of {name} ({size})?", "models.remove": "Remove",
 });
 extend("pt-BR", {
   "models.engine": "Motor", "models.embedded": "Motor embutido (llama.cpp), compatível com Ollama, em {host}",
@@ -30,6 +33,9 @@ extend("pt-BR", {
   "models.browser_hint": "No modo navegador, adicione um arquivo com `orch-mind models add CAMINHO`, ou escolha um encontrado neste computador.",
   "models.delete_confirm": "Excluir o modelo {name}? O arquivo dele não é apagado.", "models.name_needed": "Dê um nome ao novo modelo primeiro.",
   "models.col_model": "modelo", "models.col_what": "o que é", "models.col_size": "tamanho", "models.col_base": "feito a partir de",
+  "models.prepared": "Preparados para treino", "models.prepared_what": "O treino lê uma base como uma cópia bf16 do GGUF dela (cerca de 2 bytes por parâmetro), feita uma vez. Remover uma libera o espaço; ela é refeita no próximo treino com essa base.",
+  "models.prepared_none": "Nenhuma base preparada ainda.", "models.prepared_partial": "parou no meio; continua dali na próxima vez",
+  "models.prepared_remove": "Remover a cópia preparada de {name} ({size})?", "models.remove": "Remover",
 });
 
 const gb = (bytes) => (bytes / 1e9).toFixed(1);
@@ -68,6 +74,20 @@ export async function render({ root, bridge, t, showError, onEvent }) {
           run: async () => { try { await bridge.call("models_delete", m.name); await refresh(); } catch (e) { showError(e); } },
         }) }, icon("trash-2"), " ", t("common.delete"))))));
     clear(base).append(...overview.models.filter((m) => m.available).map((m) => h("option", { value: m.name }, m.name)));
+  }
+
+  const prepared = h("div", { "data-testid": "models-prepared" });
+  async function refreshPrepared() {
+    const bases = await bridge.call("models_prepared");
+    clear(prepared);
+    if (!bases.length) { prepared.append(h("p", { class: "muted" }, t("models.prepared_none"))); return; }
+    prepared.append(h("table", {}, ...bases.map((b) => h("tr", { "data-testid": "prepared-row" },
+      h("td", {}, b.gguf || b.id), h("td", {}, size(b.bytes)),
+      h("td", { class: "muted" }, b.complete ? "" : t("models.prepared_partial")),
+      h("td", {}, h("button", { class: "link danger", "data-testid": "prepared-remove", onclick: (event) => confirmInPlace(event.currentTarget, {
+        question: t("models.prepared_remove", { name: b.gguf || b.id, size: size(b.bytes) }), yes: t("models.remove"), no: t("common.keep"),
+        run: async () => { try { await bridge.call("models_remove_prepared", b.id); await refreshPrepared(); } catch (e) { showError(e); } },
+      }) }, icon("trash-2"), " ", t("models.remove")))))));
   }
 
   async function discover() {
@@ -128,8 +148,10 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         if (!name.value.trim()) { showError(new Error(t("models.name_needed"))); name.focus(); return; }
         try { await bridge.call("models_create", name.value.trim(), base.value, system.value || null); name.value = ""; await refresh(); } catch (e) { showError(e); }
       } }, t("models.create"))),
-      h("p", { class: "muted" }, t("models.adapters_later"))));
+      h("p", { class: "muted" }, t("models.adapters_later"))),
+    h("div", { class: "card" }, h("h2", {}, t("models.prepared")), h("p", { class: "muted" }, t("models.prepared_what")), prepared));
   await refresh();
+  refreshPrepared().catch(showError);
   discover();
   return stop;
 }

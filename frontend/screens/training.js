@@ -26,6 +26,12 @@ extend("en", {
   "training.split": "{split_turns} exchanges longer than the longest sample were split at sentences into several samples.",
   "training.left_out": "{left_out_turns} exchanges do not fit even split at sentences and are left out (raise the longest sample):",
   "training.auto": "auto", "training.show": "Before / after",
+  "training.cost": "Runs on {path}: about {ram} GB of RAM{vram} and {disk} MB of disk.",
+  "training.cost_vram": ", {vram} GB of GPU memory", "training.fitted": "To fit in free memory it trains in micro-batches of {batch} ({accum} per step) with gradient checkpointing.",
+  "training.path.cpu-fp32": "this computer's processor (fp32)", "training.path.cpu-bf16": "this computer's processor (bf16)",
+  "training.path.cpu-4bit": "this computer's processor, 4-bit base", "training.path.cpu-8bit": "this computer's processor, 8-bit base",
+  "training.path.cuda-qlora": "the GPU, QLoRA (4-bit base)", "training.path.cuda-8bit": "the GPU, 8-bit base",
+  "training.path.cuda-bf16": "the GPU (bf16)", "training.path.cuda-fp32": "the GPU (fp32)",
   "training.plan": "Plan: {steps} steps ({epochs}× over the {samples} samples, {batch} per step, {tokens} tokens), learning rate {lr}, about {minutes} min and {gb} GB of memory. It checks itself on held-out conversations every {every} steps and stops early once they stop improving, keeping the best adapter.",
   "training.early_stop": "Held-out conversations stopped improving: stopped at step {step} of {total}, keeping the adapter of step {best}.",
   "training.verdict_strong": "Clearly learned: on conversations it never saw, the fine-tuned model finds your replies {factor}× easier to predict than the base model (perplexity {before} → {after}).",
@@ -61,6 +67,12 @@ extend("pt-BR", {
   "training.split": "{split_turns} trocas maiores que a amostra mais longa foram divididas em frases, em várias amostras.",
   "training.left_out": "{left_out_turns} trocas não cabem nem divididas em frases e ficaram de fora (aumente a amostra mais longa):",
   "training.auto": "automático", "training.show": "Antes / depois",
+  "training.cost": "Roda em {path}: cerca de {ram} GB de RAM{vram} e {disk} MB de disco.",
+  "training.cost_vram": ", {vram} GB de memória da GPU", "training.fitted": "Para caber na memória livre, treina em micro-lotes de {batch} ({accum} por passo) com checkpointing de gradiente.",
+  "training.path.cpu-fp32": "no processador deste computador (fp32)", "training.path.cpu-bf16": "no processador deste computador (bf16)",
+  "training.path.cpu-4bit": "no processador deste computador, base em 4 bits", "training.path.cpu-8bit": "no processador deste computador, base em 8 bits",
+  "training.path.cuda-qlora": "na GPU, QLoRA (base em 4 bits)", "training.path.cuda-8bit": "na GPU, base em 8 bits",
+  "training.path.cuda-bf16": "na GPU (bf16)", "training.path.cuda-fp32": "na GPU (fp32)",
   "training.plan": "Plano: {steps} passos ({epochs}× pelas {samples} amostras, {batch} por passo, {tokens} tokens), taxa de aprendizado {lr}, cerca de {minutes} min e {gb} GB de memória. A cada {every} passos ele se avalia em conversas separadas e para antes se elas deixarem de melhorar, mantendo o melhor adaptador.",
   "training.early_stop": "As conversas separadas deixaram de melhorar: parou no passo {step} de {total}, mantendo o adaptador do passo {best}.",
   "training.verdict_strong": "Aprendeu claramente: em conversas que nunca viu, o modelo ajustado acha suas respostas {factor}× mais fáceis de prever que o modelo base (perplexidade {before} → {after}).",
@@ -155,6 +167,11 @@ export async function render({ root, bridge, t, showError, onEvent }) {
 
   const planText = (p) => t("training.plan", { steps: p.steps, epochs: p.epochs, samples: p.samples, batch: p.batch_size * p.grad_accum, tokens: localNumber(p.tokens),
     lr: Number(p.learning_rate).toPrecision(2), minutes: p.estimated_minutes, gb: (p.memory_bytes / 1e9).toFixed(1), every: p.eval_every });
+
+  // What the run takes of this machine, for the path that will run (said before it starts).
+  const costText = (p) => t("training.cost", { path: t(`training.path.${p.path}`), ram: ((p.ram_bytes || p.memory_bytes) / 1e9).toFixed(1),
+    vram: p.vram_bytes ? t("training.cost_vram", { vram: (p.vram_bytes / 1e9).toFixed(1) }) : "", disk: Math.ceil((p.disk_bytes || 0) / 1e6) })
+    + (p.gradient_checkpointing ? " " + t("training.fitted", { batch: p.batch_size, accum: p.grad_accum }) : "");
 
   // The perplexity change in words, and what to try when training changed nothing or made it worse.
   function verdict(result) {
@@ -268,6 +285,8 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       s.left_out_turns ? h("div", { class: "error", "data-testid": "train-left-out" }, t("training.left_out", s),
         h("ul", {}, ...s.left_out.map((note) => h("li", {}, note)))) : "",
       h("p", { class: result.plan.fits_ram ? "muted" : "error", "data-testid": "train-estimate" }, planText(result.plan)),
+      h("p", { class: result.plan.fits_ram ? "muted" : "error", "data-testid": "train-cost" }, costText(result.plan)),
+      result.plan.advice ? h("p", { class: "error", "data-testid": "train-advice" }, errorText({ code: "does_not_fit", message: result.plan.advice })) : "",
       ...result.samples.map((sample) => h("div", { class: "hit" }, h("div", { class: "meta" }, t("training.sample_tokens", { tokens: sample.tokens, trained: sample.trained_tokens })), h("pre", {}, sample.text))));
   }
   previewButton.addEventListener("click", async () => {

@@ -59,3 +59,31 @@ def test_browser_mode_adds_only_what_discovery_found(layout, tmp_path):
     assert api.models_pick_and_add(None)["ok"] is False, "no native picker outside the window"
     answer = api.models_add_discovered("/etc/passwd", None)
     assert answer["ok"] is False and "not among the models found" in answer["error"]["message"]
+
+
+def test_prepared_bases_are_listed_with_their_size_and_can_be_removed(layout, monkeypatch):
+    """A preparation stopped part-way (real GGUF, real shards) shows as such, and removing it frees
+    its space; ids other than a prepared base's are refused by the bridge's validation."""
+    import pytest
+
+    from backend.errors import CancelledError
+    from backend.training import base_preparation
+    from backend.training.base_models import file_sha256
+
+    monkeypatch.setattr(base_preparation, "SHARD_BYTES", 16 * 1024**2)
+    gguf = default_chat_gguf()
+    target = layout.hf_base_dir(file_sha256(gguf))
+    with pytest.raises(CancelledError):
+        base_preparation.prepare_base(gguf, target, should_stop=lambda: True)
+    api, _events = build_api("window", layout)
+    listed = api.models_prepared()
+    assert listed["ok"], listed
+    [entry] = listed["data"]
+    assert entry["id"] == target.name and entry["gguf"] == gguf.name and not entry["complete"] and entry["bytes"] > 1_000_000
+    assert "/" not in entry["gguf"], "no local paths reach the UI"
+    for bad in ("../models", "c48936c83c4fd2f", "x" * 16):
+        assert api.models_remove_prepared(bad)["error"]["code"] == "invalid_argument"
+    removed = api.models_remove_prepared(target.name)
+    assert removed["ok"] and removed["data"]["freed_bytes"] == entry["bytes"]
+    assert api.models_prepared()["data"] == [] and not target.with_name(target.name + ".partial").exists()
+    assert api.models_remove_prepared(target.name)["error"]["code"] == "not_found"

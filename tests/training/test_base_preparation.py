@@ -15,11 +15,12 @@ from backend.training.base_preparation import PreparationError, is_prepared, pre
 from backend.training.trainability import NotTrainableError
 
 PEAK_SCRIPT = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
+    from backend.model_loading import peak_rss_bytes
     from backend.training.base_preparation import prepare_base
     prepare_base(Path(sys.argv[1]), Path(sys.argv[2]))
-    print(json.dumps({"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    print(json.dumps({"peak": peak_rss_bytes()}))
 """)
 
 

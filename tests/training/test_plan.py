@@ -26,3 +26,29 @@ def test_what_the_user_sets_is_kept_and_larger_models_get_a_lower_rate():
     big = plan_training(TrainConfig(), 100, 20_000, {**SMOLLM2, "parameters": 7_000_000_000})
     assert big.learning_rate < plan_training(TrainConfig(), 100, 20_000, SMOLLM2).learning_rate
     assert big.estimated_minutes > 10 * plan_training(TrainConfig(), 100, 20_000, SMOLLM2).estimated_minutes
+
+
+LLAMA_1B = {"parameters": 1_174_472_704, "hidden_size": 2048, "num_hidden_layers": 16, "intermediate_size": 8192,
+            "num_attention_heads": 32, "vocab_size": 49_152}
+GB = 1024**3
+
+
+def test_on_a_gpu_a_1b_base_defaults_to_qlora_and_a_small_one_does_not():
+    big = plan_training(TrainConfig(), 100, 20_000, LLAMA_1B, device="cuda", free_ram=16 * GB, free_vram=8 * GB)
+    assert (big.path, big.quantization, big.gradient_checkpointing, big.fits_ram) == ("cuda-qlora", "4bit", True, True)
+    full = plan_training(TrainConfig(quantization="none"), 100, 20_000, LLAMA_1B, device="cuda", free_ram=16 * GB, free_vram=8 * GB)
+    assert big.vram_bytes + 1.2 * LLAMA_1B["parameters"] < full.vram_bytes, "the 4-bit base, not a bf16 copy, is on the GPU"
+    small = plan_training(TrainConfig(), 100, 20_000, SMOLLM2, device="cuda", free_ram=16 * GB, free_vram=8 * GB)
+    assert small.quantization == "none" and small.path in ("cuda-bf16", "cuda-fp32")
+    cpu = plan_training(TrainConfig(), 100, 20_000, LLAMA_1B, device="cpu", free_ram=64 * GB)
+    assert cpu.path == "cpu-fp32" and cpu.quantization == "none" and cpu.vram_bytes is None
+
+
+def test_short_memory_makes_the_micro_batch_smaller_and_then_says_what_would_fit():
+    roomy = plan_training(TrainConfig(batch_size=8), 200, 200 * 400, LLAMA_1B, longest=500, device="cpu", free_ram=64 * GB)
+    tight = plan_training(TrainConfig(batch_size=8), 200, 200 * 400, LLAMA_1B, longest=500, device="cpu", free_ram=7 * GB)
+    assert roomy.fits_ram and (roomy.batch_size, roomy.grad_accum, roomy.gradient_checkpointing) == (8, 1, False)
+    assert tight.fits_ram and tight.gradient_checkpointing and tight.ram_bytes < 7 * GB
+    assert tight.batch_size * tight.grad_accum == 8 and tight.steps == roomy.steps, "the same optimizer steps, in smaller pieces"
+    hopeless = plan_training(TrainConfig(), 200, 200 * 400, {**LLAMA_1B, "parameters": 70_000_000_000}, device="cpu", free_ram=16 * GB)
+    assert not hopeless.fits_ram and "4-bit" in hopeless.advice and "GPU" in hopeless.advice and "B parameters" in hopeless.advice
