@@ -26,7 +26,7 @@ PEAK_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_preparation_peak_memory_and_disk_stay_within_the_bound_and_the_estimate(synthetic_gguf, tmp_path):
-    gguf = synthetic_gguf("0.3b-llama")
+    gguf = synthetic_gguf("1.2b-llama")
     cost = preparation_cost(gguf)
     target = tmp_path / "prepared"
     child = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(gguf), str(target)], capture_output=True, text=True, timeout=900)
@@ -41,13 +41,15 @@ def test_preparation_peak_memory_and_disk_stay_within_the_bound_and_the_estimate
 
 
 @pytest.mark.slow
-def test_a_stopped_preparation_goes_on_from_its_last_finished_shard(synthetic_gguf, tmp_path, monkeypatch):
-    monkeypatch.setattr(base_preparation, "SHARD_BYTES", 96 * 1024**2)
-    gguf = synthetic_gguf("0.3b-llama")
+def test_a_stopped_preparation_goes_on_from_its_last_finished_shard(tmp_path, monkeypatch):
+    from backend.inference.default_models import default_chat_gguf
+
+    monkeypatch.setattr(base_preparation, "SHARD_BYTES", 32 * 1024**2)
+    gguf = default_chat_gguf()
     target = tmp_path / "prepared"
     seen: list[tuple[int, int]] = []
     with pytest.raises(CancelledError):
-        prepare_base(gguf, target, on_progress=lambda done, total: seen.append((done, total)), should_stop=lambda: len(seen) > 40)
+        prepare_base(gguf, target, on_progress=lambda done, total: seen.append((done, total)), should_stop=lambda: len(seen) > 120)
     progress = json.loads((target.with_name("prepared.partial") / "progress.json").read_text())
     finished = len(progress["shards"])
     assert finished >= 1 and not target.exists()
