@@ -9,6 +9,7 @@ of being buffered whole. Every limit ends the import with a message that names t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,6 +17,9 @@ from typing import Any, Protocol
 import ijson
 
 from backend.importers.model import ImportFormatError
+from backend.importers.text_repair import RepairedText
+
+log = logging.getLogger("orch_mind.import")
 
 
 @dataclass(frozen=True)
@@ -53,13 +57,18 @@ class _Slot:
 
 
 def iter_list_items(stream: Any, what: str, limits: JsonLimits = DEFAULT_LIMITS) -> Iterator[Any]:
-    """Yield each element of the JSON list in ``stream`` (a binary reader with ``start_item``)."""
+    """Yield each element of the JSON list in ``stream`` (a binary reader with ``start_item``).
+    Broken text (lone surrogates, bytes that are not UTF-8) becomes U+FFFD first (``text_repair``)."""
+    repaired = RepairedText(stream)
     try:
-        yield from _items(stream, what, limits)
+        yield from _items(repaired, what, limits)
     except ijson.IncompleteJSONError as exc:
         raise ImportFormatError(f"{what} ends before its JSON is complete (a truncated download?): {exc}") from exc
     except ijson.JSONError as exc:
         raise ImportFormatError(f"{what} is not valid JSON: {exc}") from exc
+    finally:
+        if repaired.repaired:
+            log.warning("%s: %d broken characters (cut emoji, bytes that are not UTF-8) replaced with U+FFFD", what, repaired.repaired)
 
 
 def _items(stream: Any, what: str, limits: JsonLimits) -> Iterator[Any]:
