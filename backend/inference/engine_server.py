@@ -58,8 +58,8 @@ from backend.inference.generation import (
     conversation,
     generate,
 )
-from backend.inference.gguf_info import read_gguf_info
-from backend.inference.llama_runner import LlamaRunner, StopSignal
+from backend.inference.gguf_info import RUNTIME_OVERHEAD_BYTES, GGUFInfo, available_memory, read_gguf_info
+from backend.inference.llama_runner import DEFAULT_CONTEXT, LlamaRunner, StopSignal
 from backend.inference.model_store import MissingBlob, ModelManifest, ModelStore, ModelStoreError, validate_name
 from backend.inference.openai_api import OpenAIRoutes, error_body
 from backend.inference.structured import StructuredOutputError, ToolCall, format_grammar, parse_tools
@@ -85,6 +85,22 @@ def now_iso() -> str:
 
 def error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def check_context(manifest: ModelManifest, num_ctx: int, *, loaded: bool) -> None:
+    """Refuse (400), before anything is allocated, a context window larger than the model was trained
+    for or than this machine's free memory holds (its KV cache grows with every token of it)."""
+    info = GGUFInfo.from_dict(manifest.info) if manifest.info and manifest.info.get("block_count") else None
+    if info is None:
+        return
+    trained = info.context_length or 0
+    if trained and num_ctx > max(trained, DEFAULT_CONTEXT):
+        raise BadRequest(f"num_ctx {num_ctx:,} is larger than {manifest.name}'s context window of {trained:,} tokens")
+    needed = info.kv_cache_bytes(num_ctx) + RUNTIME_OVERHEAD_BYTES + (0 if loaded else info.file_size)
+    free = available_memory()["ram"] or 0
+    if needed > free:
+        raise BadRequest(f"num_ctx {num_ctx:,} needs about {needed / 1e9:.1f} GB of memory for {manifest.name} and "
+                         f"{free / 1e9:.1f} GB is free; ask for a smaller num_ctx")
 
 
 def status_for(exc: OrchMindError) -> int:
@@ -313,6 +329,8 @@ class EngineApp:
         if manifest.system and raw_prompt is None and not any(m["role"] == "system" for m in messages):
             messages = [{"role": "system", "content": manifest.system}, *messages]
         merged = GenerationOptions.model_validate({**stored_options(manifest).stored(), **options.stored()})
+        if merged.num_ctx is not None:
+            check_context(manifest, merged.num_ctx, loaded=self.runner.chat_instance(manifest.name) is not None)
         return GenerationPlan(messages=messages, sampling=sampling_options(manifest, options), grammar=format_grammar(fmt),
                               tools=parse_tools(tools or []), tool_choice=tool_choice, raw_prompt=raw_prompt,
                               num_ctx=merged.num_ctx, keep_alive=keep_alive)

@@ -165,8 +165,11 @@ def train_command(base: str, epochs: int | None, rank: int, alpha: int, learning
                              max_tokens=max_tokens, voice=voice, quantization=quantization, precision=precision,
                              system_prompt=load_settings(layout).system_prompt)
         conversations = conversations_from_memory(get_store(layout), sources)
-        _print_preview(_prepared("previewing", lambda ctx: preview_run(layout, config, conversations, options_for(config),
-                                                                       context=ctx)), as_json)
+        if as_json:  # stdout is the JSON alone
+            _print_preview(preview_run(layout, config, conversations, options_for(config)), as_json)
+        else:
+            _print_preview(_prepared("previewing", lambda ctx: preview_run(layout, config, conversations, options_for(config),
+                                                                           context=ctx)), as_json)
         return
     if resume_run:
         job_dir = find_run(layout, resume_run)

@@ -195,3 +195,21 @@ def test_copy_pull_push_and_the_legacy_embeddings_endpoint(client, engine):
     legacy = client.embeddings(model="smollm2", prompt="The cat sat on the mat.")["embedding"]
     current = client.embed(model="smollm2", input="The cat sat on the mat.").embeddings[0]
     assert len(legacy) == 576 and max(abs(a - b) for a, b in zip(legacy, current)) < 1e-6
+
+
+def test_a_context_beyond_the_model_or_this_machine_is_refused_before_anything_is_allocated(engine, client, monkeypatch):
+    import psutil
+
+    from backend.inference import engine_server
+
+    before = psutil.Process().memory_info().rss
+    with pytest.raises(ollama.ResponseError) as huge:
+        client.generate(model="smollm2", prompt="hi", options={"num_ctx": 1_048_576, "num_predict": 1})
+    assert huge.value.status_code == 400 and "context window of 8,192" in huge.value.error
+    assert psutil.Process().memory_info().rss - before < 200 * 1024**2, "no KV cache was allocated for it"
+    # The machine's free memory is the one stand-in: 300 MB free cannot hold the model and its cache.
+    manifest = next(m for m in engine.store.list() if m.name == "smollm2:latest")
+    monkeypatch.setattr(engine_server, "available_memory", lambda: {"ram": 300 * 1024**2, "vram": None})
+    with pytest.raises(engine_server.BadRequest, match=r"needs about .* GB of memory .* ask for a smaller num_ctx"):
+        engine_server.check_context(manifest, 8192, loaded=False)
+    engine_server.check_context(manifest, 1024, loaded=True)  # a small cache for a loaded model fits

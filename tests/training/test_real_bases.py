@@ -43,6 +43,7 @@ def test_a_1b_base_trains_exports_and_deploys_both_ways(layout, synthetic_gguf, 
     assert report.merged == 4 * 16 and merged_types.keys() == base_types.keys()
     assert sum(merged_types[n] != base_types[n] for n in base_types) == sum(report.raised.values())
     assert merged.stat().st_size <= gguf.stat().st_size * 1.6, "no full-precision copy: the base's own types, a few raised"
+    merged.unlink()
 
     engine = EmbeddedEngine(layout).start()
     try:
