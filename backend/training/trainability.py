@@ -97,13 +97,14 @@ class ModelShape:
                    vocab=int(info.get("vocab_size") or 49_152))
 
 
-# Calibration, measured with bench/bases.py on 2 CPU cores (fp32, batch 4, samples up to ~500 tokens):
-# SmolLM2-135M 162 tokens/s and a synthetic 1.2B llama 26 tokens/s, i.e. throughput falls as
-# parameters^-0.84 (bigger matmuls use the cores better than the parameter ratio says); the
-# activations held for backward came to 0.82 of the tensors counted below (8 hidden-sized, 4
-# MLP-sized and 2 attention-score rows per layer and token, 3 vocabulary-sized rows per token).
-MEASURED_TOKENS_PER_S = 162.0
-RATE_EXPONENT = 0.84
+# Calibration, measured with bench/bases.py on 2 CPU cores (fp32, batch 4, samples up to ~500 tokens,
+# 2026-12-04): SmolLM2-135M 196 tokens/s, synthetic llamas of 0.55B 76 and 1.2B 33 tokens/s, i.e.
+# throughput falls as parameters^-0.82 (bigger matmuls use the cores better than the parameter ratio
+# says); the activations held for backward came to 0.82 of the tensors counted below (8 hidden-sized,
+# 4 MLP-sized and 2 attention-score rows per layer and token, 3 vocabulary-sized rows per token).
+MEASURED_TOKENS_PER_S = 196.0
+RATE_EXPONENT = 0.82
+STARTUP_SECONDS = 10.0      # the trainer process importing torch, transformers and peft
 ACTIVATION_FACTOR = 0.82
 GPU_SPEEDUP = 40.0          # a consumer GPU over 2 CPU cores, for the estimate before a GPU has measured itself
 LOAD_BYTES_PER_S = 400e6    # reading and converting the prepared base at start
@@ -148,7 +149,7 @@ def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size
     rate = measured_tokens_per_s or (MEASURED_TOKENS_PER_S * (MEASURED_PARAMETERS / shape.parameters) ** RATE_EXPONENT
                                      * (cores / MEASURED_CORES) * (GPU_SPEEDUP if device == "cuda" else 1.0)
                                      * (0.75 if gradient_checkpointing else 1.0))
-    seconds = shape.parameters * 2 / LOAD_BYTES_PER_S + tokens * epochs / rate + evaluations * validation_tokens * EVAL_COST / rate
+    seconds = STARTUP_SECONDS + shape.parameters * 2 / LOAD_BYTES_PER_S + tokens * epochs / rate + evaluations * validation_tokens * EVAL_COST / rate
     if device == "cuda":
         vram = weights + lora + activations + CUDA_OVERHEAD_BYTES
         ram = CUDA_HOST_BYTES + min(shape.parameters * 2, 1 << 30)  # one shard of the base mapped while loading
