@@ -409,8 +409,8 @@ def list_prepared(root: Path) -> list[PreparedBase]:
             continue
         marker = folder / (PROGRESS_FILE if folder.name.endswith(".partial") else MARKER_FILE)
         try:
-            source = json.loads(marker.read_text()).get("source", json.loads(marker.read_text()))
-            gguf = Path(str(source.get("gguf", ""))).name
+            record = json.loads(marker.read_text())  # progress.json: {"source": …}; the marker is the source itself
+            gguf = Path(str(record.get("source", record).get("gguf", ""))).name
         except (OSError, ValueError, AttributeError):
             gguf = ""
         size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())

@@ -82,10 +82,9 @@ def deploy_adapter(client: ollama.Client, layout: DataLayout, adapter: str, mode
 
 def _deploy_merged(client: ollama.Client, layout: DataLayout, adapter: str, manifest: AdapterManifest, model_name: str,
                    base: str, system: str | None, smoke_prompt: str, steps: Steps) -> dict[str, Any]:
-    from backend.training.base_models import named_gguf
-    from backend.training.export import merge_to_gguf
+    from backend.training.export import base_gguf, merge_to_gguf
 
-    base_file = named_gguf(manifest.base["reference"], layout)
+    base_file = base_gguf(layout, manifest)
     size = base_file.stat().st_size if base_file else 0
     steps(f"building a merged model: {size / 1e9:.1f} GB", 0, 4)  # its size, said before the work
     with tempfile.TemporaryDirectory(dir=layout.models_dir if layout.models_dir.exists() else None,

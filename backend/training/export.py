@@ -76,22 +76,29 @@ def merge_to_gguf(layout: DataLayout, adapter: str, output: Path,
     """One standalone GGUF model: the adapter folded into its base, tensor by tensor, in the base's own
     quantization (``merged_gguf``). A base that is a model folder, not a GGUF, is merged by peft in
     full precision and written as f16."""
-    from backend.training.base_models import file_sha256, named_gguf
+    from backend.training.base_models import file_sha256
 
     if output.exists():
         raise ExportError(f"{output} exists already; choose another folder or remove it first.")
     store = AdapterStore(layout)
     manifest = store.get(adapter)
-    gguf = named_gguf(manifest.base["reference"], layout)
+    gguf = base_gguf(layout, manifest)
     if gguf is None:
-        reference = Path(manifest.base["reference"]).expanduser()
-        if reference.is_file() and reference.suffix == ".gguf":
-            gguf = reference
-        else:
-            return _merge_folder_base(layout, adapter, output)
+        return _merge_folder_base(layout, adapter, output)
     if file_sha256(gguf) != manifest.base["sha256"]:
         raise ExportError(f"{adapter} was trained on a different base than {manifest.base['reference']} is now.")
     return merge_adapter_into_gguf(gguf, store.path(adapter) / "adapter.gguf", output, on_progress=on_progress)
+
+
+def base_gguf(layout: DataLayout, manifest: AdapterManifest) -> Path | None:
+    """The GGUF an adapter's base names (one of ours, Ollama's, or a file), or None for a folder base."""
+    from backend.training.base_models import named_gguf
+
+    gguf = named_gguf(manifest.base["reference"], layout)
+    if gguf is None:
+        reference = Path(manifest.base["reference"]).expanduser()
+        gguf = reference if reference.is_file() and reference.suffix == ".gguf" else None
+    return gguf
 
 
 def _merge_folder_base(layout: DataLayout, adapter: str, output: Path) -> MergeReport:

@@ -7,8 +7,9 @@ aims at a number of optimizer steps, repeating a small set as often as it takes 
 passing over a large one once, and relies on early stopping against the held-out conversations to
 stop before a small set is learned by heart. Anything the user sets explicitly is kept.
 
-Pure functions: the bridge's preview, ``prepare_run`` and the tests all call ``plan_training`` with
-the dataset's numbers and get the same plan; ``prepare_run`` writes it into the run's config, so the
+Given the same machine (its GPU and free memory, or those passed in), the bridge's preview,
+``prepare_run`` and the tests all call ``plan_training`` with the dataset's numbers and get the same
+plan; ``prepare_run`` writes it into the run's config, so the
 trainer executes exactly what was shown and a resume sees the same numbers.
 """
 
@@ -135,10 +136,10 @@ def _advice(estimate: TrainingEstimate, parameters: int, device: str, quantizati
             free_ram: int | None, free_vram: int | None) -> str:
     import psutil
 
-    from backend.training.trainability import _free_vram
+    from backend.training.trainability import free_vram_bytes
 
     if device == "cuda":
-        free, where = (_free_vram() if free_vram is None else free_vram), "GPU memory"
+        free, where = (free_vram_bytes() if free_vram is None else free_vram), "GPU memory"
     else:
         free, where = (psutil.virtual_memory().available if free_ram is None else free_ram), "memory"
     smaller = max(0.1, parameters * free / max(estimate.memory_bytes, 1) / 1e9)

@@ -153,7 +153,7 @@ def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size
     if device == "cuda":
         vram = weights + lora + activations + CUDA_OVERHEAD_BYTES
         ram = CUDA_HOST_BYTES + min(shape.parameters * 2, 1 << 30)  # one shard of the base mapped while loading
-        free_vram = _free_vram() if free_vram is None else free_vram
+        free_vram = free_vram_bytes() if free_vram is None else free_vram
         free_ram = psutil.virtual_memory().available if free_ram is None else free_ram
         fits = vram <= free_vram and ram <= free_ram
         path = {"4bit": "cuda-qlora", "8bit": "cuda-8bit"}.get(quantization, "cuda-bf16" if precision == "bf16-mixed" else "cuda-fp32")
@@ -175,7 +175,8 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _free_vram() -> int:
+def free_vram_bytes() -> int:
+    """Free memory of the current CUDA device (0 without one)."""
     import torch
 
     return int(torch.cuda.mem_get_info()[0]) if torch.cuda.is_available() else 0

@@ -76,7 +76,9 @@ const who = (key, text) => h("span", { title: key, "data-key": key }, text ?? sh
 
 export async function render({ root, bridge, t, showError, onEvent }) {
   const state = h("p", { "data-testid": "network-state" });
-  const onlineButton = h("button", { class: "primary", "data-testid": "network-online" });
+  // Labelled and disabled until the sidecar's state is known: an empty button while the first status
+  // was on its way was a real unlabelled control (axe: button-name, seen on a busy machine).
+  const onlineButton = h("button", { class: "primary", "data-testid": "network-online", disabled: true }, t("network.go_online"));
   const rooms = h("ul", { "data-testid": "network-rooms" });
   const invite = h("p", { "data-testid": "network-invite", hidden: true });
   const roomName = h("input", { placeholder: t("network.room_name"), "data-testid": "network-room-name" });
@@ -196,6 +198,6 @@ export async function render({ root, bridge, t, showError, onEvent }) {
         await bridge.call("adapters_merge", names, mergeName.value.trim(), method.value);
         mergeStatus.textContent = "…";
       }) }, t("network.merge_button"))), mergeStatus));
-  await refresh();
+  await refresh().finally(() => { onlineButton.disabled = false; });
   return () => { stop(); clearTimeout(pending); };
 }

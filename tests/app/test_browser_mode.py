@@ -171,6 +171,9 @@ def test_training_screen_previews_trains_saves_and_deploys(page, server, layout,
     assert "training and" in page.inner_text("[data-testid=train-preview]")
     assert "<|im_start|>assistant" in page.inner_text("[data-testid=train-preview] pre >> nth=0")
     assert "Plan: " in page.inner_text("[data-testid=train-estimate]"), "the plan of the defaults is shown before training"
+    assert "Runs on this computer's processor (" in page.inner_text("[data-testid=train-cost]"), \
+        "the path, memory and disk of the run are said before it starts"
+    page.screenshot(path=str(artifacts_dir / "training-preview.png"), full_page=True)
 
     page.fill("[data-testid=train-epochs]", "1")
     page.fill("[data-testid=train-lr]", "0.001")
