@@ -83,12 +83,13 @@ def preparation_cost(gguf: Path) -> PreparationCost:
 
     reader = GGUFReader(gguf)
     tensors = list(reader.tensors)
-    largest = max((_tensor_elements(t) for t in tensors), default=0)
-    # the largest tensor in fp32, a processor's copy of it when it reorders one (q/k: smaller ones),
-    # a slice of rows being dequantised, and the process around it
-    peak = largest * 4 + ROWS_ELEMENTS * 12 + PROCESS_BYTES
     return PreparationCost(tensors=len(tensors), parameters=sum(_tensor_elements(t) for t in tensors),
-                           disk_bytes=sum(_out_bytes(t) for t in tensors), peak_ram_bytes=int(peak))
+                           disk_bytes=sum(_out_bytes(t) for t in tensors), peak_ram_bytes=_peak_bytes(tensors))
+
+
+def _peak_bytes(tensors: list[Any]) -> int:
+    """The largest tensor in fp32, a slice of rows being dequantised and its copies, and the process."""
+    return max((_tensor_elements(t) for t in tensors), default=0) * 4 + ROWS_ELEMENTS * 12 + PROCESS_BYTES
 
 
 def unreadable_types(reader: Any) -> list[str]:
@@ -172,20 +173,18 @@ def prepare_base(gguf: Path, target: Path, *, chat_template: str | None = None,
     partial.mkdir(parents=True, exist_ok=True)
     atomic_write_text(partial / PROGRESS_FILE, json.dumps({"source": source, "shards": done}))  # what this folder is
     with MODEL_LOADS:  # transformers' lazy imports and its meta-device model building are process-wide
-        config, tokenizer, processor, names, expected = _skeleton(gguf, tensors)
+        config, tokenizer, processor, names, expected = _skeleton(gguf, str(reader.fields["general.architecture"].contents()))
     if chat_template and not tokenizer.chat_template:
         tokenizer.chat_template = chat_template
     config.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
 
     shards = _plan_shards(tensors)
-    written: dict[str, dict[str, Any]] = {}  # shard file -> its tensors' header entries
     completed = sum(len(s.tensors) for s in shards if s.file in done)
     report(completed, len(tensors))
     with open(gguf, "rb") as handle:
         for shard in shards:
             if shard.file in done:
-                written[shard.file] = done[shard.file]
                 continue
             def converted(count: int, first: int = completed) -> None:
                 report(first + count, len(tensors))
@@ -194,10 +193,11 @@ def prepare_base(gguf: Path, target: Path, *, chat_template: str | None = None,
 
             entries = _write_shard(partial / shard.file, [tensors[i] for i in shard.tensors], handle.fileno(),
                                    processor, names, converted)
-            written[shard.file] = done[shard.file] = entries
+            done[shard.file] = entries
             completed += len(shard.tensors)
             atomic_write_text(partial / PROGRESS_FILE, json.dumps({"source": source, "shards": done}))
 
+    written = {shard.file: done[shard.file] for shard in shards}  # shard file -> its tensors' header entries
     weight_map = {name: file for file, entries in written.items() for name in entries}
     _check_complete(gguf, weight_map, {n: e["shape"] for entries in written.values() for n, e in entries.items()}, expected)
     total = sum(e["data_offsets"][1] - e["data_offsets"][0] for entries in written.values() for e in entries.values())
@@ -214,7 +214,6 @@ def _require_room(gguf: Path, target: Path, tensors: list[Any], done: dict[str, 
     """Refuse before any work when the disk or the free memory cannot take the preparation."""
     import psutil
 
-    largest = max((_tensor_elements(t) for t in tensors), default=0)
     written = sum(e["data_offsets"][1] - e["data_offsets"][0] for entries in done.values() for e in entries.values())
     needed = sum(_out_bytes(t) for t in tensors) - written
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -222,7 +221,7 @@ def _require_room(gguf: Path, target: Path, tensors: list[Any], done: dict[str, 
     if needed > free:
         raise PreparationError(f"Preparing {gguf.name} for training writes {needed / 1e9:.1f} GB and the disk has "
                                f"{free / 1e9:.1f} GB free; free some space (or remove other prepared bases on the Models screen).")
-    memory = largest * 4 + ROWS_ELEMENTS * 12 + PROCESS_BYTES
+    memory = _peak_bytes(tensors)
     if memory > psutil.virtual_memory().available:
         raise PreparationError(f"Preparing {gguf.name} for training needs about {memory / 1e9:.1f} GB of memory and "
                                f"{psutil.virtual_memory().available / 1e9:.1f} GB is free; close other programs and try again.")
@@ -249,7 +248,7 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _skeleton(gguf: Path, tensors: list[Any]) -> tuple[Any, Any, Any, dict[str, str], dict[str, tuple[int, ...]]]:
+def _skeleton(gguf: Path, architecture: str) -> tuple[Any, Any, Any, dict[str, str], dict[str, tuple[int, ...]]]:
     """The config and tokenizer transformers reads from the GGUF's metadata, its tensor processor,
     the GGUF -> transformers name map and every parameter's expected shape (from a model built on
     the meta device: no memory for weights)."""
@@ -260,7 +259,6 @@ def _skeleton(gguf: Path, tensors: list[Any]) -> tuple[Any, Any, Any, dict[str, 
     config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config.dtype = torch.bfloat16
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    architecture = _gguf_architecture(gguf)
     processor = TENSOR_PROCESSORS.get(architecture, TensorProcessor)(config=config.to_dict())
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
@@ -268,12 +266,6 @@ def _skeleton(gguf: Path, tensors: list[Any]) -> tuple[Any, Any, Any, dict[str, 
     names = get_gguf_hf_weights_map(model, processor)
     expected = {name: tuple(p.shape) for name, p in model.named_parameters()}
     return config, tokenizer, processor, names, expected
-
-
-def _gguf_architecture(gguf: Path) -> str:
-    from backend.inference.gguf_info import read_gguf_info
-
-    return str(read_gguf_info(gguf).architecture)
 
 
 def read_dequantised(tensor: Any, fd: int) -> Any:
