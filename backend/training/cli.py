@@ -118,7 +118,8 @@ def _cost_line(plan: dict) -> str:
     """What the run will take of this machine, for the path that will run."""
     path = {"cpu-fp32": "CPU (fp32)", "cpu-bf16": "CPU (bf16)", "cpu-4bit": "CPU, 4-bit base", "cpu-8bit": "CPU, 8-bit base",
             "cuda-qlora": "GPU, QLoRA (4-bit base)", "cuda-8bit": "GPU, 8-bit base", "cuda-bf16": "GPU (bf16)",
-            "cuda-fp32": "GPU (fp32)"}.get(plan.get("path", ""), plan.get("path", ""))
+            "cuda-fp32": "GPU (fp32)", "cuda-fsdp": f"{plan.get('processes', 1)} GPUs, the base sharded across them (FSDP, bf16)",
+            }.get(plan.get("path", ""), plan.get("path", ""))
     parts = [f"Runs on {path}: about {plan.get('ram_bytes', plan['memory_bytes']) / 1e9:.1f} GB of RAM"]
     if plan.get("vram_bytes"):
         parts.append(f"{plan['vram_bytes'] / 1e9:.1f} GB of GPU memory")

@@ -68,6 +68,8 @@ class TrainConfig(BaseModel):
     validation_percent: int = Field(10, ge=0, le=50)
     system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, max_length=4000, description="Rendered into every sample; deploy sets it on the model.")
     sample_prompts: int = Field(3, ge=0, le=10, description="Validation prompts answered by base and fine-tune for comparison.")
+    processes: int = Field(1, ge=1, le=64, description="GPUs the run is sharded across with FSDP (chosen at start: more than "
+                                                        "one when the base does not fit one GPU).")
     stop_after_steps: int | None = Field(None, ge=1, description="Stop (with a checkpoint) after this step, as a cancel would.")
     adapter_name: str = Field("my-adapter", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

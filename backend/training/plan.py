@@ -56,6 +56,7 @@ class TrainingPlan:
     fits_ram: bool           # fits this machine's free memory
     tokens_per_s: float
     path: str = "cpu-fp32"   # what will run (see trainability.TrainingEstimate.path)
+    processes: int = 1       # GPUs the base is sharded across (FSDP through accelerate launch)
     quantization: str = "none"
     gradient_checkpointing: bool = False
     ram_bytes: int = 0
@@ -69,13 +70,15 @@ class TrainingPlan:
 
 def plan_training(config: TrainConfig, train_samples: int, train_tokens: int, model_info: dict[str, Any],
                   measured_tokens_per_s: float | None = None, *, longest: int | None = None, validation_tokens: int = 0,
-                  device: str | None = None, free_ram: int | None = None, free_vram: int | None = None) -> TrainingPlan:
+                  device: str | None = None, free_ram: int | None = None, free_vram: int | None = None,
+                  gpus: int | None = None) -> TrainingPlan:
     """The run ``config`` asks for on a training split of ``train_samples`` samples and ``train_tokens``
     tokens (``longest``: the longest sample); fields left at ``None``/``auto`` in the config are chosen
     here. The path (GPU QLoRA, CPU) and the micro-batch are chosen from this machine's free memory:
     gradient checkpointing and then smaller micro-batches (more of them per step, the same optimizer
-    step) until the estimate fits; ``advice`` says what would when even that does not. ``device``,
-    ``free_ram``, ``free_vram``: plan for another machine (tests, "what would a GPU need")."""
+    step) until the estimate fits; with several GPUs, a base that fits none of them alone is sharded
+    across all of them (FSDP, bf16); ``advice`` says what would when even that does not. ``device``,
+    ``free_ram``, ``free_vram`` (per GPU), ``gpus``: plan for another machine (tests, "what would a GPU need")."""
     import torch
 
     from backend.training.precision import resolve_precision
@@ -105,19 +108,35 @@ def plan_training(config: TrainConfig, train_samples: int, train_tokens: int, mo
     precision = resolve_precision(config.precision, quantization) if device == this_machine else \
         ("bf16-mixed" if device == "cuda" and quantization == "none" else "fp32")  # planning for another machine
 
+    gpus = (torch.cuda.device_count() if device == this_machine == "cuda" else 1) if gpus is None else gpus
+    shards = 1
+
     def estimate(micro: int, checkpoint: bool) -> TrainingEstimate:
         return estimate_training(model_info, tokens, 1, micro, config.max_tokens, measured_tokens_per_s, longest=longest,
                                  quantization=quantization, gradient_checkpointing=checkpoint, device=device, precision=precision,
                                  validation_tokens=validation_tokens, evaluations=2 + steps // eval_every, rank=config.rank,
-                                 free_ram=free_ram, free_vram=free_vram)
+                                 free_ram=free_ram, free_vram=free_vram, shards=shards)
 
-    chosen = estimate(batch, checkpointing)
-    if not chosen.fits and not checkpointing:
-        checkpointing = True
+    def fit(batch: int, accumulate: int, checkpointing: bool) -> tuple[TrainingEstimate, int, int, bool]:
         chosen = estimate(batch, checkpointing)
-    while not chosen.fits and batch > 1 and batch % 2 == 0:
-        batch, accumulate = batch // 2, accumulate * 2
-        chosen = estimate(batch, checkpointing)
+        if not chosen.fits and not checkpointing:
+            checkpointing = True
+            chosen = estimate(batch, checkpointing)
+        while not chosen.fits and batch > 1 and batch % 2 == 0:
+            batch, accumulate = batch // 2, accumulate * 2
+            chosen = estimate(batch, checkpointing)
+        return chosen, batch, accumulate, checkpointing
+
+    chosen, batch, accumulate, checkpointing = fit(batch, accumulate, checkpointing)
+    if not chosen.fits and device == "cuda" and gpus > 1 and config.quantization in ("auto", "none"):
+        # Too big for one GPU: shard the bf16 base across all of them (4-bit bases are not sharded).
+        single = quantization, precision
+        shards, quantization, precision = gpus, "none", "bf16-mixed"
+        sharded = fit(config.batch_size, config.grad_accum, config.gradient_checkpointing)
+        if sharded[0].fits:
+            chosen, batch, accumulate, checkpointing = sharded
+        else:
+            shards, (quantization, precision) = 1, single
     shape = ModelShape.from_info(model_info)
     lora_bytes = config.rank * 2 * shape.hidden * shape.layers * 4 * 4  # q,k,v,o: A and B in fp32
     checkpoints = math.ceil(steps / config.checkpoint_every)
@@ -125,7 +144,7 @@ def plan_training(config: TrainConfig, train_samples: int, train_tokens: int, mo
                         steps_per_epoch=steps_per_epoch, steps=steps, epochs=epochs, learning_rate=learning_rate,
                         warmup_steps=warmup, eval_every=eval_every, patience=config.patience, tokens=tokens,
                         estimated_minutes=chosen.minutes, memory_bytes=chosen.memory_bytes, fits_ram=chosen.fits,
-                        tokens_per_s=chosen.tokens_per_s, path=chosen.path, quantization=quantization,
+                        tokens_per_s=chosen.tokens_per_s, path=chosen.path, processes=shards, quantization=quantization,
                         gradient_checkpointing=checkpointing, ram_bytes=chosen.ram_bytes, vram_bytes=chosen.vram_bytes,
                         # a checkpoint holds the adapter and Adam's moments; at most a few are kept, the best adapter beside them
                         disk_bytes=lora_bytes * 3 * min(checkpoints, 3) + lora_bytes * 3,
@@ -158,4 +177,4 @@ def resolved(config: TrainConfig, plan: TrainingPlan) -> TrainConfig:
     return config.model_copy(update={"max_steps": plan.steps, "epochs": plan.epochs, "learning_rate": plan.learning_rate,
                                      "warmup_steps": plan.warmup_steps, "eval_every": plan.eval_every,
                                      "quantization": plan.quantization, "gradient_checkpointing": plan.gradient_checkpointing,
-                                     "batch_size": plan.batch_size, "grad_accum": plan.grad_accum})
+                                     "batch_size": plan.batch_size, "grad_accum": plan.grad_accum, "processes": plan.processes})

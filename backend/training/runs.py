@@ -36,6 +36,28 @@ def trainer_command(job_dir: Path, resume: bool) -> list[str]:
     return [sys.executable, "-m", "backend.training.trainer", str(job_dir)] + (["--resume"] if resume else [])
 
 
+def distributed_command(job_dir: Path, *, resume: bool, processes: int, strategy: str = "fsdp", cpu: bool = False,
+                        port: int | None = None) -> list[str]:
+    """The same trainer across ``processes`` devices through ``accelerate launch``: ``fsdp`` shards the
+    base, the LoRA weights and the optimizer state across them (FSDP2, whole decoder layers as units,
+    full state dicts gathered for checkpoints and the adapter), so a base too large for one GPU trains on
+    several; ``ddp`` keeps a whole copy on each. ``cpu``: CPU processes over gloo (how it is tested)."""
+    from backend.loopback_server import free_port
+
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes),
+               "--num_machines", "1", "--main_process_ip", "127.0.0.1", "--main_process_port", str(port or free_port()),
+               "--mixed_precision", "no"]
+    if strategy == "ddp":
+        command.append("--cpu" if cpu else "--multi_gpu")
+    if strategy == "fsdp":
+        command += ["--use_fsdp", "--fsdp_version", "2", "--fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP",
+                    "--fsdp_state_dict_type", "FULL_STATE_DICT", "--fsdp_reshard_after_forward", "true",
+                    "--fsdp_cpu_ram_efficient_loading", "false"]
+    elif strategy != "ddp":
+        raise ValueError(f"unknown strategy {strategy!r}")
+    return command + ["-m", "backend.training.trainer", str(job_dir)] + (["--resume"] if resume else [])
+
+
 def options_for(config: TrainConfig) -> DatasetOptions:
     """The data selection a config implies when no filters are given (all conversations)."""
     return DatasetOptions(voice=config.voice, max_tokens=config.max_tokens, validation_percent=config.validation_percent,
@@ -177,7 +199,9 @@ def run_training(context: JobContext, job_dir: Path, resume: bool = False) -> di
     if resume and latest_checkpoint(RunFolder(job_dir).checkpoints_dir) is None:
         raise TrainingError(f"{job_dir.name} has no checkpoint to resume from; start it again instead.")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-    result = run_json_lines_subprocess(context, trainer_command(job_dir, resume), env=env)
+    processes = RunFolder(job_dir).config().processes
+    command = distributed_command(job_dir, resume=resume, processes=processes) if processes > 1 else trainer_command(job_dir, resume)
+    result = run_json_lines_subprocess(context, command, env=env)
     if result is None:
         return {"job_dir": str(job_dir), "stopped": True}
     return {"job_dir": str(job_dir), **result}

@@ -63,7 +63,8 @@ def require_trainable(info: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class TrainingEstimate:
-    path: str                 # what will run: "cpu-fp32", "cpu-bf16", "cpu-4bit", "cuda-qlora", "cuda-bf16", "cuda-fp32"
+    path: str                 # what will run: "cpu-fp32", "cpu-bf16", "cpu-4bit", "cuda-qlora", "cuda-bf16", "cuda-fp32",
+                              # "cuda-fsdp" (bf16, sharded across several GPUs)
     ram_bytes: int            # peak resident memory of the trainer process
     vram_bytes: int | None    # peak GPU memory torch reserves (CUDA only)
     minutes: float            # the whole run: loading, training, the validation passes
@@ -112,6 +113,7 @@ EVAL_COST = 1 / 3           # a validation token costs a forward pass: about a t
 NF4_BYTES = 0.52            # 4-bit NF4 with double-quantized scales, per parameter
 CUDA_OVERHEAD_BYTES = 600 * 1024**2   # the CUDA context and allocator slack
 CUDA_HOST_BYTES = 2500 * 1024**2      # host memory of a CUDA trainer (torch, CUDA libraries, loading buffers)
+FSDP_EFFICIENCY = 0.8                  # of n GPUs' throughput left after gathering weights (not yet measured here)
 
 
 def activation_bytes(shape: ModelShape, batch: int, length: int, checkpointing: bool, element: int = 4) -> int:
@@ -126,10 +128,12 @@ def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size
                       measured_tokens_per_s: float | None = None, *, longest: int | None = None, quantization: str = "none",
                       gradient_checkpointing: bool = False, device: str | None = None, precision: str = "fp32",
                       validation_tokens: int = 0, evaluations: int = 0, rank: int = 8,
-                      free_ram: int | None = None, free_vram: int | None = None) -> TrainingEstimate:
+                      free_ram: int | None = None, free_vram: int | None = None, shards: int = 1) -> TrainingEstimate:
     """Peak memory and wall time of a LoRA run on this base, for the path that will run: its size and
     shape (``info``: GGUF metadata and/or transformers config), the data's token count and longest
-    sample, and this machine (or the throughput a run on this base measured here)."""
+    sample, and this machine (or the throughput a run on this base measured here). ``shards``: GPUs
+    the base is split across with FSDP; each holds its share of the weights and the adapter's state
+    plus one decoder layer gathered whole at a time (memory per GPU; the RAM is per process too)."""
     import psutil
 
     shape = ModelShape.from_info(info)
@@ -150,13 +154,20 @@ def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size
                                      * (cores / MEASURED_CORES) * (GPU_SPEEDUP if device == "cuda" else 1.0)
                                      * (0.75 if gradient_checkpointing else 1.0))
     seconds = STARTUP_SECONDS + shape.parameters * 2 / LOAD_BYTES_PER_S + tokens * epochs / rate + evaluations * validation_tokens * EVAL_COST / rate
+    if shards > 1:
+        weights = weights // shards + weights // shape.layers  # its shard, and the layer being gathered
+        lora //= shards
+        rate *= shards * FSDP_EFFICIENCY
+        seconds = STARTUP_SECONDS + shape.parameters * 2 / LOAD_BYTES_PER_S + tokens * epochs / rate \
+            + evaluations * validation_tokens * EVAL_COST / rate
     if device == "cuda":
         vram = weights + lora + activations + CUDA_OVERHEAD_BYTES
         ram = CUDA_HOST_BYTES + min(shape.parameters * 2, 1 << 30)  # one shard of the base mapped while loading
         free_vram = free_vram_bytes() if free_vram is None else free_vram
         free_ram = psutil.virtual_memory().available if free_ram is None else free_ram
         fits = vram <= free_vram and ram <= free_ram
-        path = {"4bit": "cuda-qlora", "8bit": "cuda-8bit"}.get(quantization, "cuda-bf16" if precision == "bf16-mixed" else "cuda-fp32")
+        path = "cuda-fsdp" if shards > 1 else \
+            {"4bit": "cuda-qlora", "8bit": "cuda-8bit"}.get(quantization, "cuda-bf16" if precision == "bf16-mixed" else "cuda-fp32")
         decisive = vram
     else:
         ram = weights + lora + activations + OVERHEAD_BYTES

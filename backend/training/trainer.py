@@ -29,6 +29,16 @@ from backend.training.checkpoints import latest_checkpoint, load_checkpoint, sav
 from backend.training.config import NoTrainingData, QuantizationUnavailable, TrainConfig
 from backend.training.precision import FrozenBf16Weights, resolve_precision
 from backend.training.run_folder import RunFolder
+from backend.training.sharding import (
+    adapter_state,
+    is_sharded,
+    load_adapter_state,
+    load_optimizer_state,
+    make_accelerator,
+    optimizer_state,
+    sharded_parameters,
+    trainable_state,
+)
 
 IGNORE_INDEX = -100
 # Below this batch width (tokens) plain matmul attention beats PyTorch's CPU flash attention, whose
@@ -43,7 +53,7 @@ def emit(event: dict[str, Any]) -> None:
         print(json.dumps(event), flush=True)
 
 
-_MAIN_PROCESS = True  # only rank 0 reports under `accelerate launch`
+_MAIN_PROCESS = os.environ.get("RANK", "0") == "0"  # only rank 0 reports under `accelerate launch`
 
 
 def read_samples(path: Path) -> list[dict[str, Any]]:
@@ -163,7 +173,9 @@ def choose_attention(model: Any, width: int, device: Any) -> None:
 
 
 def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any, batch_size: int,
-             on_batch: Callable[[], None] | None = None) -> float | None:
+             on_batch: Callable[[], None] | None = None, *, sharded: bool = False) -> float | None:
+    """Mean loss per labelled token. ``sharded`` (FSDP): every process runs the same batches through
+    the top-level forward, which gathers each layer's weights as it goes."""
     import torch
 
     if not samples:
@@ -175,7 +187,7 @@ def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any
         for start in range(0, len(samples), batch_size):
             batch = collate(samples[start:start + batch_size], pad_id, device)
             choose_attention(model, batch["input_ids"].shape[1], device)
-            loss, n = labelled_loss(model, batch)
+            loss, n = labelled_loss(model, batch, through_wrapper=sharded)
             total, count = total + float(loss), count + n
             if on_batch:
                 on_batch()
@@ -184,8 +196,9 @@ def evaluate(model: Any, samples: list[dict[str, Any]], pad_id: int, device: Any
 
 
 def sample_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], device: Any,
-                   max_new_tokens: int = 48, on_reply: Callable[[], None] | None = None) -> list[str]:
-    """Greedy replies to each chat (rendered with the model's own template), the model left in training mode."""
+                   max_new_tokens: int = 48, on_reply: Callable[[], None] | None = None, *, sharded: bool = False) -> list[str]:
+    """Greedy replies to each chat (rendered with the model's own template), the model left in training mode.
+    ``sharded``: every process generates the same replies, in step (each token gathers the weights)."""
     import torch
 
     replies = []
@@ -194,7 +207,7 @@ def sample_replies(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]
         for messages in prompts:
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
             output = model.generate(**{k: v.to(device) for k, v in ids.items()}, max_new_tokens=max_new_tokens, do_sample=False,
-                                    pad_token_id=tokenizer.pad_token_id)
+                                    pad_token_id=tokenizer.pad_token_id, synced_gpus=sharded)
             replies.append(tokenizer.decode(output[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
             if on_reply:
                 on_reply()
@@ -220,8 +233,7 @@ def shard_plan(plan: list[list[int]], rank: int, world: int) -> list[list[int]]:
 
 def run(job_dir: Path, resume: bool) -> None:
     import torch
-    from accelerate import Accelerator
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+    from peft import LoraConfig, get_peft_model
 
     from backend.training.base_models import BaseModel, load_model_and_tokenizer
 
@@ -256,7 +268,8 @@ def run(job_dir: Path, resume: bool) -> None:
     targets: Any = "all-linear" if config.target_modules == ["all-linear"] else config.target_modules
     model = get_peft_model(model, LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
                                              target_modules=targets, task_type="CAUSAL_LM"))
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = make_accelerator()
+    sharded = is_sharded(accelerator)
     global _MAIN_PROCESS
     _MAIN_PROCESS = accelerator.is_main_process
     device = accelerator.device
@@ -291,7 +304,7 @@ def run(job_dir: Path, resume: bool) -> None:
     if config.quantization == "none":
         model.to(device)  # the bf16 copies are made where the weights train (a GPU's memory, or the CPU)
     frozen = FrozenBf16Weights(model) if precision == "bf16-mixed" and config.quantization == "none" \
-        and config.bf16_base_weights else None
+        and config.bf16_base_weights and not sharded else None  # FSDP keeps its own copies
     fp32 = frozen.full_precision if frozen else nullcontext  # evaluation always in fp32
     model, optimizer = accelerator.prepare(model, optimizer)
     pad_id = tokenizer.pad_token_id
@@ -300,9 +313,9 @@ def run(job_dir: Path, resume: bool) -> None:
     start_step = 0
 
     if resume and (latest := latest_checkpoint(checkpoints)) is not None:
-        adapter_state, state, meta = load_checkpoint(latest)
-        set_peft_model_state_dict(accelerator.unwrap_model(model), adapter_state)
-        optimizer.load_state_dict(state["optimizer"])
+        saved_adapter, state, meta = load_checkpoint(latest)
+        load_adapter_state(accelerator.unwrap_model(model), saved_adapter)
+        load_optimizer_state(accelerator.unwrap_model(model), optimizer, state["optimizer"], sharded)
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         random.setstate((state["python_rng"][0], tuple(state["python_rng"][1]), state["python_rng"][2]))
@@ -312,7 +325,7 @@ def run(job_dir: Path, resume: bool) -> None:
         emit({"type": "progress", "status": "resumed", "completed": start_step, "total": total_steps})
     else:
         with accelerator.unwrap_model(model).disable_adapter(), fp32():
-            history["base_eval_loss"] = evaluate(model, validation, pad_id, device, config.batch_size)
+            history["base_eval_loss"] = evaluate(model, validation, pad_id, device, config.batch_size, sharded=sharded)
         emit({"type": "eval", "step": 0, "eval_loss": history["base_eval_loss"], "base": True})
 
     plans = {epoch: shard_plan(batch_plan(train_samples, config.batch_size, epoch, config.seed), *shard)
@@ -325,18 +338,23 @@ def run(job_dir: Path, resume: bool) -> None:
             yield [train_samples[i] for i in plan[index]]
 
     def checkpoint(step: int) -> None:
+        unwrapped = accelerator.unwrap_model(model)
+        adapter, optimizer_saved = adapter_state(unwrapped), optimizer_state(unwrapped, optimizer, sharded)  # every process
         if not accelerator.is_main_process:
             return
         python_state = random.getstate()
-        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+        state = {"optimizer": optimizer_saved, "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                  "python_rng": [python_state[0], list(python_state[1]), python_state[2]]}
-        path = save_checkpoint(checkpoints, step, get_peft_model_state_dict(accelerator.unwrap_model(model)), state,
+        path = save_checkpoint(checkpoints, step, adapter, state,
                                {"history": history, "config": config.model_dump()})
         emit({"type": "checkpoint", "step": step, "path": path.name})
 
     autocast_device = "cuda" if torch.cuda.is_available() else "cpu"
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    history["hardware"] = {"device": device.type, "name": hardware, "precision": precision, "quantization": config.quantization}
+    if accelerator.num_processes > 1:
+        hardware = f"{accelerator.num_processes} x {hardware}, {'sharded (FSDP)' if sharded else 'data-parallel'}"
+    history["hardware"] = {"device": device.type, "name": hardware, "precision": precision, "quantization": config.quantization,
+                           "processes": accelerator.num_processes, "sharded_parameters": sharded_parameters(model)}
     emit({"type": "progress", "status": f"training on {hardware} ({precision})", "completed": start_step, "total": total_steps,
           "precision": precision, "device": device.type, "hardware": hardware,
           "bf16_base_weights": frozen.count if frozen else 0})
@@ -372,7 +390,7 @@ def run(job_dir: Path, resume: bool) -> None:
         converged = False
         if done % eval_every == 0 or done == total_steps:
             with fp32():
-                eval_loss = evaluate(model, validation, pad_id, device, config.batch_size)
+                eval_loss = evaluate(model, validation, pad_id, device, config.batch_size, sharded=sharded)
             history["eval"].append([done, eval_loss])
             emit({"type": "eval", "step": done, "eval_loss": eval_loss})
             if eval_loss is not None:
@@ -389,9 +407,10 @@ def run(job_dir: Path, resume: bool) -> None:
             return
 
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if accelerator.is_main_process or sharded:  # a sharded model evaluates and is gathered by every process together
         with fp32():
-            finish(job_dir, config, accelerator.unwrap_model(model), tokenizer, validation, prompts, history, device, rate)
+            finish(job_dir, config, accelerator.unwrap_model(model), tokenizer, validation, prompts, history, device, rate,
+                   sharded=sharded)
 
 
 def best_path(job_dir: Path, step: int) -> Path:
@@ -402,16 +421,16 @@ def keep_best(job_dir: Path, history: dict[str, Any], step: int, eval_loss: floa
     """Record a new best validation loss (saving that adapter, small: LoRA weights only) and say whether
     the run has gone ``patience`` measurements without one, i.e. it is now learning its training set
     by heart rather than anything that carries over to held-out conversations."""
-    from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
     best = history.get("best")
     if best is None or eval_loss < best["eval_loss"] * (1 - 1e-3):
+        weights = adapter_state(model)  # every process: gathered under FSDP
         if _MAIN_PROCESS:
             path = best_path(job_dir, step)
             path.parent.mkdir(exist_ok=True)
             partial = path.with_suffix(".partial")
-            save_file({k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}, str(partial))
+            save_file(weights, str(partial))
             partial.replace(path)
             for old in path.parent.glob("adapter-*.safetensors"):
                 if old != path:
@@ -424,14 +443,13 @@ def keep_best(job_dir: Path, history: dict[str, Any], step: int, eval_loss: floa
 
 def restore_best(job_dir: Path, history: dict[str, Any], model: Any) -> None:
     """Put the best adapter back when the last steps made it worse on held-out conversations."""
-    from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     best = history.get("best")
     last = history["eval"][-1] if history["eval"] else None
     if best is None or last is None or last[0] == best["step"] or not best_path(job_dir, best["step"]).exists():
         return
-    set_peft_model_state_dict(model, load_file(str(best_path(job_dir, best["step"]))))
+    load_adapter_state(model, load_file(str(best_path(job_dir, best["step"]))))
     emit({"type": "progress", "status": f"kept the best adapter (step {best['step']})", "completed": 0, "total": 0})
 
 
@@ -446,8 +464,10 @@ def peak_memory() -> dict[str, int | None]:
 
 
 def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, validation: list[dict[str, Any]],
-           prompts: list[list[dict[str, str]]], history: dict[str, Any], device: Any, tokens_per_s: float) -> None:
-    """Keep the best adapter, evaluate base vs fine-tune on the same held-out split and prompts, then save it."""
+           prompts: list[list[dict[str, str]]], history: dict[str, Any], device: Any, tokens_per_s: float,
+           *, sharded: bool = False) -> None:
+    """Keep the best adapter, evaluate base vs fine-tune on the same held-out split and prompts, then save it
+    (``sharded``: every process runs this together; the main one writes)."""
     restore_best(job_dir, history, model)
     # Progress by unit of work (a validation batch, a sample reply): this takes minutes on a CPU.
     units = {"total": math.ceil(len(validation) / config.batch_size) + 2 * len(prompts), "done": 0}
@@ -457,10 +477,10 @@ def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, valid
         emit({"type": "progress", "status": "evaluating", "completed": units["done"], "total": units["total"]})
 
     emit({"type": "progress", "status": "evaluating", "completed": 0, "total": units["total"]})
-    tuned_loss = evaluate(model, validation, tokenizer.pad_token_id, device, config.batch_size, on_batch=tick)
-    tuned_replies = sample_replies(model, tokenizer, prompts, device, on_reply=tick)
+    tuned_loss = evaluate(model, validation, tokenizer.pad_token_id, device, config.batch_size, on_batch=tick, sharded=sharded)
+    tuned_replies = sample_replies(model, tokenizer, prompts, device, on_reply=tick, sharded=sharded)
     with model.disable_adapter():
-        base_replies = sample_replies(model, tokenizer, prompts, device, on_reply=tick)
+        base_replies = sample_replies(model, tokenizer, prompts, device, on_reply=tick, sharded=sharded)
     base_loss = history["base_eval_loss"]
     evaluation = {
         "base_eval_loss": base_loss, "eval_loss": tuned_loss,
@@ -474,7 +494,10 @@ def finish(job_dir: Path, config: TrainConfig, model: Any, tokenizer: Any, valid
         "measured": peak_memory(),  # what the plan's estimates are checked against
     }
     output = RunFolder(job_dir).adapter_dir
-    model.save_pretrained(output, safe_serialization=True)
+    weights = trainable_state(model) if sharded else None  # every process: gathered under FSDP
+    if not _MAIN_PROCESS:
+        return
+    model.save_pretrained(output, safe_serialization=True, state_dict=weights)
     RunFolder(job_dir).evaluation_path.write_text(json.dumps(evaluation, indent=2))
     RunFolder(job_dir).history_path.write_text(json.dumps(history))
     emit({"type": "result", "adapter_dir": str(output), "evaluation": evaluation, "history": history})

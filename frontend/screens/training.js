@@ -31,7 +31,7 @@ extend("en", {
   "training.path.cpu-fp32": "this computer's processor (fp32)", "training.path.cpu-bf16": "this computer's processor (bf16)",
   "training.path.cpu-4bit": "this computer's processor, 4-bit base", "training.path.cpu-8bit": "this computer's processor, 8-bit base",
   "training.path.cuda-qlora": "the GPU, QLoRA (4-bit base)", "training.path.cuda-8bit": "the GPU, 8-bit base",
-  "training.path.cuda-bf16": "the GPU (bf16)", "training.path.cuda-fp32": "the GPU (fp32)",
+  "training.path.cuda-bf16": "the GPU (bf16)", "training.path.cuda-fp32": "the GPU (fp32)", "training.path.cuda-fsdp": "{gpus} GPUs, the base sharded across them (FSDP, bf16)",
   "training.plan": "Plan: {steps} steps ({epochs}× over the {samples} samples, {batch} per step, {tokens} tokens), learning rate {lr}, about {minutes} min and {gb} GB of memory. It checks itself on held-out conversations every {every} steps and stops early once they stop improving, keeping the best adapter.",
   "training.early_stop": "Held-out conversations stopped improving: stopped at step {step} of {total}, keeping the adapter of step {best}.",
   "training.verdict_strong": "Clearly learned: on conversations it never saw, the fine-tuned model finds your replies {factor}× easier to predict than the base model (perplexity {before} → {after}).",
@@ -72,7 +72,7 @@ extend("pt-BR", {
   "training.path.cpu-fp32": "no processador deste computador (fp32)", "training.path.cpu-bf16": "no processador deste computador (bf16)",
   "training.path.cpu-4bit": "no processador deste computador, base em 4 bits", "training.path.cpu-8bit": "no processador deste computador, base em 8 bits",
   "training.path.cuda-qlora": "na GPU, QLoRA (base em 4 bits)", "training.path.cuda-8bit": "na GPU, base em 8 bits",
-  "training.path.cuda-bf16": "na GPU (bf16)", "training.path.cuda-fp32": "na GPU (fp32)",
+  "training.path.cuda-bf16": "na GPU (bf16)", "training.path.cuda-fp32": "na GPU (fp32)", "training.path.cuda-fsdp": "{gpus} GPUs, com a base dividida entre elas (FSDP, bf16)",
   "training.plan": "Plano: {steps} passos ({epochs}× pelas {samples} amostras, {batch} por passo, {tokens} tokens), taxa de aprendizado {lr}, cerca de {minutes} min e {gb} GB de memória. A cada {every} passos ele se avalia em conversas separadas e para antes se elas deixarem de melhorar, mantendo o melhor adaptador.",
   "training.early_stop": "As conversas separadas deixaram de melhorar: parou no passo {step} de {total}, mantendo o adaptador do passo {best}.",
   "training.verdict_strong": "Aprendeu claramente: em conversas que nunca viu, o modelo ajustado acha suas respostas {factor}× mais fáceis de prever que o modelo base (perplexidade {before} → {after}).",
@@ -169,7 +169,7 @@ export async function render({ root, bridge, t, showError, onEvent }) {
     lr: Number(p.learning_rate).toPrecision(2), minutes: p.estimated_minutes, gb: (p.memory_bytes / 1e9).toFixed(1), every: p.eval_every });
 
   // What the run takes of this machine, for the path that will run (said before it starts).
-  const costText = (p) => t("training.cost", { path: t(`training.path.${p.path}`), ram: ((p.ram_bytes || p.memory_bytes) / 1e9).toFixed(1),
+  const costText = (p) => t("training.cost", { path: t(`training.path.${p.path}`, { gpus: p.processes || 1 }), ram: ((p.ram_bytes || p.memory_bytes) / 1e9).toFixed(1),
     vram: p.vram_bytes ? t("training.cost_vram", { vram: (p.vram_bytes / 1e9).toFixed(1) }) : "", disk: Math.ceil((p.disk_bytes || 0) / 1e6) })
     + (p.gradient_checkpointing ? " " + t("training.fitted", { batch: p.batch_size, accum: p.grad_accum }) : "");
 

@@ -52,3 +52,20 @@ def test_short_memory_makes_the_micro_batch_smaller_and_then_says_what_would_fit
     assert tight.batch_size * tight.grad_accum == 8 and tight.steps == roomy.steps, "the same optimizer steps, in smaller pieces"
     hopeless = plan_training(TrainConfig(), 200, 200 * 400, {**LLAMA_1B, "parameters": 70_000_000_000}, device="cpu", free_ram=16 * GB)
     assert not hopeless.fits_ram and "4-bit" in hopeless.advice and "GPU" in hopeless.advice and "B parameters" in hopeless.advice
+
+
+LLAMA_70B = {"parameters": 70_553_706_496, "hidden_size": 8192, "num_hidden_layers": 80, "intermediate_size": 28672,
+             "num_attention_heads": 64, "vocab_size": 128_256}
+
+
+def test_a_base_that_fits_no_single_gpu_is_sharded_across_all_of_them():
+    one = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_70B, longest=500, device="cuda", free_ram=64 * GB, free_vram=24 * GB, gpus=1)
+    assert not one.fits_ram and one.processes == 1, "4-bit 70B does not fit one 24 GB GPU"
+    eight = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_70B, longest=500, device="cuda", free_ram=64 * GB, free_vram=24 * GB, gpus=8)
+    assert eight.fits_ram and (eight.processes, eight.path, eight.quantization) == (8, "cuda-fsdp", "none")
+    assert 2 * LLAMA_70B["parameters"] / 8 < eight.vram_bytes < 24 * GB, "each GPU holds its eighth of the bf16 base"
+    assert eight.estimated_minutes < one.estimated_minutes
+    small = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_1B, longest=500, device="cuda", free_ram=64 * GB, free_vram=24 * GB, gpus=8)
+    assert small.processes == 1 and small.path == "cuda-qlora", "a base that fits one GPU stays on one"
+    two = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_70B, longest=500, device="cuda", free_ram=64 * GB, free_vram=24 * GB, gpus=2)
+    assert not two.fits_ram and two.processes == 1 and two.quantization == "4bit", "when sharding does not fit either, the refusal is the single-GPU one"
