@@ -119,7 +119,7 @@ class P2PService:
         self._call("start", seed=self.identity.seed.hex(), storage=str(self.layout.corestore_dir),
                    bootstrap=bootstrap, host=self.host or None, blocked=self._blocked.load(), limits=self._peer_limits)
         for room in self.rooms.list():
-            self._call("join", roomId=room.id, secret=room.secret)
+            self._call("join", roomId=room.id, secret=room.secret, open=room.kind == "public")
         self.shares.replay()
         for key in self.downloads.kept_cores():
             self._call("open", key=key)
@@ -143,7 +143,7 @@ class P2PService:
     def _join(self, room: Room) -> Room:
         self.rooms.add(room)
         if self._sidecar is not None:
-            self._call("join", roomId=room.id, secret=room.secret)
+            self._call("join", roomId=room.id, secret=room.secret, open=room.kind == "public")
         return room
 
     def leave_room(self, room_id: str) -> None:

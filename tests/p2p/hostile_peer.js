@@ -7,6 +7,7 @@
 //   proof-flood  proves membership, then proofs as fast as the channel takes them, never reading
 //   catalog-flood proves membership, then 900 KB catalogs as fast as the channel takes them
 //   many         opens SECONDS connections from as many identities; none proves a room
+//   many-open    the same, and each proves ROOM_SECRET's room (free for the public room) and stays
 //   huge-frame   announces a 15 MiB frame on the raw stream and sends a few bytes of it
 //   slow-frame   announces a 64 KiB frame and sends one byte per second (slow loris)
 //   want-flood   proves membership, then direct-transfer wants as fast as the channel takes them
@@ -38,16 +39,24 @@ const swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: '127.0.0.1' 
 const store = new Corestore(storage)
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const extra = []
-if (mode === 'many') {
+if (mode === 'many' || mode === 'many-open') {
   for (let i = 1; i < seconds; i++) {
     const other = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: '127.0.0.1' }) })
     other.on('connection', (conn) => {
       conn.on('error', () => {})
       const mux = Hypercore.getProtocolMuxer(store.replicate(conn))
-      const channel = mux.createChannel({ protocol: 'orch-mind/catalog/v1' })
+      const channel = mux.createChannel({
+        protocol: 'orch-mind/catalog/v1',
+        onopen () {
+          if (mode !== 'many-open') return // an open channel and never a proof: a stranger that stays
+          const proof = keyed('orch-mind/room-proof/v1', other.keyPair.publicKey, conn.remotePublicKey)
+          proofs.send(b4a.from(JSON.stringify({ proofs: [b4a.toString(proof, 'hex')] })))
+          say({ sent: 'open-member', to: b4a.toString(conn.remotePublicKey, 'hex') })
+        }
+      })
+      const proofs = channel.addMessage({ encoding: c.buffer, onmessage () {} })
       channel.addMessage({ encoding: c.buffer, onmessage () {} })
-      channel.addMessage({ encoding: c.buffer, onmessage () {} })
-      channel.open() // an open channel and never a proof: a stranger that stays
+      channel.open()
     })
     other.join(topic, { server: true, client: true })
     extra.push(other)
@@ -79,6 +88,7 @@ swarm.on('connection', (conn) => {
     protocol: 'orch-mind/catalog/v1',
     onopen () {
       if (mode === 'many') return say({ sent: 'stranger', to })
+      if (mode === 'many-open') return
       if (mode === 'unsolicited') {
         const entry = { v: 1, manifest: { name: 'unsolicited' }, transfer: {}, author: '00', signature: '00' }
         catalog.send(b4a.from(JSON.stringify({ entries: [entry] })))

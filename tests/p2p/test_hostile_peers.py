@@ -306,3 +306,33 @@ def test_at_the_connection_cap_strangers_make_way_and_members_stay_served(testne
             sampler.join()
             hostile.close()
     assert max(counts) == cap, f"the cap of {cap} connections was reached and held: {sorted(set(counts))}"
+
+
+def test_free_open_room_identities_cannot_lock_a_member_out(testnet, make_layout, shared_base, tmp_path):
+    """Issue 30.1: identities that prove the public room (its proof is free) fill the cap; a member of a
+    private room that comes (back) while the cap is full gets a place within seconds and is served."""
+    import time
+
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "kind", shared_base, rank=2)
+    cap, open_places = 8, 4
+    with running_peer(bob_home, testnet.bootstrap, peer_limits={"connections": cap, "openPeers": open_places}) as bob:
+        bob.join_public()
+        room, code = bob.create_room("friends")
+        hostile = Hostile("many-open", testnet, tmp_path / "hostile", seconds=16)  # 16 free identities
+        try:
+            assert bob.wait_for(lambda: len(bob.peers()) >= open_places, 60), "the throwaway identities got in"
+            time.sleep(3)  # they keep knocking: every place they can take is taken
+            assert len(bob.peers()) <= cap
+            with running_peer(alice_home, testnet.bootstrap) as alice:
+                arrived = time.monotonic()
+                alice.join_public()
+                alice.join_room(code)
+                alice.share("kind", rooms=[room.id])
+                assert bob.wait_for(lambda: alice.public_key in {p["peer"] for p in bob.peers()}, 30), "the member got a place"
+                waited = time.monotonic() - arrived
+                still_serves(bob, alice)
+                assert alice.public_key in {p["peer"] for p in bob.peers()}, "and kept it"
+        finally:
+            hostile.close()
+    assert waited < 20, f"the member waited {waited:.0f} s for a place"

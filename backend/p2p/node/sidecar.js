@@ -33,6 +33,8 @@ const CHANNEL_OPEN_TIMEOUT_MS = 4000
 // What one connection may cost us. A peer over a rate is dropped and refused for PENALTY_MS.
 const PEER_LIMITS = { // tests may lower the timeouts and caps through `start`
   connections: 64, // Hyperswarm caps the connections we dial, not the ones we accept
+  openPeers: 32, // places for peers that proved only an open room (its secret is public: such identities are free)
+  perAddress: 16, // places one remote address may hold, members of private rooms aside
   windowMs: 10000,
   messagesPerWindow: 50, // proofs + catalogs; an honest peer sends at most 2 + 2 a second (BROADCAST_DELAY_MS)
   wantsPerWindow: 400, // direct-transfer wants of 16 blocks: an honest peer at 100 MB/s sends 6 a second
@@ -51,7 +53,7 @@ const state = {
   swarm: null,
   store: null,
   keyPair: null,
-  rooms: new Map(), // roomId -> { secret, topic, discovery }
+  rooms: new Map(), // roomId -> { secret, topic, discovery, open }
   catalog: [], // [{ rooms: [roomId], entry }]
   peers: new Map(), // hex key -> { conn, channel, sharedRooms: Set, proofsMsg, catalogMsg, limits }
   connections: new Set(), // every open connection, counted against PEER_LIMITS.connections
@@ -164,6 +166,8 @@ function onProofs (peer, buf) {
   const changed = shared.size !== peer.sharedRooms.size || [...shared].some((room) => !peer.sharedRooms.has(room))
   peer.sharedRooms = shared
   if (changed) emit('peer-rooms', { peer: hex(peer.conn.remotePublicKey), rooms: [...shared] })
+  if (changed) enforceOpenQuota()
+  if (peer.dropped || peer.conn.destroyed) return
   sendCatalog(peer)
 }
 
@@ -220,26 +224,66 @@ function sweepPeers () {
   for (const peer of state.peers.values()) if (!peer.dropped && !peer.conn.destroyed) checkFraming(peer, now)
 }
 
-// At the connection cap, a newcomer may take the place of the oldest connection that has had time to
-// prove a room we share and has not: members stay connected however many strangers knock.
-function evictAStranger () {
-  const now = Date.now()
-  let oldest = null
-  for (const peer of state.peers.values()) {
-    if (peer.sharedRooms.size || peer.dropped || peer.conn.destroyed || now - peer.since < CHANNEL_OPEN_TIMEOUT_MS) continue
-    if (!oldest || peer.since < oldest.since) oldest = peer
-  }
-  if (!oldest) return false
-  log('at the connection cap: closing', hex(oldest.conn.remotePublicKey).slice(0, 12), 'which proved no shared room')
-  oldest.conn.destroy()
-  state.connections.delete(oldest.conn)
+// Who keeps a place when there are too many. A member (it proved a private room we are in) is never
+// made to leave for anyone. A peer that proved only an open room holds one of at most
+// PEER_LIMITS.openPeers places (past it, the oldest goes). A stranger that had time to prove a room
+// and did not goes first. One remote address holds at most PEER_LIMITS.perAddress places that are
+// not members'. So free identities cannot fill the cap, and a member always finds a place within
+// CHANNEL_OPEN_TIMEOUT_MS (a newcomer's standing is unknown until it proves something).
+function standing (peer) {
+  if ([...peer.sharedRooms].some((id) => state.rooms.has(id) && !state.rooms.get(id).open)) return 'member'
+  return peer.sharedRooms.size ? 'open' : 'stranger'
+}
+
+function livePeers () {
+  return [...state.peers.values()].filter((peer) => !peer.dropped && !peer.conn.destroyed)
+}
+
+function oldestOf (peers) {
+  return peers.reduce((oldest, peer) => (!oldest || peer.since < oldest.since ? peer : oldest), null)
+}
+
+function evict (peer, why) {
+  const key = hex(peer.conn.remotePublicKey)
+  log('closing', key.slice(0, 12) + ':', why)
+  peer.conn.destroy()
+  state.connections.delete(peer.conn)
   // Said now, before the newcomer's peer-join: the app never counts more peers than the cap.
-  const key = hex(oldest.conn.remotePublicKey)
-  if (state.peers.get(key) === oldest) {
+  if (state.peers.get(key) === peer) {
     state.peers.delete(key)
     emit('peer-leave', { peer: key })
   }
+}
+
+// The one to make way for a newcomer among `peers`: a stranger that had its chance, else (when
+// `openFull`) the oldest peer of an open room; null when only members and newcomers are there.
+function victimAmong (peers, openFull) {
+  const now = Date.now()
+  const stranger = oldestOf(peers.filter((p) => standing(p) === 'stranger' && now - p.since >= CHANNEL_OPEN_TIMEOUT_MS))
+  return stranger || (openFull ? oldestOf(peers.filter((p) => standing(p) === 'open')) : null)
+}
+
+// Makes a place for a newcomer from `host`; false when none can be made (it is refused).
+function makeRoom (host) {
+  const live = livePeers()
+  const fromHost = live.filter((p) => p.host === host && standing(p) !== 'member')
+  if (fromHost.length >= PEER_LIMITS.perAddress) {
+    const victim = victimAmong(fromHost, true)
+    if (!victim) return false
+    evict(victim, `its address holds ${fromHost.length} places`)
+  }
+  if (state.connections.size < PEER_LIMITS.connections) return true
+  const open = live.filter((p) => standing(p) === 'open').length
+  const victim = victimAmong(livePeers(), open >= PEER_LIMITS.openPeers)
+  if (!victim) return false
+  evict(victim, `at the connection cap, making way (it is ${standing(victim) === 'open' ? 'in the open room only' : 'in no room of ours'})`)
   return true
+}
+
+// After a peer proved its rooms: past the open-room quota, the oldest open-room peer goes.
+function enforceOpenQuota () {
+  const open = livePeers().filter((p) => standing(p) === 'open')
+  if (open.length > PEER_LIMITS.openPeers) evict(oldestOf(open), 'more open-room peers than their places')
 }
 
 function refused (remoteKey) {
@@ -250,7 +294,8 @@ function refused (remoteKey) {
 function onConnection (conn) {
   const key = hex(conn.remotePublicKey)
   conn.on('error', (err) => log('connection', key.slice(0, 12), err.message))
-  if (refused(conn.remotePublicKey) || (state.connections.size >= PEER_LIMITS.connections && !evictAStranger())) {
+  const host = (conn.rawStream && conn.rawStream.remoteHost) || 'unknown'
+  if (refused(conn.remotePublicKey) || !makeRoom(host)) {
     conn.destroy()
     return
   }
@@ -263,6 +308,7 @@ function onConnection (conn) {
   const mux = Hypercore.getProtocolMuxer(stream)
   const peer = {
     conn,
+    host,
     since: Date.now(),
     sharedRooms: new Set(),
     sentCatalog: null,
@@ -644,13 +690,13 @@ function roomyUdx () {
   return udx
 }
 
-async function join ({ roomId, secret }) {
+async function join ({ roomId, secret, open }) {
   if (typeof roomId !== 'string') throw new Error('bad room id')
   const key = requireHex(secret, 32, 'room secret')
   if (!state.rooms.has(roomId)) {
     const topic = roomTopic(key)
     const discovery = state.swarm.join(topic, { server: true, client: true })
-    state.rooms.set(roomId, { secret: key, topic, discovery })
+    state.rooms.set(roomId, { secret: key, topic, discovery, open: open === true })
     await discovery.flushed()
   }
   broadcastProofs()
