@@ -55,13 +55,15 @@ class TransferFailed(DownloadError):
 
 
 class Downloads:
-    def __init__(self, layout: DataLayout, call: Call, emit: Emit, *, stall_seconds: float = 60.0) -> None:
+    def __init__(self, layout: DataLayout, call: Call, emit: Emit, *, stall_seconds: float = 60.0,
+                 our_cores: Callable[[], set[str]] = set) -> None:
         self.layout = layout
         self._file = downloads_file(layout)
         self._kept = key_list_file(layout, "kept")
         self._adapters = AdapterStore(layout)
         self._call = call
         self._emit = emit
+        self._our_cores = our_cores  # the cores of what we share: never cleared by a failed download
         self._lock = threading.RLock()
         self.stall_seconds = stall_seconds
 
@@ -194,6 +196,7 @@ class Downloads:
             accept_adapter(self.layout, staging, manifest, base.hf_dir, base.sha256, written)
         except OrchMindError as exc:
             shutil.rmtree(staging, ignore_errors=True)
+            self._forget_core(entry.core_key)
             record.state, record.error, record.code = "failed", exc.message, exc.code
             self._save(download_id, record)
             self._emit({"event": "download-failed", "id": download_id, "error": exc.message, "code": exc.code})
@@ -205,6 +208,16 @@ class Downloads:
         self._save(download_id, record)
         self._hold(record)
         self._emit({"event": "download-done", "id": download_id, "adapter": record.name})
+
+    def _forget_core(self, core_key: str) -> None:
+        """A rejected transfer: its blocks leave the corestore and its core is closed (no longer served
+        onwards), unless it is one we share or kept from an earlier download."""
+        if core_key in self._our_cores() or core_key in self._kept.load():
+            return
+        try:
+            self._call("unseed", key=core_key)
+        except OrchMindError:
+            log.warning("Could not clear the core of a rejected download.", exc_info=True)
 
     def hold_downloaded(self) -> None:
         """Offer the adapters we downloaded (and still have) on the direct channel: after a start."""

@@ -69,7 +69,8 @@ class P2PService:
         self._blocked = key_list_file(self.layout, "blocked")
         self.peer_directory = PeerDirectory(self._lock)
         self.shares = Shares(self.layout, self.identity, self._call)
-        self.downloads = Downloads(self.layout, self._call, self._emit, stall_seconds=stall_seconds)
+        self.downloads = Downloads(self.layout, self._call, self._emit, stall_seconds=stall_seconds,
+                                   our_cores=lambda: {share["core"] for share in self.shares.list()})
         self.public_key = self.identity.public_key
         self._peer_limits = peer_limits  # the sidecar's per-peer limits; only tests change them
 

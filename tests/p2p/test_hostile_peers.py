@@ -336,3 +336,32 @@ def test_free_open_room_identities_cannot_lock_a_member_out(testnet, make_layout
         finally:
             hostile.close()
     assert waited < 20, f"the member waited {waited:.0f} s for a place"
+
+
+def test_a_transfer_rejected_after_it_arrived_leaves_no_blocks_and_stops_being_served(testnet, make_layout, shared_base):
+    """Issue 30.3: an entry whose signed file hashes are not its core's bytes arrives whole, is rejected
+    by the verification in Python, and its blocks leave the corestore; trying again adds nothing."""
+    mallory_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(mallory_home, "bait", shared_base, rank=32)
+    with running_peer(mallory_home, testnet.bootstrap) as mallory, running_peer(bob_home, testnet.bootstrap) as bob:
+        mallory.join_public()
+        bob.join_public()
+        mallory.share("bait")
+        lying = json.loads(json.dumps(mallory.shares.records()["bait"].entry))
+        files = lying["manifest"]["files"]
+        name = next(iter(files))
+        files[name]["sha256"] = "0" * 64  # not the bytes its core holds
+        lying["manifest"]["name"] = "lure"
+        body = {k: lying[k] for k in ("v", "manifest", "transfer", "author")}
+        lying["signature"] = mallory.identity.sign(canonical(body))
+        mallory._call("set_catalog", items=[{"rooms": ["public"], "entry": lying}])
+        assert bob.wait_for(lambda: sees_adapter(bob, "lure"), 60)
+        core = lying["transfer"]["core"]
+        for _ in range(2):
+            record = bob.wait_download(bob.download(offer_id(bob, "lure")), 120)
+            assert record.state == "failed" and record.code == "rejected", record
+            assert record.blocks > 0, "it did arrive before it was rejected"
+            kept = bob._call("stored", key=core)
+            assert kept["blocks"] == 0 and not kept["open"], f"no block of it is kept, and it is not served onwards: {kept}"
+        assert not any(bob_home.staging_dir.iterdir()) and AdapterStore(bob_home).list() == []
+        assert mallory._call("stored", key=core)["blocks"] > 0, "the holder's own share is untouched"

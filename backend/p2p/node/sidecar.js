@@ -448,6 +448,21 @@ async function unseed ({ key }) {
   return { cleared: true }
 }
 
+// How many of a core's blocks this peer stores, and whether it keeps the core open (serves it).
+async function stored ({ key }) {
+  requireHex(key, 32, 'key')
+  const open = state.cores.has(key)
+  const core = open ? state.cores.get(key) : state.store.get({ key: b4a.from(key, 'hex') })
+  try {
+    await core.ready()
+    let blocks = 0
+    for (let i = 0; i < core.length; i++) if (await core.has(i)) blocks++
+    return { open, blocks, length: core.length }
+  } finally {
+    if (!open) await core.close()
+  }
+}
+
 function contiguousBlocks (core, blocks) {
   return Math.min(core.contiguousLength, blocks)
 }
@@ -529,6 +544,7 @@ async function fetchAdapter ({ id, peer, key, files, blockSize, byteLength, tree
   const stall = stallMs > 0 ? stallMs : DEFAULT_STALL_MS
   const previous = state.downloads.get(id)
   if (previous && !previous.paused) return { started: false }
+  const ours = state.cores.has(key) // open before this download (a share, a kept core): never closed by it
   const core = await openCore(key, encryptionKey)
   const job = { core, paused: false, range: null, direct: null, lastGain: Date.now(), startedAt: Date.now() }
   state.downloads.set(id, job)
@@ -546,9 +562,11 @@ async function fetchAdapter ({ id, peer, key, files, blockSize, byteLength, tree
   const finish = async (fields) => {
     job.detach()
     state.downloads.delete(id)
-    if (fields.error && core.length) {
+    if (fields.error && !ours) {
       // Nothing of a failed transfer stays on disk, and it is not served onwards.
-      await core.clear(0, core.length).catch((err) => log('clearing a failed download:', err.message))
+      if (core.length) await core.clear(0, core.length).catch((err) => log('clearing a failed download:', err.message))
+      if (state.cores.get(key) === core) state.cores.delete(key)
+      await core.close().catch((err) => log('closing a failed download:', err.message))
     }
     emit(fields.error ? 'download-error' : 'download-done', { id, ...fields })
   }
@@ -753,7 +771,8 @@ const COMMANDS = {
   },
   fetch: fetchAdapter,
   pause,
-  block
+  block,
+  stored
 }
 
 async function handle (line) {
