@@ -88,7 +88,7 @@ class Downloads:
                 records[download_id] = record
             self._file.save(records)
 
-    def start(self, peer: str, entry: CatalogEntry, save_as: str | None) -> str:
+    def start(self, peer: str, entry: CatalogEntry, save_as: str | None, rooms: list[str] | None = None) -> str:
         name = validate_adapter_name(save_as or entry.manifest.name)
         if self._adapters.path(name).exists():
             raise DownloadNameTaken(f"You already have an adapter called {name!r}; pass another name to save it as.")
@@ -102,7 +102,8 @@ class Downloads:
         current = self.get(download_id)
         if current is not None and current.state == "active":
             return download_id
-        record = DownloadRecord(peer=peer, name=name, state="active", entry=entry.to_wire(), total=-(-total // entry.block_size),
+        record = DownloadRecord(peer=peer, name=name, state="active", entry=entry.to_wire(), rooms=rooms or [],
+                                total=-(-total // entry.block_size),
                                 started_at=time.time())
         self._save(download_id, record)
         self._fetch(download_id, record)
@@ -132,7 +133,7 @@ class Downloads:
                  for name, size in entry.file_plan()]
         self._call("fetch", id=download_id, peer=record.peer, key=entry.core_key, files=files, blockSize=entry.block_size,
                    byteLength=entry.byte_length, treeHash=entry.tree_hash, encryptionKey=entry.access_key,
-                   stallMs=int(self.stall_seconds * 1000))
+                   rooms=record.rooms, stallMs=int(self.stall_seconds * 1000))
 
     def pause(self, download_id: str) -> None:
         record = self._require(download_id)

@@ -96,6 +96,12 @@ class PeerDirectory:
             rows.append(_row(peer, entry, compatible, claims[_weights(entry)] > 1))
         return sorted(rows, key=lambda row: (row["name"], row["peer"]))
 
+    def rooms_of(self, key: str) -> list[str]:
+        """The rooms a peer proved to share with us (where its offers came from)."""
+        with self._lock:
+            peer = self._peers.get(key)
+            return list(peer.rooms) if peer else []
+
     def find(self, entry_id: str) -> tuple[str, CatalogEntry]:
         """The entry a download names, by its id or an unambiguous prefix of at least 16 hex digits."""
         prefix = entry_id.strip().lower()

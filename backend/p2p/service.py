@@ -208,7 +208,10 @@ class P2PService:
     def download(self, entry_id: str, save_as: str | None = None) -> str:
         """Start fetching the adapter a browse row names by ``id`` (or an unambiguous prefix); returns the download id."""
         peer, entry = self.peer_directory.find(entry_id)
-        return self.downloads.start(peer, entry, save_as)
+        # Where it may be asked for: a private adapter only in the private rooms its offer came through.
+        private = {room.id for room in self.rooms.list() if room.kind != "public"}
+        rooms = [r for r in self.peer_directory.rooms_of(peer) if entry.access_key is None or r in private]
+        return self.downloads.start(peer, entry, save_as, rooms=rooms)
 
     def list_downloads(self) -> list[dict[str, Any]]:
         return self.downloads.list()

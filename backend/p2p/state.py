@@ -43,6 +43,7 @@ class DownloadRecord(BaseModel):
     name: str
     state: DownloadState
     entry: dict[str, Any]
+    rooms: list[str] = Field(default_factory=list)  # where the offer came from: a private one is asked only there
     blocks: int = 0
     total: int
     error: str | None = None

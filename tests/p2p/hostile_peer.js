@@ -12,6 +12,9 @@
 //   slow-frame   announces a 64 KiB frame and sends one byte per second (slow loris)
 //   want-flood   proves membership, then direct-transfer wants as fast as the channel takes them
 //   stray-blocks proves membership, then 1 MiB direct-transfer blocks that nobody asked for
+//   stray-zero   proves membership, then small blocks for want id 0 (never a want's id)
+//   bad-want     proves membership, then a want that does not decode (cut short after its id)
+//   listen-wants proves membership and prints every direct-transfer want it is sent: {wanted: core key}
 // It prints one JSON line per thing it did: {ready}, {sent}, {closed}.
 const path = require('path')
 const nodeModules = path.join(__dirname, '..', '..', 'backend', 'p2p', 'node', 'node_modules')
@@ -136,7 +139,7 @@ swarm.on('connection', (conn) => {
   const proofs = channel.addMessage({ encoding: c.buffer, onmessage () {} })
   const catalog = channel.addMessage({ encoding: c.buffer, onmessage () {} })
   channel.open()
-  if (mode === 'want-flood' || mode === 'stray-blocks') directAttack(conn, mux, to)
+  if (['want-flood', 'stray-blocks', 'stray-zero', 'bad-want', 'listen-wants'].includes(mode)) directAttack(conn, mux, to)
 })
 
 // The direct-transfer channel, spelled out from its wire format: want = {id, key, start, end,
@@ -154,7 +157,12 @@ function directAttack (conn, mux, to) {
       for (const v of [m.start, m.end, m.blockSize, m.byteLength]) c.uint.encode(state, v)
       state.buffer[state.start++] = 0 // no proof
     },
-    decode () { return null }
+    decode (state) {
+      const id = c.uint.decode(state)
+      const key = c.fixed32.decode(state)
+      state.start = state.end
+      return { id, key }
+    }
   }
   const block = {
     preencode (state, m) { c.uint.preencode(state, m.id); c.uint.preencode(state, m.index); c.buffer.preencode(state, m.data) },
@@ -164,13 +172,18 @@ function directAttack (conn, mux, to) {
   const channel = mux.createChannel({
     protocol: 'orch-mind/direct/v1',
     onopen () {
+      if (mode === 'listen-wants') return
       const until = Date.now() + seconds * 1000
       let sent = 0
-      const data = b4a.alloc(1024 * 1024, 1)
+      const data = b4a.alloc(mode === 'stray-zero' ? 1024 : 1024 * 1024, 1)
       const burst = () => {
         if (conn.destroyed || Date.now() > until) return say({ sent: mode, to, count: sent })
         for (let i = 0; i < (mode === 'want-flood' ? 100 : 1); i++, sent++) {
-          if (mode === 'want-flood') {
+          if (mode === 'bad-want') {
+            cut.send({})
+          } else if (mode === 'stray-zero') {
+            blocks.send({ id: 0, index: 0, data })
+          } else if (mode === 'want-flood') {
             wants.send({ id: sent + 1, key: b4a.alloc(32, 9), start: 0, end: 1, blockSize: 1024 * 1024, byteLength: 1024 * 1024 })
           } else blocks.send({ id: 1000 + sent, index: 0, data })
         }
@@ -179,7 +192,13 @@ function directAttack (conn, mux, to) {
       setTimeout(burst, 300) // after the proof has landed
     }
   })
-  const wants = channel.addMessage({ encoding: want, onmessage () {} })
+  // Same message type as a want (the first), but only its id: the key's 32 bytes are missing.
+  const shortWant = { preencode (state) { state.end += 1 }, encode (state) { state.buffer[state.start++] = 5 }, decode () { return null } }
+  const wants = channel.addMessage({
+    encoding: mode === 'bad-want' ? shortWant : want,
+    onmessage (m) { if (m) say({ wanted: b4a.toString(m.key, 'hex'), to }) }
+  })
+  const cut = wants
   const blocks = channel.addMessage({ encoding: block, onmessage () {} })
   channel.addMessage({ encoding: c.buffer, onmessage () {} })
   channel.open()

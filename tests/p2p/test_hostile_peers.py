@@ -104,7 +104,8 @@ def alice_and_bob(testnet, make_layout, shared_base):
 @pytest.mark.parametrize("mode, reason", [("deep", "nested too deeply"), ("proof-flood", "too many messages"),
                                           ("catalog-flood", "too many bytes"),
                                           ("huge-frame", "frame"), ("slow-frame", "did not arrive in time"),
-                                          ("want-flood", "too many wants"), ("stray-blocks", "nobody asked for")])
+                                          ("want-flood", "too many wants"), ("stray-blocks", "nobody asked for"),
+                                          ("stray-zero", "nobody asked for"), ("bad-want", "does not decode")])
 def test_a_hostile_peer_is_dropped_and_a_well_behaved_one_still_served(alice_and_bob, testnet, tmp_path, mode, reason):
     alice, bob, bob_home = alice_and_bob
     dropped = watch_misbehaviour(bob)
@@ -365,3 +366,37 @@ def test_a_transfer_rejected_after_it_arrived_leaves_no_blocks_and_stops_being_s
             assert kept["blocks"] == 0 and not kept["open"], f"no block of it is kept, and it is not served onwards: {kept}"
         assert not any(bob_home.staging_dir.iterdir()) and AdapterStore(bob_home).list() == []
         assert mallory._call("stored", key=core)["blocks"] > 0, "the holder's own share is untouched"
+
+
+def test_a_private_adapter_is_asked_only_of_its_rooms_members(testnet, make_layout, shared_base, tmp_path):
+    """Issue 30.7: when the holder of a private adapter stops answering, its want (core key, access
+    proof) goes to no peer outside the rooms it was offered in."""
+    import os
+    import signal
+    import threading
+
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "family", shared_base, rank=16)
+    with running_peer(alice_home, testnet.bootstrap) as alice, \
+            running_peer(bob_home, testnet.bootstrap, stall_seconds=3) as bob:
+        alice.join_public()
+        bob.join_public()
+        room, code = alice.create_room("family")
+        bob.join_room(code)
+        alice.share("family", rooms=[room.id])
+        eve = Hostile("listen-wants", testnet, tmp_path / "eve", seconds=60)  # in the public room with Bob, not in "family"
+        heard = []
+        listener = threading.Thread(target=lambda: heard.extend(json.loads(line) for line in eve.process.stdout), daemon=True)
+        try:
+            listener.start()
+            assert bob.wait_for(lambda: sees_adapter(bob, "family") and eve.key in {p["peer"] for p in bob.peers()}, 60)
+            os.kill(alice.sidecar_pid, signal.SIGSTOP)  # the holder stops answering: Bob looks for another
+            try:
+                record = bob.wait_download(bob.download(offer_id(bob, "family")), 60)
+            finally:
+                os.kill(alice.sidecar_pid, signal.SIGCONT)
+            assert record.state == "failed", record
+        finally:
+            eve.close()
+    core = alice.shares.records()["family"].entry["transfer"]["core"]
+    assert not [line for line in heard if line.get("wanted") == core], "the private core's want reached a stranger"

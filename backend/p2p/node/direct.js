@@ -27,17 +27,25 @@ const LIMITS = {
   inflightWants: 2, // wants we keep outstanding while fetching (the pipe stays full)
   queuedWants: 4, // wants of one peer waiting to be served; past this the peer is dropped
   queuedBytes: 4 * 1024 * 1024, // our unsent bytes on the connection before we wait for a drain
-  reasonChars: 64
+  reasonChars: 64,
+  abandonedWants: 64 // wants we gave up on whose blocks may still arrive (one want's worth each)
 }
 
-// A message as a fixed sequence of compact-encoding fields.
+// A message as a fixed sequence of compact-encoding fields. Decoding never throws: a message that
+// does not decode comes through as { malformed }, so the peer is penalized like any other misdeed
+// (protomux would otherwise close the connection itself, and the peer would reconnect at once).
 function struct (fields) {
   return {
     preencode (state, m) { for (const [name, encoding] of fields) encoding.preencode(state, m[name]) },
     encode (state, m) { for (const [name, encoding] of fields) encoding.encode(state, m[name]) },
     decode (state) {
       const m = {}
-      for (const [name, encoding] of fields) m[name] = encoding.decode(state)
+      try {
+        for (const [name, encoding] of fields) m[name] = encoding.decode(state)
+      } catch (err) {
+        state.start = state.end
+        return { malformed: err.message }
+      }
       return m
     }
   }
@@ -130,11 +138,13 @@ function drained (conn) {
 
 // The channel on one connection. `ctx`: { held: Map, localKey, penalize(peer, reason), log, withinRate(peer) }.
 function attach (ctx, peer, mux) {
-  const direct = { channel: null, queue: [], serving: false, nextId: 1, fetches: new Map() }
+  // abandoned: want id -> how many of its blocks may still arrive
+  const direct = { channel: null, queue: [], serving: false, nextId: 1, fetches: new Map(), abandoned: new Map() }
   peer.direct = direct
   const guard = (handler) => (m) => {
     if (peer.dropped || peer.conn.destroyed) return
     try {
+      if (m && m.malformed) throw new DirectError('sent a message that does not decode')
       handler(m)
     } catch (err) {
       ctx.penalize(peer, err.message)
@@ -222,16 +232,28 @@ async function serveWant (ctx, peer, m) {
   }
 }
 
+// Blocks of a want we gave up on may still be on their way, up to what it asked for; any other block
+// (a want never made, one already answered in full, id 0) is a misdeed.
 function onBlock (peer, m) {
   const fetch = peer.direct.fetches.get(m.id)
   if (fetch) return fetch.onBlock(m)
-  // Blocks of a want we gave up on may still be on their way; a block for a want never made is not.
-  if (m.id >= peer.direct.nextId) throw new DirectError('sent a block nobody asked for')
+  const left = peer.direct.abandoned.get(m.id)
+  if (left === undefined) throw new DirectError('sent a block nobody asked for')
+  if (left <= 1) peer.direct.abandoned.delete(m.id)
+  else peer.direct.abandoned.set(m.id, left - 1)
 }
 
 function onNope (peer, m) {
   const fetch = peer.direct.fetches.get(m.id)
-  if (fetch) fetch.fail(`refused (${String(m.reason).slice(0, LIMITS.reasonChars)})`)
+  if (fetch) return fetch.fail(`refused (${String(m.reason).slice(0, LIMITS.reasonChars)})`)
+  if (!peer.direct.abandoned.delete(m.id)) throw new DirectError('refused a want nobody made')
+}
+
+function abandon (direct, id, blocks) {
+  direct.fetches.delete(id)
+  if (blocks <= 0) return
+  direct.abandoned.set(id, blocks)
+  if (direct.abandoned.size > LIMITS.abandonedWants) direct.abandoned.delete(direct.abandoned.keys().next().value)
 }
 
 // Writes a transfer's bytes into its files in order and hashes each file in the same pass.
@@ -301,7 +323,7 @@ class DirectFetch {
     this.sink = null
     this.cursor = 0 // the next block to write
     this.asked = 0 // the next block to ask for
-    this.outstanding = new Map() // want id -> end
+    this.outstanding = new Map() // want id -> { start, end }
     this.settled = false
     this.promise = new Promise((resolve, reject) => { this._resolve = resolve; this._reject = reject })
   }
@@ -322,7 +344,7 @@ class DirectFetch {
     const id = direct.nextId++
     const end = Math.min(this.asked + LIMITS.wantBlocks, this.plan.blocks)
     direct.fetches.set(id, this)
-    this.outstanding.set(id, end)
+    this.outstanding.set(id, { start: this.asked, end })
     direct.want.send({
       id, key: this.key, start: this.asked, end, blockSize: this.plan.blockSize, byteLength: this.plan.byteLength, proof: this.proof
     })
@@ -331,7 +353,7 @@ class DirectFetch {
 
   onBlock (m) {
     if (this.settled) return
-    const end = this.outstanding.get(m.id)
+    const end = this.outstanding.has(m.id) ? this.outstanding.get(m.id).end : undefined
     if (m.index !== this.cursor || end === undefined || m.index >= end) throw new DirectError('sent blocks out of order')
     if (!m.data || m.data.byteLength !== blockLength(this.plan, m.index)) throw new DirectError('sent a block of the wrong size')
     this.sink.write(m.data)
@@ -361,7 +383,8 @@ class DirectFetch {
   }
 
   _forget () {
-    for (const id of this.outstanding.keys()) this.peer.direct.fetches.delete(id)
+    const direct = this.peer.direct
+    for (const [id, { start, end }] of this.outstanding) abandon(direct, id, end - Math.max(start, this.cursor))
     this.outstanding.clear()
   }
 }

@@ -502,12 +502,16 @@ function unlessStalled (job, promise, ms) {
 // Fetches the whole adapter on the direct channel from the first peer that holds it (the one whose
 // offer it is first), checked against the signed file hashes; null when no peer could, so the caller
 // goes on with Hypercore.
-async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, prefer, stall, onBlock }) {
+async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, prefer, rooms, stall, onBlock }) {
   const plan = direct.holding({ files, blockSize, access: null })
   const expected = files.map((file) => file.sha256)
   const access = encryptionFor(encryptionKey)
   const preferred = (peer) => hex(peer.conn.remotePublicKey) === prefer ? 0 : 1
-  const candidates = [...state.peers.values()].filter(direct.canAsk).sort((a, b) => preferred(a) - preferred(b))
+  // A private adapter's want carries its core key and an access proof: only peers that proved one of
+  // the rooms it was offered in are asked (the one that offered it, when those rooms are not known).
+  const mayAsk = (peer) => !access || (rooms.length ? rooms.some((room) => peer.sharedRooms.has(room))
+    : hex(peer.conn.remotePublicKey) === prefer)
+  const candidates = [...state.peers.values()].filter((p) => direct.canAsk(p) && mayAsk(p)).sort((a, b) => preferred(a) - preferred(b))
   for (const peer of candidates) {
     if (job.paused) return null
     if (!direct.canAsk(peer)) continue
@@ -533,8 +537,11 @@ async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, pre
   return null
 }
 
-async function fetchAdapter ({ id, peer, key, files, blockSize, byteLength, treeHash, encryptionKey, stallMs }) {
+async function fetchAdapter ({ id, peer, key, files, blockSize, byteLength, treeHash, encryptionKey, rooms, stallMs }) {
   if (typeof id !== 'string' || !Array.isArray(files) || !(blockSize > 0)) throw new Error('bad fetch request')
+  if (rooms !== undefined && rooms !== null && !(Array.isArray(rooms) && rooms.every((room) => typeof room === 'string'))) {
+    throw new Error('rooms must be a list of room ids')
+  }
   requireHex(key, 32, 'key')
   const expectedTree = requireHex(treeHash, 32, 'tree hash')
   for (const file of files) requireHex(file.sha256, 32, 'file hash')
@@ -572,7 +579,9 @@ async function fetchAdapter ({ id, peer, key, files, blockSize, byteLength, tree
   }
   ;(async () => {
     try {
-      const hashes = await fetchDirect(job, { id, key, files, blockSize, encryptionKey, prefer: peer, stall, onBlock: (done) => report(done, 1) })
+      const hashes = await fetchDirect(job, {
+        id, key, files, blockSize, encryptionKey, prefer: peer, rooms: rooms || [], stall, onBlock: (done) => report(done, 1)
+      })
       if (job.paused) return
       if (hashes) {
         log('download', id, `fetched directly in ${Date.now() - job.startedAt} ms`)
