@@ -22,7 +22,7 @@ from backend.errors import AlreadyExists, Incompatible, NotFoundError, OrchMindE
 from backend.p2p.catalog import CatalogEntry, verify_entry
 from backend.p2p.local_bases import local_bases
 from backend.p2p.state import DownloadRecord, downloads_file, key_list_file
-from backend.p2p.verify import MAX_FILE_BYTES, VerificationError, accept_adapter
+from backend.p2p.verify import MAX_FILE_BYTES, VerificationError, accept_adapter, safe_base
 from backend.training.adapters import AdapterManifest, AdapterStore, validate_adapter_name
 
 Call = Callable[..., Any]
@@ -191,7 +191,7 @@ class Downloads:
             provenance = {**entry.manifest.provenance, "downloaded_from": entry.author, "author": original.author,
                           "origin_entry": original.signed_wire()}
             manifest = AdapterManifest(**{**entry.manifest.to_dict(), "name": record.name,
-                                          "base": {**entry.manifest.base, "reference": reference}, "provenance": provenance})
+                                          "base": {**safe_base(entry.manifest.base), "reference": reference}, "provenance": provenance})
             names = [name for name, _ in entry.file_plan()]
             written = dict(zip(names, hashes or [])) if hashes and len(hashes) == len(names) else None
             accept_adapter(self.layout, staging, manifest, base.hf_dir, base.sha256, written)

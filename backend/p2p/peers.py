@@ -17,7 +17,7 @@ from typing import Any
 from backend.errors import NotFoundError, ValidationError
 from backend.p2p.catalog import MIN_ID_PREFIX, CatalogEntry, verify_entry
 from backend.p2p.sidecar import printable
-from backend.p2p.verify import VerificationError
+from backend.p2p.verify import VerificationError, safe_base
 
 log = logging.getLogger("orch_mind.p2p")
 
@@ -124,7 +124,7 @@ def _weights(entry: CatalogEntry) -> str:
 def _row(peer: PeerView, entry: CatalogEntry, compatible: bool, disputed: bool) -> dict[str, Any]:
     m = entry.manifest
     return {"id": entry.entry_id, "peer": peer.key, "rooms": peer.rooms, "name": m.name, "description": m.description,
-            "base": m.base, "rank": m.rank, "target_modules": m.target_modules, "metrics": m.metrics,
+            "base": safe_base(m.base), "rank": m.rank, "target_modules": m.target_modules, "metrics": m.metrics,
             "created_at": m.created_at, "author": entry.original_author, "shared_by": entry.author,
             "first_hand": entry.origin is None and entry.author == peer.key, "disputed": disputed,
             "private": entry.access_key is not None,

@@ -52,6 +52,21 @@ class BadSignature(VerificationError):
     code = "bad_signature"
 
 
+_BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}\Z")
+
+
+def safe_base(base: dict[str, Any]) -> dict[str, str]:
+    """A peer's description of its base as we show and keep it: the hash, and its model reference and
+    GGUF file name only when they are plain names (no folders, no '..', no device names)."""
+    from backend.training.adapters import RESERVED_NAMES
+
+    def plain(value: object) -> str:
+        text = str(value or "")
+        return text if _BASE_NAME.match(text) and ".." not in text and not RESERVED_NAMES.match(text) else ""
+
+    return {"reference": plain(base.get("reference")), "sha256": str(base.get("sha256", "")), "gguf": plain(base.get("gguf"))}
+
+
 def parse_manifest(raw: bytes) -> AdapterManifest:
     """A peer's manifest: size-capped, strictly shaped, listing only allowed files."""
     if len(raw) > MAX_FILE_BYTES["manifest.json"]:

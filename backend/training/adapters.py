@@ -35,9 +35,15 @@ class AdapterExists(AlreadyExists, AdapterError):
     pass
 
 
+# Names Windows reserves for devices, with or without an extension ("CON", "nul.txt", "COM1.json").
+RESERVED_NAMES = re.compile(r"^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)(\..*)?\Z", re.I)
+
+
 def validate_adapter_name(name: str) -> str:
     if not NAME.match(name or "") or ".." in name:
         raise BadAdapterName(f"Invalid adapter name {name!r}: letters, digits, '.', '_' and '-' only.")
+    if RESERVED_NAMES.match(name):
+        raise BadAdapterName(f"Invalid adapter name {name!r}: Windows reserves it for a device; choose another.")
     return name
 
 

@@ -124,3 +124,25 @@ def test_non_finite_values_are_found_in_every_float_type_without_loading_the_wei
     header = json.dumps({"t": {"dtype": dtype, "shape": [4], "data_offsets": [0, 8]}}).encode()
     path.write_bytes(struct.pack("<Q", len(header)) + header + struct.pack("<4H", *words))
     assert first_non_finite(path, read_safetensors_header(path)) == ("t" if bad else None)
+
+
+@pytest.mark.parametrize(("given", "kept"), [
+    ({"reference": "../../../../etc/passwd", "gguf": "/home/x/.ollama/blobs/sha256-abc"}, ("", "")),
+    ({"reference": "llama3.1:8b", "gguf": "Llama-3.1-8B-Q4_K_M.gguf"}, ("llama3.1:8b", "Llama-3.1-8B-Q4_K_M.gguf")),
+    ({"reference": "CON", "gguf": "nul.gguf"}, ("", "")),
+    ({"reference": "a\\..\\b", "gguf": "dir/name.gguf"}, ("", "")),
+])
+def test_a_peers_base_names_are_kept_only_when_they_are_plain_names(given, kept):
+    from backend.p2p.verify import safe_base
+
+    base = safe_base({**given, "sha256": "ab" * 32})
+    assert (base["reference"], base["gguf"]) == kept and base["sha256"] == "ab" * 32
+
+
+@pytest.mark.parametrize("name", ["CON", "con", "nul.json", "COM1", "lpt9.safetensors", "AUX"])
+def test_device_names_are_refused_as_adapter_names_on_every_platform(name):
+    from backend.training.adapters import BadAdapterName, validate_adapter_name
+
+    with pytest.raises(BadAdapterName):
+        validate_adapter_name(name)
+    assert validate_adapter_name("console-voice") == "console-voice"
