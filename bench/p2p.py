@@ -12,6 +12,14 @@ All on one loopback DHT testnet (every node on 127.0.0.1), in one run:
 - private_transfer_vs_raw_hyperswarm: the same download from a private room (blocks encrypted).
 - rss_under_proof_flood_mb: the app peer's sidecar RSS after 10 s of a hostile peer flooding proof
   messages (tests/p2p/hostile_peer.js), minus its idle RSS just before (goal <= 100).
+- member_reconnect_s_under_cap_attack: 30 free identities that prove the public room knock at a peer
+  capped at 16 connections (8 for open-room peers); from a member of its private room joining to
+  that peer counting it (goal <= 5).
+- trickle_fallback_s: a download first offered by a holder that sends one right-sized block every 5 s
+  (under the stall limit), until it is done from the honest holder (goal <= 2 x the stall limit, the
+  product's default, reported as stall_limit_s).
+- reader_stall_ms_under_bad_signatures: p99 round trip of a trivial sidecar command, every 50 ms for
+  10 s, while 12 identities send catalogs of badly signed entries within their limits (goal <= 100).
 The adapter is synthetic (random LoRA weights of SmolLM2's shapes): about 100 MB, 20 MB with --quick.
 """
 
@@ -101,6 +109,94 @@ def proof_flood_rss(service: P2PService, port: str, storage: Path, seconds: int 
             "dropped": [e.get("reason") for e in dropped]}
 
 
+def hostile(mode: str, port: str, storage: Path, seconds: int, entry_file: Path | None = None) -> subprocess.Popen:
+    from backend.p2p.rooms import PUBLIC_ROOM_SECRET
+
+    process = subprocess.Popen([str(node_executable()), "tests/p2p/hostile_peer.js", mode, port, PUBLIC_ROOM_SECRET, str(storage),
+                                str(seconds), *([str(entry_file)] if entry_file else [])], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    process.stdout.readline()  # ready
+    return process
+
+
+def close(process: subprocess.Popen) -> None:
+    process.stdin.close()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def member_reconnect_under_cap_attack(net, root: Path, base) -> float:
+    bob = P2PService(peer_home(root, base), bootstrap=net.bootstrap, host="127.0.0.1", peer_limits={"connections": 16, "openPeers": 8})
+    carol = P2PService(peer_home(root, base), bootstrap=net.bootstrap, host="127.0.0.1")
+    bob.start()
+    attack = None
+    try:
+        bob.join_public()
+        _, code = bob.create_room("bench")
+        attack = hostile("many-open", net.bootstrap[0].split(":")[1], root / "knockers", 30)
+        bob.wait_for(lambda: len(bob.peers()) >= 8, 60)
+        time.sleep(3)
+        carol.start()
+        started = time.perf_counter()
+        carol.join_public()
+        carol.join_room(code)
+        assert bob.wait_for(lambda: carol.public_key in {p["peer"] for p in bob.peers()}, 120), "the member never got in"
+        return time.perf_counter() - started
+    finally:
+        if attack:
+            close(attack)
+        carol.stop()
+        bob.stop()
+
+
+def trickle_fallback(net, root: Path, base, alice: P2PService) -> tuple[float, float]:
+    entry_file = root / "entry.json"
+    entry_file.write_text(json.dumps(alice.shares.records()["bench"].entry))
+    bob = P2PService(peer_home(root, base), bootstrap=net.bootstrap, host="127.0.0.1")
+    bob.start()
+    trickler = hostile("trickle", net.bootstrap[0].split(":")[1], root / "trickler", 600, entry_file)
+    try:
+        bob.join_public()
+        offers = lambda: {r["peer"]: r["id"] for r in bob.browse() if r["name"] == "bench"}  # noqa: E731
+        assert bob.wait_for(lambda: len(offers()) >= 2, 60)
+        trickler_offer = next(entry for peer, entry in offers().items() if peer != alice.public_key)
+        started = time.perf_counter()
+        record = bob.wait_download(bob.download(trickler_offer), 600)
+        assert record.state == "done", record
+        return time.perf_counter() - started, bob.downloads.stall_seconds
+    finally:
+        close(trickler)
+        bob.stop()
+
+
+def reader_stall_under_bad_signatures(net, root: Path, base, alice: P2PService, seconds: float = 10) -> dict:
+    entry_file = root / "entry.json"
+    entry_file.write_text(json.dumps(alice.shares.records()["bench"].entry))
+    bob = P2PService(peer_home(root, base), bootstrap=net.bootstrap, host="127.0.0.1")
+    bob.start()
+    attack = None
+    try:
+        bob.join_public()
+        attack = hostile("bad-signatures", net.bootstrap[0].split(":")[1], root / "forgers", 12, entry_file)
+        bob.wait_for(lambda: len(bob.peers()) >= 6, 60)
+        trips, until = [], time.monotonic() + seconds
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            bob._call("release", key="00" * 32)
+            trips.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.05)
+        rejected = sum(p["rejected"] for p in bob.peers())
+    finally:
+        if attack:
+            close(attack)
+        bob.stop()
+    trips.sort()
+    return {"p50_ms": round(trips[len(trips) // 2], 1), "p99_ms": round(trips[min(len(trips) - 1, int(0.99 * len(trips)))], 1),
+            "max_ms": round(trips[-1], 1), "entries_rejected": rejected}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -146,7 +242,10 @@ def run(root: Path, rank: int) -> dict:
         assert private.state == "done", private
         flood = proof_flood_rss(bob, net.bootstrap[0].split(":")[1], root / "hostile")
         bob.stop()
+        trickle_s, stall_s = trickle_fallback(net, root, base, alice)
+        reader = reader_stall_under_bad_signatures(net, root, base, alice)
         alice.stop()
+        reconnect_s = member_reconnect_under_cap_attack(net, root, base)
         raw = json.loads(subprocess.run([str(node_executable()), str(Path(__file__).parent / "raw_hyperswarm.js"),
                                          net.bootstrap[0].split(":")[1], str(size)],
                                         capture_output=True, text=True, check=True).stdout)
@@ -163,6 +262,11 @@ def run(root: Path, rank: int) -> dict:
         "rss_under_proof_flood_mb": flood["growth_mb"],
         "proof_flood": flood,
         "join_to_catalog_s": round(join_to_catalog, 3),
+        "member_reconnect_s_under_cap_attack": round(reconnect_s, 2),
+        "trickle_fallback_s": round(trickle_s, 2),
+        "stall_limit_s": stall_s,
+        "reader_stall_ms_under_bad_signatures": reader["p99_ms"],
+        "bad_signatures": reader,
         "ours_split_s": {"transfer_and_write": round(transfer_s, 2), "verify_and_import": round(ours - transfer_s, 2)},
         "note": "ours: direct transfer with every file's signed SHA-256 checked, staging writes and the full adapter verification",
     }

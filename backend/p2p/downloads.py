@@ -56,13 +56,14 @@ class TransferFailed(DownloadError):
 
 class Downloads:
     def __init__(self, layout: DataLayout, call: Call, emit: Emit, *, stall_seconds: float = 60.0,
-                 our_cores: Callable[[], set[str]] = set) -> None:
+                 min_bytes_per_s: int = 256 * 1024, our_cores: Callable[[], set[str]] = set) -> None:
         self.layout = layout
         self._file = downloads_file(layout)
         self._kept = key_list_file(layout, "kept")
         self._adapters = AdapterStore(layout)
         self._call = call
         self._emit = emit
+        self.min_bytes_per_s = min_bytes_per_s  # a holder slower than this makes way for another one
         self._our_cores = our_cores  # the cores of what we share: never cleared by a failed download
         self._lock = threading.RLock()
         self.stall_seconds = stall_seconds
@@ -133,7 +134,7 @@ class Downloads:
                  for name, size in entry.file_plan()]
         self._call("fetch", id=download_id, peer=record.peer, key=entry.core_key, files=files, blockSize=entry.block_size,
                    byteLength=entry.byte_length, treeHash=entry.tree_hash, encryptionKey=entry.access_key,
-                   rooms=record.rooms, stallMs=int(self.stall_seconds * 1000))
+                   rooms=record.rooms, stallMs=int(self.stall_seconds * 1000), minBytesPerS=self.min_bytes_per_s)
 
     def pause(self, download_id: str) -> None:
         record = self._require(download_id)
@@ -168,6 +169,16 @@ class Downloads:
             if record is not None and record.state == "active":
                 record.blocks = max(0, min(int(blocks), record.total))
                 self._save(download_id, record)
+
+    def slow_holder(self, download_id: str, peer: str, bytes_per_s: int) -> None:
+        """Say which holder was too slow (the sidecar is asking another one)."""
+        with self._lock:
+            record = self.get(download_id)
+            if record is None or record.state != "active":
+                return
+            record.note = f"Holder {peer[:12]} sent only {bytes_per_s / 1024:.0f} KiB/s; asking another one."
+            self._save(download_id, record)
+        self._emit({"event": "download-slow", "id": download_id, "peer": peer, "bytes_per_s": bytes_per_s})
 
     def finish(self, download_id: str, failure: str | None, code: str | None = None, hashes: list[str] | None = None) -> None:
         """The sidecar's outcome. ``hashes``: what it computed of each file as it wrote it (in

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.errors import NotFoundError, ValidationError
-from backend.p2p.catalog import MIN_ID_PREFIX, CatalogEntry, verify_entry
-from backend.p2p.sidecar import printable
-from backend.p2p.verify import VerificationError, safe_base
+from backend.p2p.catalog import MIN_ID_PREFIX, CatalogEntry
+from backend.p2p.verify import safe_base
 
 log = logging.getLogger("orch_mind.p2p")
 
@@ -55,20 +54,13 @@ class PeerDirectory:
             if not rooms:
                 view.entries.clear()
 
-    def accept_catalog(self, key: str, rooms: list[str], raw_entries: list[Any], rejected_by_sidecar: int) -> dict[str, Any]:
-        """Keep the entries that verify; return the summary the UI is told."""
-        entries: dict[str, CatalogEntry] = {}
-        rejected = rejected_by_sidecar
-        for raw in raw_entries:
-            try:
-                entry = verify_entry(raw)
-            except VerificationError as exc:
-                rejected += 1
-                log.warning("Rejected a catalog entry from %s: %s", key[:12], printable(exc.message))
-                continue
-            entries[entry.entry_id] = entry
+    def apply_catalog(self, key: str, rooms: list[str], entries: dict[str, CatalogEntry], rejected: int) -> dict[str, Any] | None:
+        """Keep a peer's verified entries (``catalog_intake``); the summary the UI is told, or None when
+        the peer left while its catalog was being verified."""
         with self._lock:
-            view = self._peers.setdefault(key, PeerView(key))
+            view = self._peers.get(key)
+            if view is None:
+                return None
             view.entries = entries
             view.rooms = rooms
             view.rejected += rejected

@@ -17,6 +17,7 @@ from typing import Any
 
 from backend.config import DataLayout, load_settings
 from backend.errors import OrchMindError, TimedOut, Unavailable
+from backend.p2p.catalog_intake import CatalogIntake
 from backend.p2p.downloads import Downloads
 from backend.p2p.identity import Identity, load_identity
 from backend.p2p.local_bases import local_bases
@@ -29,6 +30,7 @@ from backend.p2p.sidecar_messages import (
     DownloadDone,
     DownloadFailed,
     DownloadProgress,
+    DownloadSlow,
     PeerJoined,
     PeerLeft,
     PeerMisbehaved,
@@ -66,6 +68,7 @@ class P2PService:
         self._changed = threading.Condition(self._lock)
         self._listeners: list[Callable[[Event], None]] = []
         self._sidecar: SidecarProcess | None = None
+        self._intake: CatalogIntake | None = None  # verifies peers' catalogs off the sidecar reader thread
         self._blocked = key_list_file(self.layout, "blocked")
         self.peer_directory = PeerDirectory(self._lock)
         self.shares = Shares(self.layout, self.identity, self._call)
@@ -77,6 +80,7 @@ class P2PService:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        self._intake = CatalogIntake(self._on_catalog_verified)
         self._sidecar = SidecarProcess(self._on_event, on_restart=self._replay)
         self._sidecar.start()
         try:
@@ -97,6 +101,9 @@ class P2PService:
         if self._sidecar is not None:
             self._sidecar.close()
             self._sidecar = None
+        if self._intake is not None:
+            self._intake.stop()
+            self._intake = None
 
     def __enter__(self) -> P2PService:
         self.start()
@@ -246,23 +253,36 @@ class P2PService:
                     self.peer_directory.joined(event.peer)
                 case PeerLeft():
                     self.peer_directory.left(event.peer)
+                    if self._intake is not None:
+                        self._intake.forget(event.peer)
                 case PeerRooms():
                     self.peer_directory.rooms_changed(event.peer, list(event.rooms))
-                case CatalogArrived():  # the UI hears a summary, never a peer's raw entries
-                    outgoing = self.peer_directory.accept_catalog(event.peer, list(event.rooms), event.entries,
-                                                                   event.rejected)
+                case CatalogArrived():  # verified on the intake's thread; the UI hears a summary, never raw entries
+                    if self._intake is not None:
+                        self._intake.submit(event.peer, list(event.rooms), event.entries, event.rejected)
+                    return
                 case PeerMisbehaved():
                     log.warning("Dropped peer %s: %s", event.peer[:12], printable(event.reason[:200]))
             self._changed.notify_all()
         match event:
             case DownloadProgress():
                 self.downloads.progressed(event.id, event.blocks)
+            case DownloadSlow():
+                self.downloads.slow_holder(event.id, event.peer, event.bytesPerS)
+                return
             case DownloadDone() | DownloadFailed():
                 failure, code = (event.error, event.code) if isinstance(event, DownloadFailed) else (None, None)
                 hashes = list(event.sha256) if isinstance(event, DownloadDone) else []
                 threading.Thread(target=self._finish_and_notify, daemon=True, args=(event.id, failure, code, hashes)).start()
                 return
         self._emit(outgoing)
+
+    def _on_catalog_verified(self, peer: str, rooms: list[str], entries: dict[str, Any], rejected: int) -> None:
+        with self._changed:
+            summary = self.peer_directory.apply_catalog(peer, rooms, entries, rejected)
+            self._changed.notify_all()
+        if summary is not None:
+            self._emit(summary)
 
     def _finish_and_notify(self, download_id: str, failure: str | None, code: str | None, hashes: list[str]) -> None:
         self.downloads.finish(download_id, failure, code, hashes)

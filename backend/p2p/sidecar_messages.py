@@ -74,6 +74,15 @@ class DownloadProgress(_Message):
     peers: Count = 0
 
 
+class DownloadSlow(_Message):
+    """A holder sent too little and another is being asked."""
+
+    event: Literal["download-slow"]
+    id: DownloadId
+    peer: HexKey
+    bytesPerS: Count = 0
+
+
 class DownloadDone(_Message):
     """The files are in staging; ``sha256`` holds each one's hash, in the order of the fetch request."""
 
@@ -105,7 +114,7 @@ class SidecarFailed(_Message):
 
 
 SidecarEvent = Annotated[
-    Hello | PeerJoined | PeerLeft | PeerRooms | CatalogArrived | PeerMisbehaved | DownloadProgress | DownloadDone
+    Hello | PeerJoined | PeerLeft | PeerRooms | CatalogArrived | PeerMisbehaved | DownloadProgress | DownloadSlow | DownloadDone
     | DownloadFailed | SidecarRestarted | SidecarFailed,
     Field(discriminator="event"),
 ]

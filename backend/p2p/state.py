@@ -48,6 +48,7 @@ class DownloadRecord(BaseModel):
     total: int
     error: str | None = None
     code: str | None = None
+    note: str | None = None  # what the user should know while it runs (a slow holder being replaced)
     started_at: float
     transferred_at: float | None = None
     finished_at: float | None = None

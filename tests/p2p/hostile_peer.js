@@ -1,7 +1,7 @@
 'use strict'
 // A hostile peer for tests: a real Hyperswarm peer on the loopback testnet, written against plain
 // hyperswarm/hypercore (not our sidecar). It joins a room's topic and then misbehaves as MODE says.
-// Usage: node hostile_peer.js MODE BOOTSTRAP_PORT ROOM_SECRET_HEX STORAGE_DIR [SECONDS]
+// Usage: node hostile_peer.js MODE BOOTSTRAP_PORT ROOM_SECRET_HEX STORAGE_DIR [SECONDS] [ENTRY_FILE]
 //   unsolicited  no proofs; an unsolicited catalog, then a 2 MiB message
 //   deep         proves membership, then a small catalog nested 3,000 levels deep
 //   proof-flood  proves membership, then proofs as fast as the channel takes them, never reading
@@ -15,6 +15,10 @@
 //   stray-zero   proves membership, then small blocks for want id 0 (never a want's id)
 //   bad-want     proves membership, then a want that does not decode (cut short after its id)
 //   listen-wants proves membership and prints every direct-transfer want it is sent: {wanted: core key}
+//   bad-signatures  12 identities prove membership and each sends, every 400 ms, a catalog of 40 copies
+//                of the entry in ENTRY_FILE with forged signatures (shape-valid, within every per-peer limit)
+//   trickle      proves membership, offers the signed entry in ENTRY_FILE (someone else's: a re-share) and
+//                answers its wants with right-sized blocks of zeros, one every 5 s (under any stall limit)
 // It prints one JSON line per thing it did: {ready}, {sent}, {closed}.
 const path = require('path')
 const nodeModules = path.join(__dirname, '..', '..', 'backend', 'p2p', 'node', 'node_modules')
@@ -27,7 +31,7 @@ const sodium = load('sodium-universal')
 const b4a = load('b4a')
 const c = load('compact-encoding')
 
-const [mode, port, secretHex, storage, secondsArg] = process.argv.slice(2)
+const [mode, port, secretHex, storage, secondsArg, entryFile] = process.argv.slice(2)
 const seconds = Number(secondsArg || 10)
 const secret = b4a.from(secretHex, 'hex')
 const keyed = (label, ...parts) => {
@@ -42,8 +46,9 @@ const swarm = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: '127.0.0.1' 
 const store = new Corestore(storage)
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
 const extra = []
-if (mode === 'many' || mode === 'many-open') {
-  for (let i = 1; i < seconds; i++) {
+if (mode === 'many' || mode === 'many-open' || mode === 'bad-signatures') {
+  const forged = mode === 'bad-signatures' ? JSON.parse(require('fs').readFileSync(entryFile, 'utf8')) : null
+  for (let i = 1; i < (mode === 'bad-signatures' ? 13 : seconds); i++) {
     const other = new Hyperswarm({ dht: new HyperDHT({ bootstrap, host: '127.0.0.1' }) })
     other.on('connection', (conn) => {
       conn.on('error', () => {})
@@ -51,14 +56,23 @@ if (mode === 'many' || mode === 'many-open') {
       const channel = mux.createChannel({
         protocol: 'orch-mind/catalog/v1',
         onopen () {
-          if (mode !== 'many-open') return // an open channel and never a proof: a stranger that stays
+          if (mode === 'many') return // an open channel and never a proof: a stranger that stays
           const proof = keyed('orch-mind/room-proof/v1', other.keyPair.publicKey, conn.remotePublicKey)
           proofs.send(b4a.from(JSON.stringify({ proofs: [b4a.toString(proof, 'hex')] })))
           say({ sent: 'open-member', to: b4a.toString(conn.remotePublicKey, 'hex') })
+          if (mode !== 'bad-signatures') return
+          let round = 0
+          const timer = setInterval(() => {
+            if (conn.destroyed) return clearInterval(timer)
+            const entries = Array.from({ length: 40 }, (_, j) => ({ ...forged, signature: (i * 1e6 + round * 40 + j).toString(16).padStart(128, '0') }))
+            round++
+            catalogs.send(b4a.from(JSON.stringify({ entries })))
+          }, 400)
+          conn.on('close', () => clearInterval(timer))
         }
       })
       const proofs = channel.addMessage({ encoding: c.buffer, onmessage () {} })
-      channel.addMessage({ encoding: c.buffer, onmessage () {} })
+      const catalogs = channel.addMessage({ encoding: c.buffer, onmessage () {} })
       channel.open()
     })
     other.join(topic, { server: true, client: true })
@@ -104,6 +118,11 @@ swarm.on('connection', (conn) => {
       }
       const proof = b4a.toString(keyed('orch-mind/room-proof/v1', swarm.keyPair.publicKey, conn.remotePublicKey), 'hex')
       proofs.send(b4a.from(JSON.stringify({ proofs: [proof] })))
+      if (mode === 'trickle') {
+        const entry = JSON.parse(require('fs').readFileSync(entryFile, 'utf8'))
+        setTimeout(() => catalog.send(b4a.from(JSON.stringify({ entries: [entry] }))), 300)
+        return say({ sent: 'trickle-offer', to })
+      }
       if (mode === 'silent') {
         conn.setKeepAlive(0) // a proven member that then never sends a byte (its transport still acks)
         return say({ sent: 'silent', to })
@@ -139,7 +158,7 @@ swarm.on('connection', (conn) => {
   const proofs = channel.addMessage({ encoding: c.buffer, onmessage () {} })
   const catalog = channel.addMessage({ encoding: c.buffer, onmessage () {} })
   channel.open()
-  if (['want-flood', 'stray-blocks', 'stray-zero', 'bad-want', 'listen-wants'].includes(mode)) directAttack(conn, mux, to)
+  if (['want-flood', 'stray-blocks', 'stray-zero', 'bad-want', 'listen-wants', 'trickle'].includes(mode)) directAttack(conn, mux, to)
 })
 
 // The direct-transfer channel, spelled out from its wire format: want = {id, key, start, end,
@@ -160,8 +179,9 @@ function directAttack (conn, mux, to) {
     decode (state) {
       const id = c.uint.decode(state)
       const key = c.fixed32.decode(state)
+      const [start, end, blockSize, byteLength] = [0, 0, 0, 0].map(() => c.uint.decode(state))
       state.start = state.end
-      return { id, key }
+      return { id, key, start, end, blockSize, byteLength }
     }
   }
   const block = {
@@ -172,7 +192,7 @@ function directAttack (conn, mux, to) {
   const channel = mux.createChannel({
     protocol: 'orch-mind/direct/v1',
     onopen () {
-      if (mode === 'listen-wants') return
+      if (mode === 'listen-wants' || mode === 'trickle') return
       const until = Date.now() + seconds * 1000
       let sent = 0
       const data = b4a.alloc(mode === 'stray-zero' ? 1024 : 1024 * 1024, 1)
@@ -196,10 +216,24 @@ function directAttack (conn, mux, to) {
   const shortWant = { preencode (state) { state.end += 1 }, encode (state) { state.buffer[state.start++] = 5 }, decode () { return null } }
   const wants = channel.addMessage({
     encoding: mode === 'bad-want' ? shortWant : want,
-    onmessage (m) { if (m) say({ wanted: b4a.toString(m.key, 'hex'), to }) }
+    onmessage (m) {
+      if (!m) return
+      say({ wanted: b4a.toString(m.key, 'hex'), to })
+      if (mode !== 'trickle') return
+      queue.push(...Array.from({ length: m.end - m.start }, (_, i) => ({ id: m.id, index: m.start + i, m })))
+      if (queue.length === m.end - m.start) trickle() // wants are answered in order, one block at a time
+    }
   })
   const cut = wants
   const blocks = channel.addMessage({ encoding: block, onmessage () {} })
+  const queue = []
+  const trickle = () => {
+    if (conn.destroyed || !queue.length) return
+    const { id, index, m } = queue.shift()
+    blocks.send({ id, index, data: b4a.alloc(Math.min(m.blockSize, m.byteLength - index * m.blockSize)) })
+    say({ trickled: index, to })
+    if (queue.length) setTimeout(trickle, 5000)
+  }
   channel.addMessage({ encoding: c.buffer, onmessage () {} })
   channel.open()
 }

@@ -44,10 +44,11 @@ def rss_mb(pid: int) -> float:
 
 
 class Hostile:
-    def __init__(self, mode, testnet, storage, seconds=10):
+    def __init__(self, mode, testnet, storage, seconds=10, entry_file=None):
         port = testnet.bootstrap[0].split(":")[1]
         self.process = subprocess.Popen([str(node_executable()), "tests/p2p/hostile_peer.js", mode, port, PUBLIC_ROOM_SECRET,
-                                         str(storage), str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                         str(storage), str(seconds), *([str(entry_file)] if entry_file else [])],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.key = json.loads(self.process.stdout.readline())["ready"]
 
     def next_line(self):
@@ -400,3 +401,37 @@ def test_a_private_adapter_is_asked_only_of_its_rooms_members(testnet, make_layo
             eve.close()
     core = alice.shares.records()["family"].entry["transfer"]["core"]
     assert not [line for line in heard if line.get("wanted") == core], "the private core's want reached a stranger"
+
+
+def test_a_trickling_holder_is_abandoned_for_an_honest_one(testnet, make_layout, shared_base, tmp_path):
+    """Issue 30.2: a holder that sends one right-sized block every 5 s (under the 20 s stall limit) is
+    left for the honest holder within the grace period, and the user is told which holder was slow."""
+    import time
+
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "kind", shared_base, rank=16)  # ~10 blocks of 1 MiB
+    stall = 20
+    with running_peer(alice_home, testnet.bootstrap) as alice, \
+            running_peer(bob_home, testnet.bootstrap, stall_seconds=stall) as bob:
+        alice.join_public()
+        bob.join_public()
+        alice.share("kind")
+        entry_file = tmp_path / "entry.json"
+        entry_file.write_text(json.dumps(alice.shares.records()["kind"].entry))
+        trickler = Hostile("trickle", testnet, tmp_path / "trickler", seconds=120, entry_file=entry_file)
+        events = []
+        bob.subscribe(events.append)
+        try:
+            assert bob.wait_for(lambda: sees_adapter(bob, "kind", trickler.key) and sees_adapter(bob, "kind", alice.public_key), 60)
+            started = time.monotonic()
+            download_id = bob.download(offer_id(bob, "kind", trickler.key))  # the trickler's offer: asked first
+            record = bob.wait_download(download_id, 4 * stall)
+            took = time.monotonic() - started
+        finally:
+            trickler.close()
+        assert record.state == "done", record
+        assert AdapterStore(bob_home).get("kind").files == AdapterStore(alice_home).get("kind").files
+        slow = [e for e in events if e.get("event") == "download-slow"]
+        assert slow and slow[0]["peer"] == trickler.key, (events[-5:], took)
+        assert record.note and trickler.key[:12] in record.note
+    assert took <= 2 * stall, f"the download took {took:.0f} s with a trickling holder first"

@@ -8,6 +8,7 @@ import pytest
 
 from backend.errors import NotFoundError, ValidationError
 from backend.p2p.catalog import canonical, public_manifest, sign_entry, verify_entry
+from backend.p2p.catalog_intake import CatalogIntake
 from backend.p2p.identity import Identity, IdentityError, load_identity, verify_signature
 from backend.p2p.peers import PeerDirectory
 from backend.p2p.rooms import RoomBook, RoomError, new_invite_code, room_from_invite
@@ -124,8 +125,13 @@ def test_a_badly_named_entry_is_rejected_alone_and_downloads_need_an_unambiguous
     with pytest.raises(VerificationError, match="manifest"):
         verify_entry(bad)
     directory = PeerDirectory(threading.RLock())
-    summary = directory.accept_catalog("a" * 64, ["public"], [bad, good, "junk"], rejected_by_sidecar=3)
-    assert summary == {"event": "catalog", "peer": "a" * 64, "rooms": ["public"], "adapters": 1, "rejected": 5}
+    directory.joined("a" * 64)
+    summaries = []
+    intake = CatalogIntake(lambda *args: summaries.append(directory.apply_catalog(*args)))
+    intake.submit("a" * 64, ["public"], [bad, good, "junk"], rejected=3)
+    assert intake.idle(10)
+    intake.stop()
+    assert summaries == [{"event": "catalog", "peer": "a" * 64, "rooms": ["public"], "adapters": 1, "rejected": 5}]
     entry_id = directory.browse({})[0]["id"]
     assert directory.find(entry_id[:16])[1].entry_id == entry_id
     with pytest.raises(ValidationError, match="16 hex"):
@@ -146,3 +152,35 @@ def test_a_damaged_rooms_file_is_refused_with_what_to_do_like_every_network_stat
             book.list()
     book.path.write_text(before)
     assert [r.name for r in book.list()] == ["friends"], "an intact file still reads"
+
+
+def test_catalogs_are_verified_off_the_reader_within_one_budget_for_all_peers(layout, caplog):
+    """Issue 30.4: twelve identities sending catalogs of badly signed entries: handing them over returns
+    at once, all peers together get at most the budget of signature checks, a peer's newer catalog
+    replaces its waiting one, each rejected catalog is one log line, and an honest catalog still lands."""
+    import time
+
+    identity = load_identity(layout)
+    good = sign_entry(identity, manifest(), SEEDED).to_wire()
+    forged = [{**good, "signature": format(i, "0128x")} for i in range(200)]  # shape-valid, bad signatures
+    landed = []
+    intake = CatalogIntake(lambda peer, rooms, entries, rejected: landed.append((peer, len(entries), rejected)),
+                           per_second=400, burst=100)
+    started = time.monotonic()
+    try:
+        for _round in range(3):
+            for attacker in range(12):
+                intake.submit(f"{attacker:064x}", ["public"], forged, rejected=0)
+        handed_over = time.monotonic() - started
+        intake.submit("f" * 64, ["public"], [good], rejected=0)
+        assert intake.idle(60)
+        elapsed = time.monotonic() - started
+    finally:
+        intake.stop()
+    assert handed_over < 0.5, f"handing 36 catalogs over took {handed_over:.2f} s"
+    assert ("f" * 64, 1, 0) in landed, "the honest catalog landed"
+    attackers = [row for row in landed if row[0] != "f" * 64]
+    assert len(attackers) <= 12 * 2, "a newer catalog replaced the one still waiting"
+    assert intake.checked <= 100 + 400 * elapsed + 1, f"{intake.checked} checks in {elapsed:.1f} s"
+    rejected_lines = [r for r in caplog.records if "catalog entries from" in r.getMessage()]
+    assert len(rejected_lines) == len(attackers), "one line per rejected catalog, not one per entry"

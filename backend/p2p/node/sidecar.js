@@ -370,6 +370,7 @@ function broadcastCatalog () {
 
 const DEFAULT_STALL_MS = 60000 // a download that gains no block for this long is retried, then failed
 const STALL_RETRIES = 2
+const DEFAULT_MIN_BYTES_PER_S = 256 * 1024 // below this a holder makes way for another, when there is one
 
 function encryptionFor (keyHex) {
   return keyHex ? { key: requireHex(keyHex, 32, 'encryption key') } : null
@@ -499,10 +500,34 @@ function unlessStalled (job, promise, ms) {
   })
 }
 
+// Resolves with `promise` unless the holder is too slow to keep: it must gain something every `stall`
+// ms and, when another holder could be asked (`alternatives`), send at least `minBytesPerS` on
+// average once `graceMs` have passed (a holder trickling one block under the stall limit would
+// otherwise hold the download for hours).
+function unlessSlow (job, promise, { stall, graceMs, minBytesPerS, sent, alternatives }) {
+  const started = Date.now()
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      const now = Date.now()
+      if (now - job.lastGain > stall) {
+        clearInterval(timer)
+        return reject(Object.assign(new Error(`no peer that holds it sent anything for ${Math.round(stall / 1000)} s`),
+          { stalled: true, code: 'stalled' }))
+      }
+      const rate = sent() / Math.max((now - started) / 1000, 1e-3)
+      if (alternatives && now - started > graceMs && rate < minBytesPerS) {
+        clearInterval(timer)
+        reject(Object.assign(new Error(`sent ${Math.round(rate / 1024)} KiB/s`), { slow: true, rate }))
+      }
+    }, Math.min(500, stall / 4))
+    promise.then((value) => { clearInterval(timer); resolve(value) }, (err) => { clearInterval(timer); reject(err) })
+  })
+}
+
 // Fetches the whole adapter on the direct channel from the first peer that holds it (the one whose
 // offer it is first), checked against the signed file hashes; null when no peer could, so the caller
 // goes on with Hypercore.
-async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, prefer, rooms, stall, onBlock }) {
+async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, prefer, rooms, stall, minBytesPerS, onBlock }) {
   const plan = direct.holding({ files, blockSize, access: null })
   const expected = files.map((file) => file.sha256)
   const access = encryptionFor(encryptionKey)
@@ -512,7 +537,7 @@ async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, pre
   const mayAsk = (peer) => !access || (rooms.length ? rooms.some((room) => peer.sharedRooms.has(room))
     : hex(peer.conn.remotePublicKey) === prefer)
   const candidates = [...state.peers.values()].filter((p) => direct.canAsk(p) && mayAsk(p)).sort((a, b) => preferred(a) - preferred(b))
-  for (const peer of candidates) {
+  for (const [index, peer] of candidates.entries()) {
     if (job.paused) return null
     if (!direct.canAsk(peer)) continue
     const fetch = new direct.DirectFetch(peer, plan, {
@@ -521,12 +546,21 @@ async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, pre
     job.direct = fetch
     job.lastGain = Date.now()
     try {
-      const hashes = await unlessStalled(job, fetch.start(), stall)
+      const hashes = await unlessSlow(job, fetch.start(), {
+        stall, graceMs: Math.min(stall / 2, 15000), minBytesPerS, sent: () => fetch.cursor * blockSize,
+        alternatives: candidates.slice(index + 1).some(direct.canAsk)
+      })
       if (hashes.every((hash, i) => hash === expected[i])) return hashes
       log('download', id, 'from', hex(peer.conn.remotePublicKey).slice(0, 12) + ': not the signed bytes; asking elsewhere')
     } catch (err) {
       fetch.fail(err.message)
       if (job.paused) return null
+      if (err.slow) {
+        const holder = hex(peer.conn.remotePublicKey)
+        log('download', id, 'from', holder.slice(0, 12), 'too slow (' + err.message + '); asking another holder')
+        emit('download-slow', { id, peer: holder, bytesPerS: Math.round(err.rate) })
+        continue
+      }
       if (!(err instanceof direct.DirectError && /not-held/.test(err.message))) {
         log('download', id, 'direct from', hex(peer.conn.remotePublicKey).slice(0, 12), 'failed:', err.message)
       }
@@ -537,7 +571,7 @@ async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, pre
   return null
 }
 
-async function fetchAdapter ({ id, peer, key, files, blockSize, byteLength, treeHash, encryptionKey, rooms, stallMs }) {
+async function fetchAdapter ({ id, peer, key, files, blockSize, byteLength, treeHash, encryptionKey, rooms, stallMs, minBytesPerS }) {
   if (typeof id !== 'string' || !Array.isArray(files) || !(blockSize > 0)) throw new Error('bad fetch request')
   if (rooms !== undefined && rooms !== null && !(Array.isArray(rooms) && rooms.every((room) => typeof room === 'string'))) {
     throw new Error('rooms must be a list of room ids')
@@ -580,7 +614,8 @@ async function fetchAdapter ({ id, peer, key, files, blockSize, byteLength, tree
   ;(async () => {
     try {
       const hashes = await fetchDirect(job, {
-        id, key, files, blockSize, encryptionKey, prefer: peer, rooms: rooms || [], stall, onBlock: (done) => report(done, 1)
+        id, key, files, blockSize, encryptionKey, prefer: peer, rooms: rooms || [], stall,
+        minBytesPerS: minBytesPerS > 0 ? minBytesPerS : DEFAULT_MIN_BYTES_PER_S, onBlock: (done) => report(done, 1)
       })
       if (job.paused) return
       if (hashes) {
