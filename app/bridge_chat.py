@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.bridge_requests import ChatChanges
-from app.validation import Identifier, LongText, ShortText, bridge_method
+from app.validation import Identifier, LongText, ModelName, bridge_method
 from backend.chat.service import ChatService, delete_chat
 from backend.chat.sessions import ChatSessions
 from backend.config import DataLayout, load_settings
@@ -37,7 +37,7 @@ class ChatBridge:
         return [s.to_dict() for s in self._sessions().list()]
 
     @bridge_method
-    def chat_new(self, model: ShortText | None = None, memory_enabled: bool | None = None) -> dict[str, Any]:
+    def chat_new(self, model: ModelName | None = None, memory_enabled: bool | None = None) -> dict[str, Any]:
         settings = load_settings(self._layout)
         session = self._sessions().create(
             model or settings.chat_model, settings.system_prompt,

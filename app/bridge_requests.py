@@ -11,21 +11,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.validation import LongText, Query, ShortText
+from app.validation import LongText, ModelName, Query, ShortText
 from backend.memory.search import MAX_RESULTS
 
 Voice = Literal["assistant", "user"]
 
 
 class BridgeRequest(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
 class ChatChanges(BridgeRequest):
     """What a chat's settings bar changes; None leaves a field as it is."""
 
     title: ShortText | None = None
-    model: ShortText | None = None
+    model: ModelName | None = None
     system_prompt: LongText | None = None
     memory_enabled: bool | None = None
 

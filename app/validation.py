@@ -11,11 +11,12 @@ import functools
 import inspect
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import ConfigDict, StringConstraints, validate_call
+from pydantic import AfterValidator, ConfigDict, StringConstraints, validate_call
 from pydantic import ValidationError as PydanticValidationError
 
 from backend.errors import OrchMindError, ValidationError, field_problems
@@ -30,6 +31,18 @@ LongText = Annotated[str, StringConstraints(max_length=100_000)]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 RelativePath = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
+
+def _model_name(value: str) -> str:
+    """A model name a chat may use (``config.CHAT_MODEL_NAME``), checked where it is stored."""
+    from backend.config import CHAT_MODEL_NAME
+
+    if not re.fullmatch(CHAT_MODEL_NAME, value) or ".." in value:
+        raise ValueError(f"{value[:80]!r} is not a model name (letters, digits, '.', '_', '-', an optional namespace and :tag)")
+    return value
+
+
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_model_name)]
+
 EXPOSED_ATTRIBUTE = "__orch_bridge_exposed__"
 
 
@@ -43,7 +56,8 @@ def bridge_method(function: F) -> F:
     Every answer is ``{"ok": true, "data": ...}`` or ``{"ok": false, "error": {"code", "message"}}``:
     the UI never sees a Python traceback (it goes to the log instead).
     """
-    validated = validate_call(function, config=ConfigDict(strict=True, arbitrary_types_allowed=True))
+    # NaN and Infinity are refused as numbers: nothing the UI sends means them.
+    validated = validate_call(function, config=ConfigDict(strict=True, arbitrary_types_allowed=True, allow_inf_nan=False))
     signature = inspect.signature(function)
 
     @functools.wraps(function)

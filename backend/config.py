@@ -36,6 +36,9 @@ DEFAULT_SYSTEM_PROMPT = DEFAULT_SYSTEM_PROMPTS["en"]
 # A model's name, as the engine's store validates it (a slug with an optional :tag); one owner here,
 # since settings name models too.
 MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}(:[A-Za-z0-9._-]{1,32})?"
+# What a chat may name: our engine's models, or an Ollama daemon's, which may have a namespace
+# ("hf.co/user/model:Q4_K_M"); never a path ("..", a leading slash, backslashes).
+CHAT_MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){0,2}(:[A-Za-z0-9._-]{1,64})?"
 
 
 PRIVATE_UMASK = 0o077

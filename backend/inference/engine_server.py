@@ -60,7 +60,7 @@ from backend.inference.generation import (
 )
 from backend.inference.gguf_info import RUNTIME_OVERHEAD_BYTES, GGUFInfo, available_memory, read_gguf_info
 from backend.inference.llama_runner import DEFAULT_CONTEXT, LlamaRunner, StopSignal
-from backend.inference.model_store import MissingBlob, ModelManifest, ModelStore, ModelStoreError, validate_name
+from backend.inference.model_store import MissingBlob, ModelManifest, ModelStore, ModelStoreError, validate_digest, validate_name
 from backend.inference.openai_api import OpenAIRoutes, error_body
 from backend.inference.structured import StructuredOutputError, ToolCall, format_grammar, parse_tools
 from backend.json_limits import json_depth
@@ -246,9 +246,11 @@ class EngineApp:
             text = body.decode("utf-8") or "{}"
             if json_depth(text) > MAX_JSON_DEPTH:  # before json.loads, which would recurse that deep
                 raise BadRequest(f"invalid JSON: nested more than {MAX_JSON_DEPTH} levels")
-            payload = json.loads(text)
+            payload = json.loads(text, parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
             raise BadRequest(f"invalid JSON: {exc.msg}") from exc
+        except ValueError as exc:  # an integer of thousands of digits (Python refuses past 4,300)
+            raise BadRequest(f"invalid JSON: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise BadRequest("invalid JSON: the body is not UTF-8 text") from exc
         except RecursionError as exc:
@@ -368,7 +370,8 @@ class EngineApp:
 
     async def show(self, request: Request) -> Response:
         manifest = self.manifest((await self.parse(request, ModelOnlyRequest)).model, usable=False)
-        lines = [f"FROM {manifest.base_path}"] + [f"ADAPTER {a}" for a in manifest.adapters]
+        # File names only: where this machine keeps its models is nobody's business on the other end.
+        lines = [f"FROM {Path(manifest.base_path).name}"] + [f"ADAPTER {Path(a).name}" for a in manifest.adapters]
         if manifest.system:
             lines.append(f'SYSTEM """{manifest.system}"""')
         lines += [f"PARAMETER {k} {v}" for k, v in manifest.parameters.items()]
@@ -459,14 +462,15 @@ class EngineApp:
         """Stream the upload to a temporary file, hashing as it arrives; it becomes the blob only
         when its digest matches. Nothing is held in memory and an aborted upload leaves nothing."""
         digest = request.path_params["digest"]
-        writer = self.store.blob_writer(digest)  # validates the digest before reading a byte
+        validate_digest(digest)  # before reading a byte
         declared = request.headers.get("content-length", "")
-        if declared.isdigit():
+        if declared.isdigit():  # refused before any file is made
             if int(declared) > MAX_BLOB_BYTES:
                 raise BadRequest(f"blob too large (over {MAX_BLOB_BYTES} bytes)")
             free = shutil.disk_usage(self.store.blobs).free
             if int(declared) > free - DISK_HEADROOM_BYTES:
                 raise InsufficientStorage(f"not enough disk space for a {int(declared):,}-byte blob ({free:,} bytes free)")
+        writer = self.store.blob_writer(digest)
         try:
             with writer:
                 async for chunk in request.stream():
@@ -489,6 +493,10 @@ class EngineApp:
 
     async def version(self, request: Request) -> Response:
         return JSONResponse({"version": ENGINE_VERSION})
+
+
+def _refuse_constant(name: str) -> float:
+    raise BadRequest(f"invalid JSON: {name} is not a number JSON allows")
 
 
 def create_engine_app(store: ModelStore, runner: LlamaRunner | None = None, *, port: int,

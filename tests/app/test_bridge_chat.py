@@ -19,8 +19,19 @@ def test_chats_are_listed_created_and_deleted_without_loading_any_model(layout, 
     assert [s["id"] for s in api.chat_sessions()["data"]] == [created["id"]]
     assert api.chat_get(created["id"])["data"]["messages"] == []
     assert api.chat_update(created["id"], {"title": "Renamed"})["data"]["title"] == "Renamed"
+    for name in ("../../etc/passwd", "/abs/model", "a\\b", "x" * 300):  # refused where it would be stored (issue 31)
+        assert api.chat_new(name, None)["error"]["code"] == "invalid_argument", name
+        assert api.chat_update(created["id"], {"model": name})["error"]["code"] == "invalid_argument", name
+    assert api.chat_update(created["id"], {"model": "hf.co/someone/model:Q4_K_M"})["ok"], "an Ollama namespace is a name"
     assert api.chat_delete(created["id"])["data"] == {"deleted": True}
     assert api.chat_sessions()["data"] == []
+
+
+def test_nan_and_infinity_are_not_numbers_the_bridge_takes(layout):
+    api, _ = build_api("test", layout)
+    for value in (float("nan"), float("inf")):
+        for answer in (api.training_preview({"learning_rate": value}), api.poll_events(0, value)):
+            assert answer["error"]["code"] == "invalid_argument", answer
 
 
 @pytest.mark.slow

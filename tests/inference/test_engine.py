@@ -213,3 +213,27 @@ def test_a_context_beyond_the_model_or_this_machine_is_refused_before_anything_i
     with pytest.raises(engine_server.BadRequest, match=r"needs about .* GB of memory .* ask for a smaller num_ctx"):
         engine_server.check_context(manifest, 8192, loaded=False)
     engine_server.check_context(manifest, 1024, loaded=True)  # a small cache for a loaded model fits
+
+
+def test_huge_numbers_nan_and_oversized_blobs_are_refused_cleanly_and_show_names_no_paths(engine, client):
+    """Issue 31.3: a 5,000-digit integer or NaN in a body is a 400 (not a traceback); a blob refused for
+    its declared size leaves no file behind; /api/show names the model's files without their folders."""
+    huge = httpx.post(f"{engine.host}/api/chat", headers={"Content-Type": "application/json"},
+                      content=b'{"model": "smollm2", "messages": [], "options": {"seed": ' + b"9" * 5000 + b"}}")
+    assert huge.status_code == 400 and "invalid JSON" in huge.json()["error"]
+    nan = httpx.post(f"{engine.host}/api/chat", headers={"Content-Type": "application/json"},
+                     content=b'{"model": "smollm2", "messages": [], "options": {"temperature": NaN}}')
+    assert nan.status_code == 400 and "NaN" in nan.json()["error"]
+    blobs = engine.store.blobs
+    before = set(blobs.iterdir())
+    import socket
+
+    host, port = engine.host.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:  # declares a petabyte, sends a byte
+        raw.sendall(f"POST /api/blobs/sha256:{'1' * 64} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                    f"Content-Length: {1 << 50}\r\n\r\nx".encode())
+        status = raw.recv(4096).split(b" ", 2)[1]
+    assert status in (b"400", b"507")
+    assert set(blobs.iterdir()) == before, "a refused upload leaves no .partial"
+    modelfile = client.show("smollm2").modelfile
+    assert "FROM SmolLM2" in modelfile and "/" not in modelfile.split("FROM ", 1)[1].splitlines()[0]
