@@ -156,18 +156,20 @@ def trickle_fallback(net, root: Path, base, alice: P2PService) -> tuple[float, f
     entry_file.write_text(json.dumps(alice.shares.records()["bench"].entry))
     bob = P2PService(peer_home(root, base), bootstrap=net.bootstrap, host="127.0.0.1")
     bob.start()
-    trickler = hostile("trickle", net.bootstrap[0].split(":")[1], root / "trickler", 600, entry_file)
+    trickler = None
     try:
-        bob.join_public()
+        bob.join_public()  # announced first: the trickler, joining after, finds Bob at once
+        trickler = hostile("trickle", net.bootstrap[0].split(":")[1], root / "trickler", 600, entry_file)
         offers = lambda: {r["peer"]: r["id"] for r in bob.browse() if r["name"] == "bench"}  # noqa: E731
-        assert bob.wait_for(lambda: len(offers()) >= 2, 60)
+        assert bob.wait_for(lambda: len(offers()) >= 2, 60), "the trickler's offer never arrived"
         trickler_offer = next(entry for peer, entry in offers().items() if peer != alice.public_key)
         started = time.perf_counter()
         record = bob.wait_download(bob.download(trickler_offer), 600)
         assert record.state == "done", record
         return time.perf_counter() - started, bob.downloads.stall_seconds
     finally:
-        close(trickler)
+        if trickler:
+            close(trickler)
         bob.stop()
 
 
