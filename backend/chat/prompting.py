@@ -24,8 +24,12 @@ MEMORY_SHARE = 0.5
 class MemoryHit(Protocol):
     chunk_id: str
     title: str
+    role: str
     created_at: str | None
     text: str
+
+
+_SPEAKERS = {"user": "the user said", "assistant": "the assistant said"}
 
 
 def estimate_tokens(text: str) -> int:
@@ -43,10 +47,12 @@ class PromptReport:
 
 
 def memory_block(hits: Sequence[MemoryHit]) -> str:
-    lines = ["Relevant memories from the user's earlier conversations (cite them as [1], [2], … when you use them):"]
+    """The retrieved memories, best first, each with its conversation, date and who said it."""
+    lines = ["Relevant memories from the user's earlier conversations, best match first (cite them as [1], [2], … "
+             "when you use them):"]
     for number, hit in enumerate(hits, 1):
-        date = (hit.created_at or "")[:10]
-        lines.append(f"[{number}] {hit.title} ({date}): {hit.text}")
+        said = ", ".join(part for part in ((hit.created_at or "")[:10], _SPEAKERS.get(hit.role, "")) if part)
+        lines.append(f"[{number}] {hit.title} ({said}): {hit.text}")
     return "\n".join(lines)
 
 

@@ -134,7 +134,7 @@ def query_stems(db: duckdb.DuckDBPyConnection, query: str) -> list[str]:
     """
     if query.isascii():
         words = {word for word in _SPACES.split(_SEPARATORS.sub(" ", query.lower())) if word}
-        stems = {_porter().stemWord(word) for word in words}
+        stems = {porter_stemmer().stemWord(word) for word in words}
     else:
         rows = db.execute("SELECT DISTINCT stem(unnest(fts_main_chunks.tokenize(?)), 'porter') AS t", [query]).fetchall()
         stems = {row[0] for row in rows}
@@ -146,7 +146,8 @@ _SPACES = re.compile(r"[\t\n\f\r ]+")  # RE2's \s, which string_split_regex spli
 _stemmers = threading.local()  # a Snowball stemmer keeps state between calls: one per thread
 
 
-def _porter() -> BaseStemmer:
+def porter_stemmer() -> BaseStemmer:
+    """This thread's Snowball Porter stemmer (the one the index stems with)."""
     if not hasattr(_stemmers, "porter"):
         _stemmers.porter = snowballstemmer.stemmer("porter")
     return _stemmers.porter

@@ -69,6 +69,7 @@ class VectorIndex:
         self._generation: int | None = None
         self._ids = np.empty(0, dtype=object)  # chunk id per row
         self._conversations = np.empty(0, dtype=object)  # its conversation
+        self._said = np.empty(0, dtype=np.float64)  # when it was said (POSIX seconds, naive UTC; NaN: unknown)
         self._matrix: np.ndarray | None = None  # rows [0, _size) in use; spare capacity after
         self._alive = np.empty(0, dtype=bool)  # False: replaced since, awaiting compaction
         self._size = 0
@@ -76,8 +77,10 @@ class VectorIndex:
         self._hnsw_db: duckdb.DuckDBPyConnection | None = None  # temp tables live in one connection
         self.kind = "empty"
         self.reloads = 0  # full loads, for tests and benchmarks
+        self._scored: tuple[bytes, int, np.ndarray] | None = None  # the last query's scores: one search asks several times
+        self._scored_generation: int | None = None
 
-    ROWS = "SELECT c.id, c.conversation_id, e.vector FROM chunks c JOIN embeddings e USING (text_hash)"
+    ROWS = "SELECT c.id, c.conversation_id, epoch(c.created_at) AS said, e.vector FROM chunks c JOIN embeddings e USING (text_hash)"
 
     def _refresh(self) -> None:
         generation = int(self.store.get_flag(GENERATION_FLAG) or 0)
@@ -100,6 +103,7 @@ class VectorIndex:
             return
         self._ids = np.empty(0, dtype=object)
         self._conversations = np.empty(0, dtype=object)
+        self._said = np.empty(0, dtype=np.float64)
         self._alive = np.empty(0, dtype=bool)
         self._size = 0
         self._rows = {}
@@ -144,11 +148,13 @@ class VectorIndex:
             self._matrix = grown
             self._ids = np.resize(self._ids, capacity)
             self._conversations = np.resize(self._conversations, capacity)
+            self._said = np.resize(self._said, capacity)
             self._alive = np.resize(self._alive, capacity)
         self._matrix[self._size:needed] = values
         self._ids[self._size:needed] = table.column("id").to_pylist()
         conversations = table.column("conversation_id").to_pylist()
         self._conversations[self._size:needed] = conversations
+        self._said[self._size:needed] = table.column("said").to_numpy(zero_copy_only=False).astype(np.float64)
         self._alive[self._size:needed] = True
         for offset, conversation in enumerate(conversations):
             self._rows.setdefault(conversation, []).append(self._size + offset)
@@ -158,17 +164,20 @@ class VectorIndex:
         keep = np.flatnonzero(self._alive[:self._size])
         assert self._matrix is not None
         self._matrix = self._matrix[keep]
-        self._ids, self._conversations = self._ids[keep], self._conversations[keep]
+        self._ids, self._conversations, self._said = self._ids[keep], self._conversations[keep], self._said[keep]
         self._alive = np.ones(len(keep), dtype=bool)
         self._size = len(keep)
         self._rows = {}
         for row, conversation in enumerate(self._conversations):
             self._rows.setdefault(conversation, []).append(row)
 
-    def top_chunks(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity) of the ``k`` nearest chunks, best first."""
+    def top_chunks(self, vector: np.ndarray, k: int, said: tuple[float, float] | None = None) -> list[tuple[str, float]] | None:
+        """(chunk id, cosine similarity) of the ``k`` nearest chunks, best first; ``said``: only those said
+        in [start, end) (POSIX seconds), or None when this index cannot tell (HNSW: ask DuckDB)."""
         with self._lock:
             self._refresh()
+            if self.kind == "hnsw" and said is not None:
+                return None
             if self.kind == "hnsw":
                 assert self._hnsw_db is not None
                 # This exact shape (ORDER BY the distance alias, LIMIT) is what vss rewrites into an index scan.
@@ -178,8 +187,17 @@ class VectorIndex:
                 return [(row[0], 1.0 - float(row[1])) for row in rows]
             if not self._size or self._matrix is None:
                 return []
-            scores = self._matrix[:self._size] @ vector.astype(np.float32)  # vectors are L2-normalised: dot = cosine
+            key = vector.astype(np.float32).tobytes()
+            cached = self._scored
+            if cached is not None and cached[0] == key and cached[1] == self._size and self._scored_generation == self._generation:
+                scores = cached[2].copy()
+            else:
+                scores = self._matrix[:self._size] @ vector.astype(np.float32)  # vectors are L2-normalised: dot = cosine
+                self._scored, self._scored_generation = (key, self._size, scores.copy()), self._generation
             alive = self._alive[:self._size]
+            if said is not None:
+                dates = self._said[:self._size]
+                alive = alive & (dates >= said[0]) & (dates < said[1])  # NaN (unknown) compares False
             if not alive.all():
                 scores[~alive] = -np.inf
             k = min(k, int(alive.sum()))

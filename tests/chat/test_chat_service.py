@@ -110,3 +110,15 @@ def test_long_history_drops_oldest_turns_and_says_so():
     assert messages[1]["content"].startswith(f"turn {report.dropped_turns} ")
     assert report.estimated_tokens <= 2048
     assert estimate_tokens("x" * 32) == 16
+
+
+def test_the_prompt_lists_memories_best_first_with_their_date_and_speaker():
+    from types import SimpleNamespace
+
+    from backend.chat.prompting import memory_block
+
+    hits = [SimpleNamespace(chunk_id="a", title="Trip", role="user", created_at="2024-02-13T18:00:00", text="We fly to Osaka."),
+            SimpleNamespace(chunk_id="b", title="Dinner", role="assistant", created_at=None, text="Try a risotto.")]
+    lines = memory_block(hits).splitlines()
+    assert lines[1] == "[1] Trip (2024-02-13, the user said): We fly to Osaka."
+    assert lines[2] == "[2] Dinner (the assistant said): Try a risotto."
