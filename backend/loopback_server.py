@@ -48,7 +48,10 @@ class LoopbackServer:
 
         self.port = port or free_port()
         self.name = name
-        self._server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=self.port, log_level="warning", access_log=False))
+        # On stop, open connections (a page's event long-poll, a streaming reply) get 2 s to finish, not
+        # forever: without the bound every stop waited out the 10 s join below.
+        self._server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=self.port, log_level="warning", access_log=False,
+                                                     timeout_graceful_shutdown=2))
         self._thread: threading.Thread | None = None
 
     @property

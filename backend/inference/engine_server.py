@@ -249,10 +249,10 @@ class EngineApp:
             payload = json.loads(text, parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
             raise BadRequest(f"invalid JSON: {exc.msg}") from exc
-        except ValueError as exc:  # an integer of thousands of digits (Python refuses past 4,300)
-            raise BadRequest(f"invalid JSON: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise BadRequest("invalid JSON: the body is not UTF-8 text") from exc
+        except ValueError as exc:  # an integer of thousands of digits (Python refuses past 4,300)
+            raise BadRequest(f"invalid JSON: {exc}") from exc
         except RecursionError as exc:
             raise BadRequest("invalid JSON: nested too deeply") from exc
         if not isinstance(payload, dict):

@@ -189,6 +189,7 @@ class MemorySearch:
         if not 1 <= k <= MAX_RESULTS:
             raise BadSearch(f"k must be between 1 and {MAX_RESULTS}.")
         filters = filters or SearchFilters()
+        self._embedded = {}
         if mode == "semantic":
             return self._finish(self.semantic_ids(query, k, filters), "semantic", query)
         if mode == "keyword":
@@ -197,7 +198,6 @@ class MemorySearch:
             raise BadSearch(f"Unknown search mode {mode!r}.")
         hint = understand_time(query) if search_settings.TIME_HINTS else TimeHint(rest=query)
         pool = max(k * 4, search_settings.CANDIDATES)
-        self._embedded = {}
         if hint.anchor:  # both texts in one pass of the model
             texts = [hint.rest, hint.anchor]
             self._embedded = dict(zip(texts, self.embedder.embed(texts), strict=True))
@@ -278,9 +278,10 @@ class MemorySearch:
             raise EmbeddingMismatch(
                 f"Memory was embedded with {space[0]}; re-import or re-embed to search with {self.embedder.name}.",
             )
-        if query not in self._embedded:
-            self._embedded[query] = self.embedder.embed([query])[0]
-        return self.nearest(self._embedded[query], k, filters)
+        vector = self._embedded.get(query)
+        if vector is None:
+            vector = self._embedded[query] = self.embedder.embed([query])[0]
+        return self.nearest(vector, k, filters)
 
     def nearest(self, query_vector: np.ndarray, k: int, filters: SearchFilters | None = None) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) of the ``k`` chunks nearest to an already-embedded query."""

@@ -21,7 +21,7 @@ from backend.config import DataLayout
 from backend.errors import AlreadyExists, Incompatible, NotFoundError, OrchMindError
 from backend.p2p.catalog import CatalogEntry, verify_entry
 from backend.p2p.local_bases import local_bases
-from backend.p2p.state import DownloadRecord, downloads_file, key_list_file
+from backend.p2p.state import DownloadRecord, SlowHolder, downloads_file, key_list_file
 from backend.p2p.verify import MAX_FILE_BYTES, VerificationError, accept_adapter, safe_base
 from backend.training.adapters import AdapterManifest, AdapterStore, validate_adapter_name
 
@@ -176,7 +176,7 @@ class Downloads:
             record = self.get(download_id)
             if record is None or record.state != "active":
                 return
-            record.note = f"Holder {peer[:12]} sent only {bytes_per_s / 1024:.0f} KiB/s; asking another one."
+            record.slow_holder = SlowHolder(peer=peer, bytes_per_s=bytes_per_s)
             self._save(download_id, record)
         self._emit({"event": "download-slow", "id": download_id, "peer": peer, "bytes_per_s": bytes_per_s})
 

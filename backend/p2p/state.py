@@ -36,6 +36,13 @@ class ShareRecord(BaseModel):
 DownloadState = Literal["active", "paused", "done", "failed"]
 
 
+class SlowHolder(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    peer: str
+    bytes_per_s: int
+
+
 class DownloadRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -48,7 +55,7 @@ class DownloadRecord(BaseModel):
     total: int
     error: str | None = None
     code: str | None = None
-    note: str | None = None  # what the user should know while it runs (a slow holder being replaced)
+    slow_holder: SlowHolder | None = None  # the last holder that was too slow and was replaced (shown while it runs)
     started_at: float
     transferred_at: float | None = None
     finished_at: float | None = None

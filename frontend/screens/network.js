@@ -26,6 +26,7 @@ extend("en", {
   "network.method.svd": "Sum compressed to one size (SVD)", "network.method.dare_ties": "Agreement, with random pruning (DARE-TIES)",
   "network.method.linear": "Simple average, same sizes only (linear)",
   "network.state.active": "downloading", "network.state.paused": "paused", "network.state.failed": "failed", "network.state.done": "done",
+  "network.slow_holder": "peer {peer}… sent only {rate} KiB/s; asking another one",
   "network.by": "by {author}", "network.shared_by": "shared by {peer}", "network.private": "private room: encrypted",
   "network.disputed": "the same weights are offered under another author's name: check who made it",
 });
@@ -52,6 +53,7 @@ extend("pt-BR", {
   "network.method.svd": "Soma comprimida num só tamanho (SVD)", "network.method.dare_ties": "Acordo, com poda aleatória (DARE-TIES)",
   "network.method.linear": "Média simples, só mesmos tamanhos (linear)",
   "network.state.active": "baixando", "network.state.paused": "pausado", "network.state.failed": "falhou", "network.state.done": "concluído",
+  "network.slow_holder": "o par {peer}… enviou só {rate} KiB/s; pedindo a outro",
   "network.by": "por {author}", "network.shared_by": "compartilhado por {peer}", "network.private": "sala privada: criptografado",
   "network.disputed": "os mesmos pesos são oferecidos em nome de outro autor: confira quem o fez",
   "error.bad_invite": "Este código de convite não confere (erro de digitação ou código inventado): copie-o de novo de quem convidou você.",
@@ -104,7 +106,9 @@ export async function render({ root, bridge, t, showError, onEvent }) {
       const bar = h("progress", { max: d.total || 1, value: d.blocks || 0 });
       return h("div", { class: "download", "data-testid": "network-download", dataset: { id: d.id, state: d.state } },
         h("strong", {}, d.name), ` · ${t(`network.state.${d.state}`)}`,
-        d.error ? h("span", { class: "error", "data-testid": "network-download-error" }, ` · ${errorText({ code: d.code, message: d.error })}`) : null, bar,
+        d.error ? h("span", { class: "error", "data-testid": "network-download-error" }, ` · ${errorText({ code: d.code, message: d.error })}`) : null,
+        d.state === "active" && d.slow_holder ? h("span", { class: "muted", "data-testid": "network-download-slow" }, ` · ${t("network.slow_holder",
+          { peer: d.slow_holder.peer.slice(0, 12), rate: Math.round(d.slow_holder.bytes_per_s / 1024) })}`) : null, bar,
         d.state === "active" ? h("button", { onclick: act(() => bridge.call("network_pause", d.id)) }, t("network.pause")) : null,
         ["paused", "failed"].includes(d.state) ? h("button", { onclick: act(() => bridge.call("network_resume", d.id)) }, t("network.resume")) : null,
         d.state !== "done" ? h("button", { class: "danger", onclick: act(() => bridge.call("network_cancel", d.id)) }, t("network.cancel")) : null);
