@@ -27,7 +27,7 @@ def _launch(job_dir, resume):
 @pytest.mark.slow
 def test_the_trainer_trains_sharded_with_fsdp_on_two_processes_and_resumes(layout, base_in_layout):
     config = TrainConfig(epochs=1, batch_size=4, rank=4, alpha=8, learning_rate=2e-3, eval_every=100, checkpoint_every=2,
-                         sample_prompts=1, validation_percent=10, stop_after_steps=3)
+                         sample_prompts=0, validation_percent=10, stop_after_steps=3)
     job_dir = prepare_run(layout, config, pirate_conversations(48))
 
     first = _launch(job_dir, resume=False)
@@ -47,6 +47,5 @@ def test_the_trainer_trains_sharded_with_fsdp_on_two_processes_and_resumes(layou
     evaluation = results[0]["evaluation"]
     assert evaluation["hardware"]["processes"] == 2 and evaluation["hardware"]["sharded_parameters"] > 0
     assert evaluation["eval_loss"] < 0.5 * evaluation["base_eval_loss"]
-    assert len(evaluation["samples"]) == 1 and evaluation["samples"][0]["fine_tuned"]
     adapter = load_file(str(job_dir / "adapter" / "adapter_model.safetensors"))
     assert adapter.keys() == saved.keys() and all(adapter[k].shape == saved[k].shape for k in saved)

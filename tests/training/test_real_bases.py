@@ -19,10 +19,15 @@ from tests.training.conftest import pirate_conversations
 
 
 @pytest.mark.slow
-def test_a_1b_base_trains_exports_and_deploys_both_ways(layout, synthetic_gguf, tmp_path):
+def test_a_1b_base_trains_exports_and_deploys_both_ways(layout, prepared_1b, tmp_path):
     from gguf import GGUFReader
 
-    gguf = synthetic_gguf("1.2b-llama")
+    from backend.training.base_models import file_sha256
+
+    gguf, prepared, _ = prepared_1b
+    cache = layout.hf_base_dir(file_sha256(gguf))  # the session's preparation, linked where resolve_base looks
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.symlink_to(prepared, target_is_directory=True)
     config = TrainConfig(base=str(gguf), max_steps=2, batch_size=2, max_tokens=64, rank=4, alpha=8, sample_prompts=0,
                          validation_percent=20, checkpoint_every=100)
     job_dir = prepare_run(layout, config, pirate_conversations(10))
