@@ -155,6 +155,9 @@ def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size
                                      * (0.75 if gradient_checkpointing else 1.0))
     seconds = STARTUP_SECONDS + shape.parameters * 2 / LOAD_BYTES_PER_S + tokens * epochs / rate + evaluations * validation_tokens * EVAL_COST / rate
     if shards > 1:
+        # Sharded, the frozen weights stay fp32 (the bf16 copies are off under FSDP), and every process
+        # first loads the whole base into host memory before its share goes to its GPU.
+        weights = shape.parameters * 4
         weights = weights // shards + weights // shape.layers  # its shard, and the layer being gathered
         lora //= shards
         rate *= shards * FSDP_EFFICIENCY
@@ -163,6 +166,8 @@ def estimate_training(info: dict[str, Any], tokens: int, epochs: int, batch_size
     if device == "cuda":
         vram = weights + lora + activations + CUDA_OVERHEAD_BYTES
         ram = CUDA_HOST_BYTES + min(shape.parameters * 2, 1 << 30)  # one shard of the base mapped while loading
+        if shards > 1:
+            ram = shards * (CUDA_HOST_BYTES + shape.parameters * 4)  # all processes together
         free_vram = free_vram_bytes() if free_vram is None else free_vram
         free_ram = psutil.virtual_memory().available if free_ram is None else free_ram
         fits = vram <= free_vram and ram <= free_ram

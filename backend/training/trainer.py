@@ -301,7 +301,7 @@ def run(job_dir: Path, resume: bool) -> None:
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
     precision = resolve_precision(config.precision, config.quantization)
-    if config.quantization == "none":
+    if config.quantization == "none" and not sharded:  # FSDP moves each layer's shard to its GPU itself
         model.to(device)  # the bf16 copies are made where the weights train (a GPU's memory, or the CPU)
     frozen = FrozenBf16Weights(model) if precision == "bf16-mixed" and config.quantization == "none" \
         and config.bf16_base_weights and not sharded else None  # FSDP keeps its own copies

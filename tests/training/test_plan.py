@@ -59,13 +59,18 @@ LLAMA_70B = {"parameters": 70_553_706_496, "hidden_size": 8192, "num_hidden_laye
 
 
 def test_a_base_that_fits_no_single_gpu_is_sharded_across_all_of_them():
-    one = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_70B, longest=500, device="cuda", free_ram=64 * GB, free_vram=24 * GB, gpus=1)
+    ram, vram = 16384 * GB, 80 * GB  # a cluster node of 80 GB GPUs; each process loads the whole fp32 base first
+    one = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_70B, longest=500, device="cuda", free_ram=ram, free_vram=24 * GB, gpus=1)
     assert not one.fits_ram and one.processes == 1, "4-bit 70B does not fit one 24 GB GPU"
-    eight = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_70B, longest=500, device="cuda", free_ram=64 * GB, free_vram=24 * GB, gpus=8)
-    assert eight.fits_ram and (eight.processes, eight.path, eight.quantization) == (8, "cuda-fsdp", "none")
-    assert 2 * LLAMA_70B["parameters"] / 8 < eight.vram_bytes < 24 * GB, "each GPU holds its eighth of the bf16 base"
-    assert eight.estimated_minutes < one.estimated_minutes
-    small = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_1B, longest=500, device="cuda", free_ram=64 * GB, free_vram=24 * GB, gpus=8)
+    eight = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_70B, longest=500, device="cuda", free_ram=ram, free_vram=vram, gpus=8)
+    assert (eight.processes, eight.path) == (1, "cuda-qlora"), "a 70B fits one 80 GB GPU in 4 bits: it is not sharded"
+    big = {**LLAMA_70B, "parameters": 180_000_000_000, "num_hidden_layers": 200}  # past one 80 GB GPU even in 4 bits
+    sharded = plan_training(TrainConfig(), 200, 200 * 400, big, longest=500, device="cuda", free_ram=ram, free_vram=vram, gpus=16)
+    assert sharded.fits_ram and (sharded.processes, sharded.path, sharded.quantization) == (16, "cuda-fsdp", "none")
+    assert 4 * big["parameters"] / 16 < sharded.vram_bytes < vram, "each GPU holds its sixteenth of the fp32 base"
+    assert sharded.ram_bytes >= 16 * 4 * big["parameters"], "every process loads the whole base into host memory"
+    small = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_1B, longest=500, device="cuda", free_ram=ram, free_vram=24 * GB, gpus=8)
     assert small.processes == 1 and small.path == "cuda-qlora", "a base that fits one GPU stays on one"
-    two = plan_training(TrainConfig(), 200, 200 * 400, LLAMA_70B, longest=500, device="cuda", free_ram=64 * GB, free_vram=24 * GB, gpus=2)
-    assert not two.fits_ram and two.processes == 1 and two.quantization == "4bit", "when sharding does not fit either, the refusal is the single-GPU one"
+    short = plan_training(TrainConfig(), 200, 200 * 400, big, longest=500, device="cuda", free_ram=256 * GB, free_vram=vram, gpus=16)
+    assert not short.fits_ram and short.processes == 1 and short.quantization == "4bit", \
+        "when sharding does not fit either (host memory), the refusal is the single-GPU one"
