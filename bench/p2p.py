@@ -151,11 +151,22 @@ def member_reconnect_under_cap_attack(net, root: Path, base) -> float:
         bob.stop()
 
 
+def entry_file_of(root: Path, alice: P2PService) -> Path:
+    """Alice's signed entry of "bench", for a hostile peer to offer (as a re-share) or to forge copies of."""
+    path = root / "entry.json"
+    path.write_text(json.dumps(alice.shares.records()["bench"].entry))
+    return path
+
+
+def started_peer(net, root: Path, base) -> P2PService:
+    peer = P2PService(peer_home(root, base), bootstrap=net.bootstrap, host="127.0.0.1")
+    peer.start()
+    return peer
+
+
 def trickle_fallback(net, root: Path, base, alice: P2PService) -> tuple[float, float]:
-    entry_file = root / "entry.json"
-    entry_file.write_text(json.dumps(alice.shares.records()["bench"].entry))
-    bob = P2PService(peer_home(root, base), bootstrap=net.bootstrap, host="127.0.0.1")
-    bob.start()
+    entry_file = entry_file_of(root, alice)
+    bob = started_peer(net, root, base)
     trickler = None
     try:
         bob.join_public()  # announced first: the trickler, joining after, finds Bob at once
@@ -174,10 +185,8 @@ def trickle_fallback(net, root: Path, base, alice: P2PService) -> tuple[float, f
 
 
 def reader_stall_under_bad_signatures(net, root: Path, base, alice: P2PService, seconds: float = 10) -> dict:
-    entry_file = root / "entry.json"
-    entry_file.write_text(json.dumps(alice.shares.records()["bench"].entry))
-    bob = P2PService(peer_home(root, base), bootstrap=net.bootstrap, host="127.0.0.1")
-    bob.start()
+    entry_file = entry_file_of(root, alice)
+    bob = started_peer(net, root, base)
     attack = None
     try:
         bob.join_public()
