@@ -435,3 +435,35 @@ def test_a_trickling_holder_is_abandoned_for_an_honest_one(testnet, make_layout,
         assert slow and slow[0]["peer"] == trickler.key, (events[-5:], took)
         assert record.slow_holder.peer == trickler.key and record.slow_holder.bytes_per_s < 256 * 1024
     assert took <= 2 * stall, f"the download took {took:.0f} s with a trickling holder first"
+
+
+def test_a_sole_trickling_holder_is_given_up_within_its_deadline(testnet, make_layout, shared_base, tmp_path):
+    """Issue 30.2, the holder alone: with nobody else to ask, a holder trickling under the stall limit
+    is still given up once its deadline (the adapter at a quarter of the minimum rate) is past."""
+    import time
+
+    alice_home, bob_home = make_layout(), make_layout()
+    synthetic_adapter(alice_home, "kind", shared_base, rank=32)  # 38 blocks: 190 s at one block per 5 s
+    with running_peer(alice_home, testnet.bootstrap) as alice:
+        alice.join_public()
+        alice.share("kind")
+        entry = alice.shares.records()["kind"].entry  # the honest holder then leaves
+    entry_file = tmp_path / "entry.json"
+    entry_file.write_text(json.dumps(entry))
+    with running_peer(bob_home, testnet.bootstrap, stall_seconds=6) as bob:
+        bob.downloads.min_bytes_per_s = 64 << 20  # so the deadline is seconds, not minutes
+        bob.join_public()
+        trickler = Hostile("trickle", testnet, tmp_path / "trickler", seconds=300, entry_file=entry_file)
+        events = []
+        bob.subscribe(events.append)
+        try:
+            assert bob.wait_for(lambda: sees_adapter(bob, "kind", trickler.key), 60)
+            started = time.monotonic()
+            record = bob.wait_download(bob.download(offer_id(bob, "kind", trickler.key)), 120)
+            took = time.monotonic() - started
+        finally:
+            trickler.close()
+    assert record.state == "failed" and record.blocks < record.total, record
+    assert any(e.get("event") == "download-slow" and e["peer"] == trickler.key for e in events)
+    assert took < 60, f"a trickling sole holder held the download for {took:.0f} s"
+    assert not any(bob_home.staging_dir.iterdir()) and AdapterStore(bob_home).list() == []

@@ -501,10 +501,10 @@ function unlessStalled (job, promise, ms) {
 }
 
 // Resolves with `promise` unless the holder is too slow to keep: it must gain something every `stall`
-// ms and, when another holder could be asked (`alternatives`), send at least `minBytesPerS` on
-// average once `graceMs` have passed (a holder trickling one block under the stall limit would
-// otherwise hold the download for hours).
-function unlessSlow (job, promise, { stall, graceMs, minBytesPerS, sent, alternatives }) {
+// ms; when another holder could be asked (`alternatives`), send at least `minBytesPerS` on average
+// once `graceMs` have passed; and, alone or not, finish within `deadlineMs` (a holder trickling one
+// block under the stall limit would otherwise hold the download for hours).
+function unlessSlow (job, promise, { stall, graceMs, minBytesPerS, sent, alternatives, deadlineMs }) {
   const started = Date.now()
   return new Promise((resolve, reject) => {
     const timer = setInterval(() => {
@@ -515,7 +515,7 @@ function unlessSlow (job, promise, { stall, graceMs, minBytesPerS, sent, alterna
           { stalled: true, code: 'stalled' }))
       }
       const rate = sent() / Math.max((now - started) / 1000, 1e-3)
-      if (alternatives && now - started > graceMs && rate < minBytesPerS) {
+      if ((alternatives && now - started > graceMs && rate < minBytesPerS) || now - started > deadlineMs) {
         clearInterval(timer)
         reject(Object.assign(new Error(`sent ${Math.round(rate / 1024)} KiB/s`), { slow: true, rate }))
       }
@@ -546,9 +546,12 @@ async function fetchDirect (job, { id, key, files, blockSize, encryptionKey, pre
     job.direct = fetch
     job.lastGain = Date.now()
     try {
+      const graceMs = Math.min(stall / 2, 15000)
       const hashes = await unlessSlow(job, fetch.start(), {
-        stall, graceMs: Math.min(stall / 2, 15000), minBytesPerS, sent: () => fetch.cursor * blockSize,
-        alternatives: candidates.slice(index + 1).some(direct.canAsk)
+        stall, graceMs, minBytesPerS, sent: () => fetch.cursor * blockSize,
+        alternatives: candidates.slice(index + 1).some(direct.canAsk),
+        // the whole adapter at a quarter of the minimum rate: a bound for a holder that is the only one
+        deadlineMs: graceMs + 1000 * plan.byteLength / (minBytesPerS / 4)
       })
       if (hashes.every((hash, i) => hash === expected[i])) return hashes
       log('download', id, 'from', hex(peer.conn.remotePublicKey).slice(0, 12) + ': not the signed bytes; asking elsewhere')
