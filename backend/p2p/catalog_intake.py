@@ -41,6 +41,7 @@ class CatalogIntake:
         self._rate, self._burst = per_second, burst
         self._tokens, self._refilled = float(burst), time.monotonic()
         self._stopped = False
+        self._busy = False  # a catalog is being verified right now
         self.checked = 0  # signature checks made, for tests
         self._thread = threading.Thread(target=self._run, name="catalog-verify", daemon=True)
         self._thread.start()
@@ -60,7 +61,7 @@ class CatalogIntake:
         """Wait until nothing is waiting to be verified (tests)."""
         deadline = time.monotonic() + timeout
         with self._condition:
-            while self._pending or getattr(self, "_busy", False):
+            while self._pending or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
