@@ -62,13 +62,22 @@ def iter_list_items(stream: Any, what: str, limits: JsonLimits = DEFAULT_LIMITS)
     repaired = RepairedText(stream)
     try:
         yield from _items(repaired, what, limits)
-    except ijson.IncompleteJSONError as exc:
-        raise ImportFormatError(f"{what} ends before its JSON is complete (a truncated download?): {exc}") from exc
     except ijson.JSONError as exc:
-        raise ImportFormatError(f"{what} is not valid JSON: {exc}") from exc
+        raise ImportFormatError(_described(what, exc)) from exc
     finally:
         if repaired.repaired:
             log.warning("%s: %d broken characters (cut emoji, bytes that are not UTF-8) replaced with U+FFFD", what, repaired.repaired)
+
+
+def _described(what: str, exc: Exception) -> str:
+    """What is wrong with the JSON, in words: yajl raises the same "incomplete" error for a file cut
+    short, a number too large and a stray character, so its message tells them apart."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "premature EOF" in detail:
+        return f"{what} ends before its JSON is complete (a truncated download? export it again): {detail}"
+    if "integer overflow" in detail:
+        return f"{what} holds a number too large to read (more than 19 digits); the file was changed after export?"
+    return f"{what} is not valid JSON: {detail}"
 
 
 def _items(stream: Any, what: str, limits: JsonLimits) -> Iterator[Any]:

@@ -41,3 +41,21 @@ def test_a_broken_character_in_a_claude_export_is_replaced(tmp_path):
 
 def test_escapes_are_mended_one_by_one():
     assert mend_surrogate_escapes(r"\ud83d\ude00 \udc00 \\udc00 \\\udc00") == (r"\ud83d\ude00 \ufffd \\udc00 \\\ufffd", 2)
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    (b'[{"title": "x", "n": 1' + b"9" * 30 + b"}]", "a number too large"),
+    (b'[{"title": "x", "mapping": {', "truncated download"),
+    (b'[{"title": tru}]', "not valid JSON: lexical error"),
+])
+def test_broken_json_is_described_by_what_is_wrong(body, said):
+    """Issue 31.3: yajl says "incomplete" for all three; the user is told which it is."""
+    import io
+
+    from backend.importers.bounded_json import iter_list_items
+    from backend.importers.model import ImportFormatError
+
+    stream = io.BytesIO(body)
+    stream.start_item = lambda limit, what: None
+    with pytest.raises(ImportFormatError, match=said):
+        list(iter_list_items(stream, "conversations.json"))
