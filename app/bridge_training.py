@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
+
 from app.bridge_requests import TrainingRequest
 from app.validation import Identifier, LongText, ShortText, bridge_method
 from backend.config import DataLayout, load_settings
-from backend.errors import ValidationError
+from backend.errors import ValidationError, field_problems
 from backend.inference.engine import get_connection
 from backend.inference.model_store import validate_name
 from backend.jobs import JobContext, JobRegistry, Steps
@@ -62,6 +64,8 @@ class TrainingBridge:
             return TrainConfig(base=request.base, voice=request.voice, epochs=request.epochs, rank=request.rank, alpha=2 * request.rank,
                                learning_rate=request.learning_rate, max_tokens=request.max_tokens, adapter_name=adapter_name,
                                system_prompt=load_settings(self._layout).system_prompt)
+        except PydanticValidationError as exc:  # "rank: Input should be less than or equal to 256", not pydantic's page
+            raise ValidationError("Check the training settings: " + field_problems(exc, "settings")) from exc
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
 

@@ -57,3 +57,12 @@ def test_a_preview_reports_its_steps_and_a_cancel_stops_it_at_the_next_one(layou
     assert record.state == "cancelled" and record.result is None
     read = [e["completed"] for e in seen if e.get("job_id") == job_id and e.get("status") == "reading conversations"]
     assert max(read) < 20 and "planning" not in [e.get("status") for e in seen], "it stopped at the next step"
+
+
+def test_out_of_range_settings_are_refused_in_plain_words(layout):
+    api, _ = build_api("test", layout)
+    answer = api.training_preview({"rank": 999})
+    assert answer["error"]["code"] == "invalid_argument", answer
+    message = answer["error"]["message"]
+    assert message.startswith("Check the training settings: rank:") and "256" in message
+    assert "pydantic" not in message and "type=" not in message and "\n" not in message
