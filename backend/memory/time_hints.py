@@ -31,7 +31,8 @@ _RELATIVE_NOW = {
     "last week": (-7, 0), "semana passada": (-7, 0), "last month": (-31, 0), "mês passado": (-31, 0), "mes passado": (-31, 0),
     "last year": (-365, 0), "ano passado": (-365, 0),
 }
-_RELATIVE_NOW_RE = re.compile(r"\b(?:(?:na|no|em)\s+)?(" + "|".join(sorted(map(re.escape, _RELATIVE_NOW), key=len, reverse=True)) + r")\b", re.I)
+_RELATIVE_NOW_RE = re.compile(r"\b(?:(?:na|no|em)\s+)?(" + "|".join(sorted(map(re.escape, _RELATIVE_NOW), key=len, reverse=True))
+                              + r")\b(?!\s+em\s+dia)", re.I)  # "hoje em dia" is "nowadays", not today
 _LATEST = re.compile(r"\b(now|currently|current|these days|nowadays|at the moment|at present|still|"
                      r"agora|atualmente|atual|hoje em dia|no momento|ainda)\b", re.I)
 _SPAN_DAYS = {"day": 1, "dia": 1, "week": 7, "semana": 7, "month": 31, "mês": 31, "mes": 31}

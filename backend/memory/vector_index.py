@@ -77,8 +77,8 @@ class VectorIndex:
         self._hnsw_db: duckdb.DuckDBPyConnection | None = None  # temp tables live in one connection
         self.kind = "empty"
         self.reloads = 0  # full loads, for tests and benchmarks
-        self._scored: tuple[bytes, int, np.ndarray] | None = None  # the last query's scores: one search asks several times
-        self._scored_generation: int | None = None
+        # (query vector, generation, rows, scores) of the last query: one search asks several times
+        self._scored: tuple[bytes, int | None, int, np.ndarray] | None = None
 
     ROWS = "SELECT c.id, c.conversation_id, epoch(c.created_at) AS said, e.vector FROM chunks c JOIN embeddings e USING (text_hash)"
 
@@ -187,13 +187,12 @@ class VectorIndex:
                 return [(row[0], 1.0 - float(row[1])) for row in rows]
             if not self._size or self._matrix is None:
                 return []
-            key = vector.astype(np.float32).tobytes()
-            cached = self._scored
-            if cached is not None and cached[0] == key and cached[1] == self._size and self._scored_generation == self._generation:
-                scores = cached[2].copy()
+            key = (vector.astype(np.float32).tobytes(), self._generation, self._size)
+            if self._scored is not None and self._scored[:3] == key:
+                scores = self._scored[3].copy()
             else:
                 scores = self._matrix[:self._size] @ vector.astype(np.float32)  # vectors are L2-normalised: dot = cosine
-                self._scored, self._scored_generation = (key, self._size, scores.copy()), self._generation
+                self._scored = (*key, scores.copy())
             alive = self._alive[:self._size]
             if said is not None:
                 dates = self._said[:self._size]

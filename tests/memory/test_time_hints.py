@@ -31,7 +31,8 @@ def test_a_window_relative_to_an_event_names_the_event_and_the_days_around_it():
     assert after.anchor == "mudança para Berlim" and after.around(datetime(2024, 2, 13)) == (datetime(2024, 2, 13), datetime(2024, 2, 21))
 
 
-@pytest.mark.parametrize("query", ["Where do I work now?", "Onde eu trabalho atualmente?", "Which city do I currently live in?"])
+@pytest.mark.parametrize("query", ["Where do I work now?", "Onde eu trabalho atualmente?", "Which city do I currently live in?",
+                                   "Onde eu moro hoje em dia?"])
 def test_now_asks_for_the_newest_evidence(query):
     hint = understand_time(query, NOW)
     assert hint.latest and hint.window is None and hint.rest == query
